@@ -1,0 +1,845 @@
+//! `sluice-bench`: named load scenarios against any SQS endpoint (AWS JSON 1.0 over hyper http1,
+//! one keep-alive connection per worker), a ceiling server, and (feature `rabbitmq`) a RabbitMQ
+//! peer for the pipeline scenario. Progress goes to stderr once a second; each scenario ends with
+//! one JSON result line on stdout.
+
+mod ceiling;
+mod client;
+#[cfg(feature = "rabbitmq")]
+mod rabbit;
+mod run;
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::{Args, Parser, Subcommand};
+use client::{Entry, Result, Sqs, IDS};
+use run::{drive, ms, now_us, percentiles, round, rss_bytes, Run};
+use serde_json::json;
+
+#[derive(Parser)]
+#[command(name = "sluice-bench", about = "Load generator for SQS endpoints")]
+struct Cli {
+    /// Tokio worker threads for the load generator (0 = one per core).
+    #[arg(long, global = true, default_value_t = 0)]
+    threads: usize,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// SendMessage (--batch 1) or SendMessageBatch (--batch 10) as fast as possible.
+    Send(Common),
+    /// Pre-fill a queue (--prefill), then ReceiveMessage 10 + DeleteMessageBatch until drained or --duration.
+    Receive(Common),
+    /// Producers and consumers at once: throughput and send->receive latency (timestamp in the body).
+    /// `--endpoint amqp://...` runs it against RabbitMQ (feature `rabbitmq`).
+    Pipeline(Common),
+    /// Pipeline on a FIFO queue with --groups message groups (skipped if the server has no FIFO).
+    Fifo(Common),
+    /// Receive rate with --backlog messages queued vs a nearly empty queue (--baseline messages).
+    Backlog(Common),
+    /// --queues queues at once: create them, then send and receive across all of them.
+    ManyQueues(Common),
+    /// The ceiling server: hyper http1 keep-alive answering every request with a fixed SendMessage response.
+    Ceiling {
+        #[arg(long, default_value_t = 0)]
+        port: u16,
+    },
+    /// Waits until --queue-name answers a ReceiveMessage with a message; prints the seconds it took.
+    Probe {
+        #[arg(long)]
+        endpoint: String,
+        #[arg(long)]
+        queue_name: String,
+        #[arg(long, default_value_t = 120.0)]
+        timeout: f64,
+    },
+}
+
+#[derive(Args, Clone)]
+struct Common {
+    /// http://host:port of the SQS endpoint (or amqp://user:pass@host:port/%2f for pipeline).
+    #[arg(long)]
+    endpoint: String,
+    /// Label for the result line (default: the endpoint).
+    #[arg(long)]
+    target: Option<String>,
+    /// Connections (one worker each).
+    #[arg(long, default_value_t = 32)]
+    connections: usize,
+    /// Seconds of measurement.
+    #[arg(long, default_value_t = 10.0)]
+    duration: f64,
+    /// Seconds of warm-up before measuring (send, pipeline, fifo, many-queues).
+    #[arg(long, default_value_t = 1.0)]
+    warmup: f64,
+    /// Message body size in bytes.
+    #[arg(long, default_value_t = 200)]
+    body_size: usize,
+    /// Messages per send request (1 = SendMessage, 2..10 = SendMessageBatch).
+    #[arg(long, default_value_t = 1)]
+    batch: usize,
+    /// receive: messages to pre-fill.
+    #[arg(long, default_value_t = 300_000)]
+    prefill: u64,
+    /// backlog: messages queued for the "full" measurement.
+    #[arg(long, default_value_t = 1_000_000)]
+    backlog: u64,
+    /// backlog: messages in the "nearly empty" baseline queue.
+    #[arg(long, default_value_t = 100_000)]
+    baseline: u64,
+    /// many-queues: how many queues.
+    #[arg(long, default_value_t = 1000)]
+    queues: usize,
+    /// fifo: message groups.
+    #[arg(long, default_value_t = 1000)]
+    groups: usize,
+    /// pipeline/fifo/many-queues: producer connections (default: half of --connections).
+    #[arg(long)]
+    producers: Option<usize>,
+    /// pipeline/fifo: total send rate limit in msg/s (0 = as fast as possible).
+    #[arg(long, default_value_t = 0.0)]
+    rate: f64,
+    /// pipeline/fifo: ReceiveMessage WaitTimeSeconds of the consumers.
+    #[arg(long, default_value_t = 1)]
+    wait: u32,
+    /// backlog: the server's pid, to read VmRSS before and after filling.
+    #[arg(long)]
+    server_pid: Option<u32>,
+    /// backlog: name of the big queue (kept with --keep, for a restart test with `probe`).
+    #[arg(long)]
+    queue_name: Option<String>,
+    /// Leave the queues in place at the end.
+    #[arg(long)]
+    keep: bool,
+}
+
+impl Common {
+    fn label(&self) -> String {
+        self.target.clone().unwrap_or_else(|| self.endpoint.clone())
+    }
+    fn authority(&self) -> Result<String> {
+        client::authority(&self.endpoint)
+    }
+    fn warmup(&self) -> Duration {
+        Duration::from_secs_f64(self.warmup)
+    }
+    fn duration(&self) -> Duration {
+        Duration::from_secs_f64(self.duration)
+    }
+    fn split(&self) -> (usize, usize) {
+        let p = self
+            .producers
+            .unwrap_or(self.connections / 2)
+            .clamp(1, self.connections.max(2) - 1);
+        (p, self.connections.max(2) - p)
+    }
+}
+
+fn unique(prefix: &str) -> String {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_micros();
+    format!("sb-{prefix}-{}-{}", std::process::id(), t % 1_000_000_000)
+}
+
+/// A body of exactly `size` bytes (at least 20) beginning with a 20-digit timestamp.
+fn body(size: usize, ts: u64) -> String {
+    let mut s = format!("{ts:020}");
+    let size = size.max(20);
+    s.extend(std::iter::repeat_n('x', size - 20));
+    s
+}
+
+fn body_ts(b: &str) -> Option<u64> {
+    b.get(..20)?.parse().ok()
+}
+
+fn emit(v: serde_json::Value) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{v}");
+    let _ = out.flush();
+}
+
+async fn connect_retry(run: &Run, auth: &str) -> Option<Sqs> {
+    loop {
+        if run.stopped() {
+            return None;
+        }
+        match Sqs::connect(auth).await {
+            Ok(c) => return Some(c),
+            Err(e) => {
+                run.error("connect", &e);
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+/// Sends `batch` messages (SendMessage when 1) with fresh timestamps; returns messages sent.
+async fn send_some(
+    c: &mut Sqs,
+    url: &str,
+    batch: usize,
+    size: usize,
+    fifo: Option<(&AtomicU64, usize)>,
+) -> Result<u64> {
+    let ts = now_us();
+    let b = body(size, ts);
+    let (mut groups, mut dedups) = (Vec::new(), Vec::new());
+    if let Some((seq, ngroups)) = fifo {
+        for _ in 0..batch {
+            let n = seq.fetch_add(1, Relaxed);
+            groups.push(format!("g{}", (n.wrapping_mul(2654435761)) % ngroups as u64));
+            dedups.push(format!("d{}-{n}", std::process::id()));
+        }
+    }
+    if batch <= 1 {
+        return c
+            .send(
+                url,
+                &b,
+                groups.first().map(|s| s.as_str()),
+                dedups.first().map(|s| s.as_str()),
+            )
+            .await;
+    }
+    let entries: Vec<Entry> = (0..batch.min(10))
+        .map(|i| Entry {
+            Id: IDS[i],
+            MessageBody: &b,
+            MessageGroupId: groups.get(i).map(|s| s.as_str()),
+            MessageDeduplicationId: dedups.get(i).map(|s| s.as_str()),
+        })
+        .collect();
+    c.send_batch(url, &entries).await
+}
+
+/// Fills `url` with `n` messages using batches of 10 over `conns` connections.
+async fn fill(auth: &str, url: &str, n: u64, conns: usize, size: usize, label: &str) -> Result<f64> {
+    let run = Run::new();
+    let claimed = Arc::new(AtomicU64::new(0));
+    let t0 = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..conns {
+        let (run, claimed, auth, url) = (run.clone(), claimed.clone(), auth.to_string(), url.to_string());
+        tasks.push(tokio::spawn(async move {
+            let Some(mut c) = connect_retry(&run, &auth).await else {
+                return;
+            };
+            loop {
+                let start = claimed.fetch_add(10, Relaxed);
+                if start >= n {
+                    return;
+                }
+                let k = (n - start).min(10) as usize;
+                loop {
+                    match send_some(&mut c, &url, k.max(2), size, None).await {
+                        Ok(m) => {
+                            run.sent.fetch_add(m, Relaxed);
+                            run.reqs.fetch_add(1, Relaxed);
+                            break;
+                        }
+                        Err(e) => {
+                            run.error("fill", &e);
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                            let Some(c2) = connect_retry(&run, &auth).await else {
+                                return;
+                            };
+                            c = c2;
+                        }
+                    }
+                }
+            }
+        }));
+    }
+    let all = futures_join(tasks);
+    tokio::pin!(all);
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.tick().await;
+    let mut last = 0;
+    loop {
+        tokio::select! {
+            _ = &mut all => break,
+            _ = tick.tick() => {
+                let s = run.sent.load(Relaxed);
+                eprintln!("[{label} fill] t={:5.1}s  {:>9} msg/s  queued {s} / {n}  errors {}", t0.elapsed().as_secs_f64(), s - last, run.errs.load(Relaxed));
+                last = s;
+            }
+        }
+    }
+    let secs = t0.elapsed().as_secs_f64();
+    eprintln!(
+        "[{label} fill] {} messages in {secs:.1}s ({:.0} msg/s)",
+        run.sent.load(Relaxed),
+        run.sent.load(Relaxed) as f64 / secs
+    );
+    Ok(secs)
+}
+
+async fn futures_join<T>(tasks: Vec<tokio::task::JoinHandle<T>>) -> Vec<T> {
+    let mut out = Vec::with_capacity(tasks.len());
+    for t in tasks {
+        if let Ok(v) = t.await {
+            out.push(v);
+        }
+    }
+    out
+}
+
+async fn setup_queue(auth: &str, name: &str, attrs: &[(&str, &str)]) -> Result<String> {
+    let mut c = Sqs::connect(auth).await?;
+    c.create_queue(name, attrs).await
+}
+
+async fn teardown(auth: &str, urls: &[String], keep: bool) {
+    if keep {
+        return;
+    }
+    if let Ok(mut c) = Sqs::connect(auth).await {
+        for u in urls {
+            if let Err(e) = c.delete_queue(u).await {
+                eprintln!("  DeleteQueue {u}: {e}");
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// send
+
+async fn scenario_send(a: &Common) -> Result<()> {
+    let auth = a.authority()?;
+    let label = a.label();
+    let url = setup_queue(&auth, &unique("send"), &[]).await?;
+    let run = Run::new();
+    let mut tasks = Vec::new();
+    for _ in 0..a.connections {
+        let (run, auth, url, batch, size) = (run.clone(), auth.clone(), url.clone(), a.batch, a.body_size);
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            let Some(mut c) = connect_retry(&run, &auth).await else {
+                return lat;
+            };
+            while !run.stopped() {
+                let t = Instant::now();
+                match send_some(&mut c, &url, batch, size, None).await {
+                    Ok(m) => {
+                        run.sent.fetch_add(m, Relaxed);
+                        run.reqs.fetch_add(1, Relaxed);
+                        if run.measuring() {
+                            lat.push(t.elapsed().as_micros() as u32);
+                        }
+                    }
+                    Err(e) => {
+                        run.error("send", &e);
+                        let Some(c2) = connect_retry(&run, &auth).await else {
+                            break;
+                        };
+                        c = c2;
+                    }
+                }
+            }
+            lat
+        }));
+    }
+    let w = drive(
+        &run,
+        &format!("{label} send b{}", a.batch),
+        a.warmup(),
+        a.duration(),
+        |_| false,
+    )
+    .await;
+    let lat: Vec<u32> = futures_join(tasks).await.into_iter().flatten().collect();
+    let (p50, p99, p999) = percentiles(lat);
+    teardown(&auth, &[url], a.keep).await;
+    emit(json!({
+        "scenario": if a.batch > 1 { format!("send-batch{}", a.batch) } else { "send".to_string() },
+        "target": label, "msgs_per_s": round(w.rate(w.d.sent)), "requests_per_s": round(w.rate(w.d.reqs)),
+        "p50_ms": ms(p50), "p99_ms": ms(p99), "p999_ms": ms(p999), "latency": "request",
+        "errors": w.d.errs, "duration_s": round(w.secs), "connections": a.connections, "batch": a.batch, "body_size": a.body_size,
+    }));
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// receive (also the measuring half of backlog)
+
+struct Drain {
+    msgs_per_s: f64,
+    reqs_per_s: f64,
+    p: (f64, f64, f64),
+    errs: u64,
+    secs: f64,
+    empty: u64,
+}
+
+/// Receive 10 + DeleteMessageBatch over all connections until `n` messages were received or
+/// `duration` passed (no warm-up: the window starts at once).
+async fn drain(auth: &str, url: &str, n: u64, a: &Common, label: &str) -> Drain {
+    let run = Run::new();
+    let mut tasks = Vec::new();
+    for _ in 0..a.connections {
+        let (run, auth, url) = (run.clone(), auth.to_string(), url.to_string());
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            let Some(mut c) = connect_retry(&run, &auth).await else {
+                return lat;
+            };
+            while !run.stopped() {
+                let t = Instant::now();
+                let r = async {
+                    let msgs = c.receive(&url, 10, 0, None).await?;
+                    let n = msgs.len() as u64;
+                    let d = c.delete_batch(&url, &msgs).await?;
+                    Ok::<_, client::Error>((n, d))
+                }
+                .await;
+                match r {
+                    Ok((0, _)) => {
+                        run.reqs.fetch_add(1, Relaxed);
+                        run.empty.fetch_add(1, Relaxed);
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                    }
+                    Ok((m, _)) => {
+                        run.recv.fetch_add(m, Relaxed);
+                        run.reqs.fetch_add(2, Relaxed);
+                        if run.measuring() {
+                            lat.push(t.elapsed().as_micros() as u32);
+                        }
+                    }
+                    Err(e) => {
+                        run.error("receive", &e);
+                        let Some(c2) = connect_retry(&run, &auth).await else {
+                            break;
+                        };
+                        c = c2;
+                    }
+                }
+            }
+            lat
+        }));
+    }
+    let w = drive(&run, label, Duration::ZERO, a.duration(), |s| s.recv >= n).await;
+    let lat: Vec<u32> = futures_join(tasks).await.into_iter().flatten().collect();
+    Drain {
+        msgs_per_s: w.rate(w.d.recv),
+        reqs_per_s: w.rate(w.d.reqs),
+        p: percentiles(lat),
+        errs: w.d.errs,
+        secs: w.secs,
+        empty: w.d.empty,
+    }
+}
+
+async fn scenario_receive(a: &Common) -> Result<()> {
+    let auth = a.authority()?;
+    let label = a.label();
+    let url = setup_queue(&auth, &unique("recv"), &[]).await?;
+    fill(&auth, &url, a.prefill, a.connections, a.body_size, &label).await?;
+    let d = drain(&auth, &url, a.prefill, a, &format!("{label} receive")).await;
+    teardown(&auth, &[url], a.keep).await;
+    emit(json!({
+        "scenario": "receive", "target": label, "msgs_per_s": round(d.msgs_per_s), "requests_per_s": round(d.reqs_per_s),
+        "p50_ms": ms(d.p.0), "p99_ms": ms(d.p.1), "p999_ms": ms(d.p.2), "latency": "receive+delete",
+        "errors": d.errs, "empty_receives": d.empty, "duration_s": round(d.secs), "prefill": a.prefill,
+        "connections": a.connections, "body_size": a.body_size,
+    }));
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// pipeline / fifo
+
+async fn pipeline(a: &Common, fifo: bool) -> Result<()> {
+    let auth = a.authority()?;
+    let label = a.label();
+    let scenario = if fifo { "fifo" } else { "pipeline" };
+    let url = if fifo {
+        let name = format!("{}.fifo", unique("fifo"));
+        match setup_queue(&auth, &name, &[("FifoQueue", "true")]).await {
+            Ok(u) => u,
+            Err(e) => {
+                eprintln!("[{label} fifo] skipped: the server does not support FIFO queues ({e})");
+                emit(json!({"scenario": "fifo", "target": label, "skipped": format!("no FIFO support: {e}")}));
+                return Ok(());
+            }
+        }
+    } else {
+        setup_queue(&auth, &unique("pipe"), &[]).await?
+    };
+    let (np, nc) = a.split();
+    let run = Run::new();
+    let seq = Arc::new(AtomicU64::new(0));
+    let per_producer_rate = if a.rate > 0.0 { a.rate / np as f64 } else { 0.0 };
+    let mut producers = Vec::new();
+    for _ in 0..np {
+        let (run, auth, url, batch, size, seq, groups) = (
+            run.clone(),
+            auth.clone(),
+            url.clone(),
+            a.batch,
+            a.body_size,
+            seq.clone(),
+            a.groups,
+        );
+        producers.push(tokio::spawn(async move {
+            let Some(mut c) = connect_retry(&run, &auth).await else {
+                return;
+            };
+            let mut next = tokio::time::Instant::now();
+            while !run.stopped() {
+                if per_producer_rate > 0.0 {
+                    tokio::time::sleep_until(next).await;
+                    next += Duration::from_secs_f64(batch.max(1) as f64 / per_producer_rate);
+                }
+                let f = if fifo { Some((&*seq, groups)) } else { None };
+                match send_some(&mut c, &url, batch, size, f).await {
+                    Ok(m) => {
+                        run.sent.fetch_add(m, Relaxed);
+                        run.reqs.fetch_add(1, Relaxed);
+                    }
+                    Err(e) => {
+                        run.error("send", &e);
+                        let Some(c2) = connect_retry(&run, &auth).await else {
+                            break;
+                        };
+                        c = c2;
+                    }
+                }
+            }
+        }));
+    }
+    let mut consumers = Vec::new();
+    for _ in 0..nc {
+        let (run, auth, url, wait) = (run.clone(), auth.clone(), url.clone(), a.wait);
+        consumers.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            let Some(mut c) = connect_retry(&run, &auth).await else {
+                return lat;
+            };
+            while !run.stopped() {
+                let r = async {
+                    let msgs = c.receive(&url, 10, wait, None).await?;
+                    let now = now_us();
+                    if run.measuring() {
+                        for m in &msgs {
+                            if let Some(ts) = body_ts(&m.body) {
+                                lat.push(now.saturating_sub(ts).min(u32::MAX as u64) as u32);
+                            }
+                        }
+                    }
+                    let n = msgs.len() as u64;
+                    c.delete_batch(&url, &msgs).await?;
+                    Ok::<_, client::Error>(n)
+                }
+                .await;
+                match r {
+                    Ok(0) => {
+                        run.reqs.fetch_add(1, Relaxed);
+                        run.empty.fetch_add(1, Relaxed);
+                    }
+                    Ok(m) => {
+                        run.recv.fetch_add(m, Relaxed);
+                        run.reqs.fetch_add(2, Relaxed);
+                    }
+                    Err(e) => {
+                        run.error("receive", &e);
+                        let Some(c2) = connect_retry(&run, &auth).await else {
+                            break;
+                        };
+                        c = c2;
+                    }
+                }
+            }
+            lat
+        }));
+    }
+    let w = drive(&run, &format!("{label} {scenario}"), a.warmup(), a.duration(), |_| {
+        false
+    })
+    .await;
+    futures_join(producers).await;
+    let lat: Vec<u32> = futures_join(consumers).await.into_iter().flatten().collect();
+    let (p50, p99, p999) = percentiles(lat);
+    let left = match Sqs::connect(&auth).await {
+        Ok(mut c) => c.queue_depth(&url).await.ok(),
+        Err(_) => None,
+    };
+    teardown(&auth, &[url], a.keep).await;
+    emit(json!({
+        "scenario": scenario, "target": label, "msgs_per_s": round(w.rate(w.d.recv)), "sent_msgs_per_s": round(w.rate(w.d.sent)),
+        "requests_per_s": round(w.rate(w.d.reqs)), "p50_ms": ms(p50), "p99_ms": ms(p99), "p999_ms": ms(p999),
+        "latency": "send->receive", "errors": w.d.errs, "empty_receives": w.d.empty, "left_in_queue": left,
+        "duration_s": round(w.secs), "producers": np, "consumers": nc, "batch": a.batch, "body_size": a.body_size,
+        "rate_limit": a.rate, "groups": if fifo { Some(a.groups) } else { None },
+    }));
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// backlog
+
+async fn scenario_backlog(a: &Common) -> Result<()> {
+    let auth = a.authority()?;
+    let label = a.label();
+    // 1. The nearly-empty baseline: a small queue, drained.
+    let small = setup_queue(&auth, &unique("small"), &[]).await?;
+    fill(
+        &auth,
+        &small,
+        a.baseline,
+        a.connections,
+        a.body_size,
+        &format!("{label} baseline"),
+    )
+    .await?;
+    let base = drain(&auth, &small, a.baseline, a, &format!("{label} baseline receive")).await;
+    teardown(&auth, &[small], false).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    // 2. The backlog: RSS before and after filling, then the receive rate with it queued.
+    let rss0 = a.server_pid.and_then(rss_bytes);
+    let name = a.queue_name.clone().unwrap_or_else(|| unique("backlog"));
+    let big = setup_queue(&auth, &name, &[]).await?;
+    let fill_secs = fill(
+        &auth,
+        &big,
+        a.backlog,
+        a.connections,
+        a.body_size,
+        &format!("{label} backlog"),
+    )
+    .await?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let rss1 = a.server_pid.and_then(rss_bytes);
+    let depth = Sqs::connect(&auth).await?.queue_depth(&big).await.ok();
+    // Receive at most 30% of it, so the rate is measured with >= 70% of the backlog queued (and
+    // most of it is left for a restart test).
+    let full = drain(&auth, &big, a.backlog * 3 / 10, a, &format!("{label} backlog receive")).await;
+    let rss2 = a.server_pid.and_then(rss_bytes);
+    teardown(&auth, &[big], a.keep).await;
+    let per_msg = match (rss0, rss1) {
+        (Some(r0), Some(r1)) => Some(((r1 as f64 - r0 as f64) / a.backlog as f64 * 10.0).round() / 10.0),
+        _ => None,
+    };
+    emit(json!({
+        "scenario": "backlog", "target": label, "backlog": a.backlog, "queued_after_fill": depth,
+        "msgs_per_s": round(full.msgs_per_s), "requests_per_s": round(full.reqs_per_s),
+        "p50_ms": ms(full.p.0), "p99_ms": ms(full.p.1), "p999_ms": ms(full.p.2), "latency": "receive+delete",
+        "baseline": a.baseline, "baseline_msgs_per_s": round(base.msgs_per_s),
+        "ratio_to_baseline": if base.msgs_per_s > 0.0 { Some((full.msgs_per_s / base.msgs_per_s * 1000.0).round() / 1000.0) } else { None },
+        "fill_s": round(fill_secs), "fill_msgs_per_s": round(a.backlog as f64 / fill_secs),
+        "rss_before_fill": rss0, "rss_after_fill": rss1, "rss_after_receive": rss2, "rss_bytes_per_msg": per_msg,
+        "errors": full.errs + base.errs, "duration_s": round(full.secs), "connections": a.connections, "body_size": a.body_size,
+        "queue": if a.keep { Some(name) } else { None },
+    }));
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// many-queues
+
+async fn scenario_many_queues(a: &Common) -> Result<()> {
+    let auth = a.authority()?;
+    let label = a.label();
+    let prefix = unique("mq");
+    let nq = a.queues;
+    // Create them concurrently.
+    let t0 = Instant::now();
+    let next = Arc::new(AtomicU64::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..a.connections.min(nq.max(1)) {
+        let (auth, next, prefix) = (auth.clone(), next.clone(), prefix.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut out = Vec::new();
+            let mut c = Sqs::connect(&auth).await?;
+            loop {
+                let i = next.fetch_add(1, Relaxed) as usize;
+                if i >= nq {
+                    return Ok::<_, client::Error>(out);
+                }
+                out.push((i, c.create_queue(&format!("{prefix}-{i}"), &[]).await?));
+            }
+        }));
+    }
+    let mut urls = vec![String::new(); nq];
+    for r in futures_join(tasks).await {
+        for (i, u) in r? {
+            urls[i] = u;
+        }
+    }
+    let create_secs = t0.elapsed().as_secs_f64();
+    eprintln!("[{label} many-queues] created {nq} queues in {create_secs:.2}s");
+    let urls = Arc::new(urls);
+    let (np, nc) = a.split();
+    let run = Run::new();
+    let mut tasks = Vec::new();
+    for w in 0..np + nc {
+        let (run, auth, urls, batch, size) = (run.clone(), auth.clone(), urls.clone(), a.batch, a.body_size);
+        let producer = w < np;
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            let Some(mut c) = connect_retry(&run, &auth).await else {
+                return lat;
+            };
+            let mut i = w * 7919;
+            while !run.stopped() {
+                i = i.wrapping_add(1);
+                let url = &urls[i % urls.len()];
+                let t = Instant::now();
+                let r = if producer {
+                    send_some(&mut c, url, batch, size, None).await.map(|m| (m, 0, 1))
+                } else {
+                    async {
+                        let msgs = c.receive(url, 10, 0, None).await?;
+                        c.delete_batch(url, &msgs).await?;
+                        Ok((0, msgs.len() as u64, if msgs.is_empty() { 1 } else { 2 }))
+                    }
+                    .await
+                };
+                match r {
+                    Ok((s, rcv, reqs)) => {
+                        run.sent.fetch_add(s, Relaxed);
+                        run.recv.fetch_add(rcv, Relaxed);
+                        run.reqs.fetch_add(reqs, Relaxed);
+                        if producer && run.measuring() {
+                            lat.push(t.elapsed().as_micros() as u32);
+                        }
+                    }
+                    Err(e) => {
+                        run.error("many-queues", &e);
+                        let Some(c2) = connect_retry(&run, &auth).await else {
+                            break;
+                        };
+                        c = c2;
+                    }
+                }
+            }
+            lat
+        }));
+    }
+    let w = drive(&run, &format!("{label} many-queues"), a.warmup(), a.duration(), |_| {
+        false
+    })
+    .await;
+    let lat: Vec<u32> = futures_join(tasks).await.into_iter().flatten().collect();
+    let (p50, p99, p999) = percentiles(lat);
+    // Delete them concurrently.
+    if !a.keep {
+        let next = Arc::new(AtomicU64::new(0));
+        let mut tasks = Vec::new();
+        for _ in 0..a.connections.min(nq.max(1)) {
+            let (auth, next, urls) = (auth.clone(), next.clone(), urls.clone());
+            tasks.push(tokio::spawn(async move {
+                let Ok(mut c) = Sqs::connect(&auth).await else { return };
+                loop {
+                    let i = next.fetch_add(1, Relaxed) as usize;
+                    if i >= urls.len() {
+                        return;
+                    }
+                    let _ = c.delete_queue(&urls[i]).await;
+                }
+            }));
+        }
+        futures_join(tasks).await;
+    }
+    emit(json!({
+        "scenario": "many-queues", "target": label, "queues": nq, "create_queues_per_s": round(nq as f64 / create_secs),
+        "msgs_per_s": round(w.rate(w.d.sent)), "recv_msgs_per_s": round(w.rate(w.d.recv)), "requests_per_s": round(w.rate(w.d.reqs)),
+        "p50_ms": ms(p50), "p99_ms": ms(p99), "p999_ms": ms(p999), "latency": "send request",
+        "errors": w.d.errs, "duration_s": round(w.secs), "producers": np, "consumers": nc, "batch": a.batch, "body_size": a.body_size,
+    }));
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// probe (restart test)
+
+async fn probe(endpoint: &str, queue: &str, timeout: f64) -> Result<()> {
+    let auth = client::authority(endpoint)?;
+    let t0 = Instant::now();
+    let mut last_err = String::new();
+    while t0.elapsed().as_secs_f64() < timeout {
+        let r = async {
+            let mut c = Sqs::connect(&auth).await?;
+            let url = c.get_queue_url(queue).await?;
+            let m = c.receive(&url, 1, 0, Some(0)).await?;
+            Ok::<_, client::Error>(m.len())
+        }
+        .await;
+        match r {
+            Ok(n) if n > 0 => {
+                let secs = t0.elapsed().as_secs_f64();
+                eprintln!("[probe] {queue} served a message after {secs:.2}s");
+                let depth = match Sqs::connect(&auth).await {
+                    Ok(mut c) => match c.get_queue_url(queue).await {
+                        Ok(url) => c.queue_depth(&url).await.ok(),
+                        Err(_) => None,
+                    },
+                    Err(_) => None,
+                };
+                emit(
+                    json!({"scenario": "restart", "target": endpoint, "serving_after_s": (secs * 100.0).round() / 100.0, "queued": depth}),
+                );
+                return Ok(());
+            }
+            Ok(_) => last_err = "queue answered empty".into(),
+            Err(e) => last_err = e.to_string(),
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    emit(json!({"scenario": "restart", "target": endpoint, "serving_after_s": null, "error": last_err}));
+    Err(format!("not serving after {timeout}s: {last_err}").into())
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let _ = now_us();
+    let mut b = tokio::runtime::Builder::new_multi_thread();
+    b.enable_all();
+    if cli.threads > 0 {
+        b.worker_threads(cli.threads);
+    }
+    let rt = b.build().expect("tokio runtime");
+    let r: Result<()> = rt.block_on(async move {
+        match &cli.cmd {
+            Cmd::Send(a) => scenario_send(a).await,
+            Cmd::Receive(a) => scenario_receive(a).await,
+            Cmd::Pipeline(a) if a.endpoint.starts_with("amqp://") => rabbit_pipeline(a).await,
+            Cmd::Pipeline(a) => pipeline(a, false).await,
+            Cmd::Fifo(a) => pipeline(a, true).await,
+            Cmd::Backlog(a) => scenario_backlog(a).await,
+            Cmd::ManyQueues(a) => scenario_many_queues(a).await,
+            Cmd::Ceiling { port } => ceiling::serve(*port).await.map_err(Into::into),
+            Cmd::Probe {
+                endpoint,
+                queue_name,
+                timeout,
+            } => probe(endpoint, queue_name, *timeout).await,
+        }
+    });
+    rt.shutdown_timeout(Duration::from_millis(200));
+    match r {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("sluice-bench: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(feature = "rabbitmq")]
+async fn rabbit_pipeline(a: &Common) -> Result<()> {
+    rabbit::pipeline(a).await
+}
+
+#[cfg(not(feature = "rabbitmq"))]
+async fn rabbit_pipeline(_: &Common) -> Result<()> {
+    Err("built without the `rabbitmq` feature: cargo build --release -p sluice-bench --features rabbitmq".into())
+}

@@ -1,0 +1,498 @@
+//! Engine tests on a virtual clock: no test sleeps through a visibility timeout, delay or retention.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sluice_store::memory::MemoryBackend;
+use sluice_store::{Backend, Store};
+
+use super::*;
+use crate::clock::ManualClock;
+use crate::message::AttributeValue;
+
+const T0: u64 = 1_700_000_000_000;
+
+struct Fixture {
+    backend: Arc<MemoryBackend>,
+    clock: Arc<ManualClock>,
+    engine: Engine,
+}
+
+fn config() -> EngineConfig {
+    EngineConfig::new("us-east-1", "000000000000", b"test-secret".to_vec())
+}
+
+fn fixture() -> Fixture {
+    let backend = Arc::new(MemoryBackend::new());
+    let clock = Arc::new(ManualClock::new(T0));
+    let engine = open(&backend, &clock, config());
+    Fixture { backend, clock, engine }
+}
+
+fn open(backend: &Arc<MemoryBackend>, clock: &Arc<ManualClock>, config: EngineConfig) -> Engine {
+    let store = Arc::new(Store::new(backend.clone() as Arc<dyn Backend>));
+    Engine::open(config, clock.clone(), store).unwrap()
+}
+
+fn attrs(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+}
+
+fn msg(body: &str) -> SendMessage {
+    SendMessage { body: body.into(), ..Default::default() }
+}
+
+async fn send(e: &Engine, q: &str, body: &str) -> SendResult {
+    e.send_messages(q, vec![msg(body)], "sender").await.unwrap().remove(0).unwrap()
+}
+
+async fn receive(e: &Engine, q: &str, max: i64, visibility: Option<i64>) -> Vec<ReceivedMessage> {
+    let opts = ReceiveOptions {
+        max_number_of_messages: Some(max),
+        visibility_timeout: visibility,
+        wait_time_seconds: Some(0),
+        system_attribute_names: vec!["All".into()],
+        message_attribute_names: vec!["All".into()],
+        receive_request_attempt_id: None,
+    };
+    e.receive_messages(q, &opts).await.unwrap()
+}
+
+fn counts(e: &Engine, q: &str) -> (usize, usize, usize) {
+    let c = e.queue_counts(q).unwrap();
+    (c.visible, c.inflight, c.delayed)
+}
+
+#[tokio::test]
+async fn visibility_timeout_hides_then_returns_message() {
+    let f = fixture();
+    f.engine.create_queue("q", &attrs(&[("VisibilityTimeout", "30")]), &BTreeMap::new()).await.unwrap();
+    let sent = send(&f.engine, "q", "hello").await;
+    assert_eq!(sent.md5_of_body, "5d41402abc4b2a76b9719d911017c592");
+    let got = receive(&f.engine, "q", 10, None).await;
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].body, "hello");
+    assert_eq!(got[0].message_id, sent.message_id);
+    assert_eq!(got[0].system_attributes["ApproximateReceiveCount"], "1");
+    assert_eq!(got[0].system_attributes["SentTimestamp"], T0.to_string());
+    assert_eq!(counts(&f.engine, "q"), (0, 1, 0));
+    assert!(receive(&f.engine, "q", 10, None).await.is_empty());
+    f.clock.advance_ms(29_999);
+    assert!(receive(&f.engine, "q", 10, None).await.is_empty());
+    f.clock.advance_ms(1);
+    let again = receive(&f.engine, "q", 10, Some(5)).await;
+    assert_eq!(again.len(), 1);
+    assert_ne!(again[0].receipt_handle, got[0].receipt_handle, "a fresh receipt handle per receive");
+    assert_eq!(again[0].system_attributes["ApproximateReceiveCount"], "2");
+    assert_eq!(again[0].system_attributes["ApproximateFirstReceiveTimestamp"], T0.to_string());
+    f.clock.advance_ms(5_000);
+    assert_eq!(counts(&f.engine, "q"), (1, 0, 0));
+}
+
+#[tokio::test]
+async fn delays_per_queue_and_per_message() {
+    let f = fixture();
+    f.engine.create_queue("q", &attrs(&[("DelaySeconds", "10")]), &BTreeMap::new()).await.unwrap();
+    send(&f.engine, "q", "queue-delay").await;
+    let mut m = msg("msg-delay");
+    m.delay_seconds = Some(2);
+    f.engine.send_messages("q", vec![m], "s").await.unwrap();
+    let mut zero = msg("no-delay");
+    zero.delay_seconds = Some(0);
+    f.engine.send_messages("q", vec![zero], "s").await.unwrap();
+    assert_eq!(counts(&f.engine, "q"), (1, 0, 2));
+    assert_eq!(receive(&f.engine, "q", 10, None).await[0].body, "no-delay");
+    f.clock.advance_ms(2_000);
+    assert_eq!(receive(&f.engine, "q", 10, None).await[0].body, "msg-delay");
+    f.clock.advance_ms(8_000);
+    assert_eq!(receive(&f.engine, "q", 10, None).await[0].body, "queue-delay");
+    let mut bad = msg("x");
+    bad.delay_seconds = Some(901);
+    let r = f.engine.send_messages("q", vec![bad], "s").await.unwrap();
+    assert!(matches!(r[0], Err(EngineError::InvalidParameterValue(_))));
+}
+
+#[tokio::test]
+async fn retention_removes_expired_messages() {
+    let f = fixture();
+    f.engine.create_queue("q", &attrs(&[("MessageRetentionPeriod", "60")]), &BTreeMap::new()).await.unwrap();
+    send(&f.engine, "q", "old").await;
+    f.clock.advance_ms(30_000);
+    send(&f.engine, "q", "young").await;
+    f.clock.advance_ms(30_000);
+    assert_eq!(counts(&f.engine, "q"), (1, 0, 0));
+    assert_eq!(receive(&f.engine, "q", 10, None).await[0].body, "young");
+}
+
+#[tokio::test]
+async fn change_visibility_and_stale_receipts() {
+    let f = fixture();
+    f.engine.create_queue("q", &BTreeMap::new(), &BTreeMap::new()).await.unwrap();
+    send(&f.engine, "q", "m").await;
+    let first = receive(&f.engine, "q", 1, None).await.remove(0);
+    // Visibility 0: receivable again at once, with a new handle; the old one is now stale.
+    let r = f.engine.change_visibility("q", &[(first.receipt_handle.clone(), 0)]).unwrap();
+    assert_eq!(r, vec![Ok(())]);
+    let second = receive(&f.engine, "q", 1, None).await.remove(0);
+    let stale = f.engine.change_visibility("q", &[(first.receipt_handle.clone(), 10)]).unwrap();
+    assert_eq!(stale, vec![Err(EngineError::MessageNotInflight)]);
+    // Deleting with the stale handle succeeds but does not delete.
+    assert_eq!(f.engine.delete_messages("q", &[first.receipt_handle.clone()]).unwrap(), vec![Ok(())]);
+    assert_eq!(counts(&f.engine, "q"), (0, 1, 0));
+    // The visibility expires; changing it hides the message again (AWS answers 200 here).
+    f.clock.advance_ms(30_000);
+    assert_eq!(counts(&f.engine, "q"), (1, 0, 0));
+    let again = f.engine.change_visibility("q", &[(second.receipt_handle.clone(), 10)]).unwrap();
+    assert_eq!(again, vec![Ok(())]);
+    assert_eq!(counts(&f.engine, "q"), (0, 1, 0));
+    // The latest handle still deletes it, even after its visibility expired.
+    f.clock.advance_ms(10_000);
+    f.engine.delete_messages("q", &[second.receipt_handle.clone()]).unwrap();
+    assert_eq!(counts(&f.engine, "q"), (0, 0, 0));
+    // Garbage and other queues' handles are invalid.
+    let bad = f.engine.delete_messages("q", &["garbage".into()]).unwrap();
+    assert!(matches!(bad[0], Err(EngineError::ReceiptHandleIsInvalid(_))));
+    f.engine.create_queue("other", &BTreeMap::new(), &BTreeMap::new()).await.unwrap();
+    let wrong = f.engine.delete_messages("other", &[second.receipt_handle.clone()]).unwrap();
+    assert!(matches!(wrong[0], Err(EngineError::ReceiptHandleIsInvalid(_))));
+    let too_long = f.engine.change_visibility("q", &[(second.receipt_handle, 43_201)]).unwrap();
+    assert!(matches!(too_long[0], Err(EngineError::InvalidParameterValue(_))));
+}
+
+#[tokio::test]
+async fn create_queue_is_idempotent_only_with_same_attributes() {
+    let f = fixture();
+    let a = attrs(&[("VisibilityTimeout", "60")]);
+    f.engine.create_queue("q", &a, &BTreeMap::new()).await.unwrap();
+    f.engine.create_queue("q", &a, &BTreeMap::new()).await.unwrap();
+    f.engine.create_queue("q", &BTreeMap::new(), &BTreeMap::new()).await.unwrap();
+    let err = f.engine.create_queue("q", &attrs(&[("VisibilityTimeout", "61")]), &BTreeMap::new()).await;
+    assert_eq!(err, Err(EngineError::QueueNameExists("VisibilityTimeout".into())));
+    assert!(matches!(
+        f.engine.create_queue("bad name", &BTreeMap::new(), &BTreeMap::new()).await,
+        Err(EngineError::InvalidParameterValue(_))
+    ));
+    assert_eq!(f.engine.list_queues(""), vec!["q".to_string()]);
+    f.engine.delete_queue("q").await.unwrap();
+    assert_eq!(f.engine.delete_queue("q").await, Err(EngineError::QueueDoesNotExist));
+}
+
+#[tokio::test]
+async fn purge_once_per_minute() {
+    let f = fixture();
+    f.engine.create_queue("q", &BTreeMap::new(), &BTreeMap::new()).await.unwrap();
+    send(&f.engine, "q", "a").await;
+    f.engine.purge_queue("q").await.unwrap();
+    assert_eq!(counts(&f.engine, "q"), (0, 0, 0));
+    assert!(matches!(f.engine.purge_queue("q").await, Err(EngineError::PurgeQueueInProgress(_))));
+    f.clock.advance_ms(60_000);
+    f.engine.purge_queue("q").await.unwrap();
+}
+
+#[tokio::test]
+async fn inflight_limit_answers_over_limit() {
+    let backend = Arc::new(MemoryBackend::new());
+    let clock = Arc::new(ManualClock::new(T0));
+    let mut cfg = config();
+    cfg.max_inflight = 3;
+    let e = open(&backend, &clock, cfg);
+    e.create_queue("q", &BTreeMap::new(), &BTreeMap::new()).await.unwrap();
+    for i in 0..5 {
+        send(&e, "q", &format!("m{i}")).await;
+    }
+    assert_eq!(receive(&e, "q", 10, None).await.len(), 3);
+    let opts = ReceiveOptions { max_number_of_messages: Some(1), wait_time_seconds: Some(0), ..Default::default() };
+    assert!(matches!(e.receive_messages("q", &opts).await, Err(EngineError::OverLimit(_))));
+}
+
+#[tokio::test]
+async fn state_survives_reopen() {
+    let f = fixture();
+    f.engine.create_queue("q", &attrs(&[("VisibilityTimeout", "100")]), &attrs(&[("team", "a")])).await.unwrap();
+    for i in 0..3 {
+        send(&f.engine, "q", &format!("m{i}")).await;
+    }
+    let got = receive(&f.engine, "q", 1, None).await.remove(0);
+    f.clock.advance_ms(40_000);
+    f.engine.close().await;
+
+    let e2 = open(&f.backend, &f.clock, config());
+    assert_eq!(e2.list_queue_tags("q").unwrap(), attrs(&[("team", "a")]));
+    // 60 s of the 100 s visibility timeout are left; the receive count is kept.
+    assert_eq!(counts(&e2, "q"), (2, 1, 0));
+    f.clock.advance_ms(59_999);
+    assert_eq!(counts(&e2, "q"), (2, 1, 0));
+    f.clock.advance_ms(1);
+    let all = receive(&e2, "q", 10, None).await;
+    let again = all.iter().find(|m| m.message_id == got.message_id).unwrap();
+    assert_eq!(again.system_attributes["ApproximateReceiveCount"], "2");
+    // Handles issued before the restart still work (same secret).
+    e2.delete_messages("q", &[again.receipt_handle.clone()]).unwrap();
+    assert_eq!(counts(&e2, "q"), (0, 2, 0));
+}
+
+#[tokio::test]
+async fn message_attributes_and_digest_filtering() {
+    let f = fixture();
+    f.engine.create_queue("q", &BTreeMap::new(), &BTreeMap::new()).await.unwrap();
+    let mut m = msg("body");
+    m.attributes.insert("a.one".into(), AttributeValue::string("String", "1"));
+    m.attributes.insert("b".into(), AttributeValue::binary("Binary", vec![0, 1]));
+    let sent = f.engine.send_messages("q", vec![m], "s").await.unwrap().remove(0).unwrap();
+    let opts = ReceiveOptions {
+        max_number_of_messages: Some(1),
+        wait_time_seconds: Some(0),
+        message_attribute_names: vec!["a.*".into()],
+        ..Default::default()
+    };
+    let got = f.engine.receive_messages("q", &opts).await.unwrap().remove(0);
+    assert_eq!(got.attributes.len(), 1);
+    assert!(got.md5_of_attributes.is_some());
+    assert_ne!(got.md5_of_attributes, sent.md5_of_attributes, "digest covers only returned attributes");
+    assert!(got.system_attributes.is_empty());
+}
+
+#[tokio::test]
+async fn batch_over_one_mebibyte_is_rejected() {
+    let f = fixture();
+    f.engine.create_queue("q", &BTreeMap::new(), &BTreeMap::new()).await.unwrap();
+    let big = "x".repeat(200_000);
+    let batch: Vec<_> = (0..6).map(|_| msg(&big)).collect();
+    assert!(matches!(f.engine.send_messages("q", batch, "s").await, Err(EngineError::BatchRequestTooLong(..))));
+    let over = "x".repeat(1_048_577);
+    let r = f.engine.send_messages("q", vec![msg(&over)], "s").await.unwrap();
+    assert!(matches!(r[0], Err(EngineError::InvalidParameterValue(_))));
+}
+
+#[tokio::test]
+async fn long_poll_returns_when_a_message_arrives() {
+    let backend = Arc::new(MemoryBackend::new());
+    let store = Arc::new(Store::new(backend as Arc<dyn Backend>));
+    let engine = Arc::new(Engine::open(config(), Arc::new(crate::clock::SystemClock), store).unwrap());
+    engine.create_queue("q", &BTreeMap::new(), &BTreeMap::new()).await.unwrap();
+    let e2 = engine.clone();
+    let waiter = tokio::spawn(async move {
+        let opts = ReceiveOptions { wait_time_seconds: Some(20), ..Default::default() };
+        e2.receive_messages("q", &opts).await.unwrap()
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    send(&engine, "q", "wake").await;
+    // Bounded by a generous timeout only to fail instead of hanging; the wait itself is 20 s.
+    let got = tokio::time::timeout(Duration::from_secs(10), waiter).await.unwrap().unwrap();
+    assert_eq!(got[0].body, "wake");
+    // Shutdown releases a waiting long poll at once.
+    let e3 = engine.clone();
+    let waiter = tokio::spawn(async move {
+        let opts = ReceiveOptions { wait_time_seconds: Some(20), ..Default::default() };
+        e3.receive_messages("q", &opts).await.unwrap()
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    engine.begin_shutdown();
+    let got = tokio::time::timeout(Duration::from_secs(10), waiter).await.unwrap().unwrap();
+    assert!(got.is_empty());
+}
+
+fn fifo_msg(body: &str, group: &str, dedup: Option<&str>) -> SendMessage {
+    SendMessage { body: body.into(), group_id: Some(group.into()), deduplication_id: dedup.map(Into::into), ..Default::default() }
+}
+
+#[tokio::test]
+async fn fifo_deduplicates_within_five_minutes_even_after_delete() {
+    let f = fixture();
+    f.engine.create_queue("q.fifo", &attrs(&[("FifoQueue", "true")]), &BTreeMap::new()).await.unwrap();
+    let first = f.engine.send_messages("q.fifo", vec![fifo_msg("a", "g", Some("d1"))], "s").await.unwrap().remove(0).unwrap();
+    let dup = f.engine.send_messages("q.fifo", vec![fifo_msg("other", "g", Some("d1"))], "s").await.unwrap().remove(0).unwrap();
+    assert_eq!(dup.message_id, first.message_id);
+    assert_eq!(dup.sequence_number, first.sequence_number);
+    assert_eq!(counts(&f.engine, "q.fifo"), (1, 0, 0));
+    let got = receive(&f.engine, "q.fifo", 10, None).await;
+    assert_eq!(got[0].system_attributes["MessageGroupId"], "g");
+    assert_eq!(got[0].system_attributes["SequenceNumber"], first.sequence_number.clone().unwrap());
+    f.engine.delete_messages("q.fifo", &[got[0].receipt_handle.clone()]).unwrap();
+    // Still a duplicate after the original was deleted...
+    f.engine.send_messages("q.fifo", vec![fifo_msg("a", "g", Some("d1"))], "s").await.unwrap();
+    assert_eq!(counts(&f.engine, "q.fifo"), (0, 0, 0));
+    // ...until the window ends.
+    f.clock.advance_ms(5 * 60 * 1000);
+    f.engine.send_messages("q.fifo", vec![fifo_msg("a", "g", Some("d1"))], "s").await.unwrap();
+    assert_eq!(counts(&f.engine, "q.fifo"), (1, 0, 0));
+    // FIFO rules: group required, dedup id or content-based dedup required, no per-message delay.
+    let no_group = SendMessage { body: "x".into(), deduplication_id: Some("d9".into()), ..Default::default() };
+    let r = f.engine.send_messages("q.fifo", vec![no_group], "s").await.unwrap();
+    assert_eq!(r[0], Err(EngineError::MissingParameter("MessageGroupId".into())));
+    // A missing de-duplication id fails the whole request, as on AWS.
+    let r = f.engine.send_messages("q.fifo", vec![fifo_msg("x", "g", None)], "s").await;
+    assert!(matches!(r, Err(EngineError::InvalidParameterValue(_))));
+    let mut delayed = fifo_msg("x", "g", Some("d2"));
+    delayed.delay_seconds = Some(1);
+    let r = f.engine.send_messages("q.fifo", vec![delayed], "s").await.unwrap();
+    assert!(matches!(r[0], Err(EngineError::InvalidParameterValue(_))));
+}
+
+#[tokio::test]
+async fn fifo_dedup_survives_restart() {
+    let f = fixture();
+    f.engine.create_queue("q.fifo", &attrs(&[("FifoQueue", "true"), ("ContentBasedDeduplication", "true")]), &BTreeMap::new()).await.unwrap();
+    let first = f.engine.send_messages("q.fifo", vec![fifo_msg("same body", "g", None)], "s").await.unwrap().remove(0).unwrap();
+    f.engine.close().await;
+    let e2 = open(&f.backend, &f.clock, config());
+    let dup = e2.send_messages("q.fifo", vec![fifo_msg("same body", "g", None)], "s").await.unwrap().remove(0).unwrap();
+    assert_eq!(dup.message_id, first.message_id);
+    assert_eq!(counts(&e2, "q.fifo"), (1, 0, 0));
+}
+
+#[tokio::test]
+async fn fifo_queue_names_and_attributes_must_agree() {
+    let f = fixture();
+    let none = BTreeMap::new();
+    assert!(matches!(f.engine.create_queue("a.fifo", &none, &none).await, Err(EngineError::InvalidParameterValue(_))));
+    assert!(matches!(f.engine.create_queue("a", &attrs(&[("FifoQueue", "true")]), &none).await, Err(EngineError::InvalidParameterValue(_))));
+    assert!(matches!(f.engine.create_queue("a", &attrs(&[("FifoQueue", "false")]), &none).await, Err(EngineError::InvalidAttributeName(_))));
+    assert!(matches!(
+        f.engine.create_queue("a", &attrs(&[("ContentBasedDeduplication", "true")]), &none).await,
+        Err(EngineError::InvalidAttributeName(_))
+    ));
+}
+
+#[tokio::test]
+async fn messages_past_max_receive_count_move_to_the_dead_letter_queue() {
+    let f = fixture();
+    let none = BTreeMap::new();
+    f.engine.create_queue("dlq", &none, &none).await.unwrap();
+    let policy = r#"{"deadLetterTargetArn":"arn:aws:sqs:us-east-1:000000000000:dlq","maxReceiveCount":2}"#;
+    f.engine.create_queue("src", &attrs(&[("RedrivePolicy", policy)]), &none).await.unwrap();
+    let mut m = msg("poison");
+    m.attributes.insert("k".into(), AttributeValue::string("String", "v"));
+    f.engine.send_messages("src", vec![m], "s").await.unwrap();
+    f.clock.advance_ms(1_000);
+    for _ in 0..2 {
+        assert_eq!(receive(&f.engine, "src", 1, Some(0)).await.len(), 1);
+    }
+    assert!(receive(&f.engine, "src", 1, Some(0)).await.is_empty());
+    assert_eq!(counts(&f.engine, "src"), (0, 0, 0));
+    let dead = receive(&f.engine, "dlq", 1, None).await;
+    assert_eq!(dead[0].body, "poison");
+    assert_eq!(dead[0].attributes["k"], AttributeValue::string("String", "v"));
+    assert_eq!(dead[0].system_attributes["SentTimestamp"], T0.to_string());
+    assert_eq!(dead[0].system_attributes["DeadLetterQueueSourceArn"], "arn:aws:sqs:us-east-1:000000000000:src");
+    assert_eq!(f.engine.dead_letter_source_queues("dlq").unwrap(), vec!["src".to_string()]);
+    // Type mismatch and missing targets are refused.
+    let bad = r#"{"deadLetterTargetArn":"arn:aws:sqs:us-east-1:000000000000:nope","maxReceiveCount":2}"#;
+    assert!(matches!(f.engine.create_queue("src2", &attrs(&[("RedrivePolicy", bad)]), &none).await, Err(EngineError::InvalidParameterValue(_))));
+    let deny = attrs(&[("RedriveAllowPolicy", r#"{"redrivePermission":"denyAll"}"#)]);
+    f.engine.set_queue_attributes("dlq", &deny).await.unwrap();
+    assert!(matches!(f.engine.create_queue("src3", &attrs(&[("RedrivePolicy", policy)]), &none).await, Err(EngineError::InvalidParameterValue(_))));
+}
+
+#[tokio::test]
+async fn move_task_redrives_dead_letters_to_their_source() {
+    let f = fixture();
+    let none = BTreeMap::new();
+    f.engine.create_queue("dlq", &none, &none).await.unwrap();
+    let policy = r#"{"deadLetterTargetArn":"arn:aws:sqs:us-east-1:000000000000:dlq","maxReceiveCount":1}"#;
+    f.engine.create_queue("src", &attrs(&[("RedrivePolicy", policy)]), &none).await.unwrap();
+    for i in 0..3 {
+        send(&f.engine, "src", &format!("m{i}")).await;
+    }
+    receive(&f.engine, "src", 10, Some(0)).await;
+    assert!(receive(&f.engine, "src", 10, Some(0)).await.is_empty());
+    assert_eq!(counts(&f.engine, "dlq"), (3, 0, 0));
+    let engine = Arc::new(f.engine);
+    let dlq_arn = "arn:aws:sqs:us-east-1:000000000000:dlq";
+    assert!(matches!(
+        engine.start_message_move_task("arn:aws:sqs:us-east-1:000000000000:src", None, None),
+        Err(EngineError::InvalidParameterValue(_))
+    ));
+    engine.start_message_move_task(dlq_arn, None, None).unwrap();
+    for _ in 0..100 {
+        if engine.list_message_move_tasks(dlq_arn, None).unwrap()[0].status == "COMPLETED" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let task = engine.list_message_move_tasks(dlq_arn, None).unwrap().remove(0);
+    assert_eq!((task.status.as_str(), task.moved, task.to_move), ("COMPLETED", 3, 3));
+    assert_eq!(counts(&engine, "src"), (3, 0, 0));
+    assert_eq!(counts(&engine, "dlq"), (0, 0, 0));
+    let back = receive(&engine, "src", 10, None).await;
+    assert!(back.iter().all(|m| !m.system_attributes.contains_key("DeadLetterQueueSourceArn")));
+}
+
+#[tokio::test]
+async fn permissions_edit_the_policy_attribute() {
+    let f = fixture();
+    let none = BTreeMap::new();
+    f.engine.create_queue("q", &none, &none).await.unwrap();
+    f.engine.add_permission("q", "l1", &["111122223333".into()], &["SendMessage".into()]).await.unwrap();
+    let policy = f.engine.get_queue_attributes("q", &["Policy".into()]).unwrap();
+    assert!(policy[0].1.contains("arn:aws:iam::111122223333:root"));
+    assert!(f.engine.add_permission("q", "l1", &["1".into()], &["*".into()]).await.is_err());
+    f.engine.remove_permission("q", "l1").await.unwrap();
+    assert!(f.engine.get_queue_attributes("q", &["Policy".into()]).unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn fair_queue_quiet_groups_are_served_despite_a_100k_flood() {
+    let f = fixture();
+    let none = BTreeMap::new();
+    f.engine.create_queue("fair", &none, &none).await.unwrap();
+    let grouped = |body: String, group: &str| SendMessage { body, group_id: Some(group.into()), ..Default::default() };
+    for batch in 0..10_000 {
+        let msgs = (0..10).map(|i| grouped(format!("noisy-{batch}-{i}"), "noisy")).collect();
+        f.engine.send_messages("fair", msgs, "s").await.unwrap();
+    }
+    for g in 0..10 {
+        f.engine.send_messages("fair", vec![grouped(format!("quiet-{g}"), &format!("quiet-{g}"))], "s").await.unwrap();
+    }
+    assert_eq!(counts(&f.engine, "fair").0, 100_010);
+    // The rule: each receive serves groups round-robin, one message per group per pass, so the ten
+    // quiet groups are all served within the first two receives of 10, not after 100k noisy ones.
+    let mut quiet_seen = 0;
+    for _ in 0..2 {
+        quiet_seen += receive(&f.engine, "fair", 10, None).await.iter().filter(|m| m.body.starts_with("quiet")).count();
+    }
+    assert_eq!(quiet_seen, 10);
+}
+
+#[tokio::test]
+async fn move_task_interrupted_by_restart_is_marked_failed() {
+    let f = fixture();
+    let none = BTreeMap::new();
+    f.engine.create_queue("dlq", &none, &none).await.unwrap();
+    let policy = r#"{"deadLetterTargetArn":"arn:aws:sqs:us-east-1:000000000000:dlq","maxReceiveCount":1}"#;
+    f.engine.create_queue("src", &attrs(&[("RedrivePolicy", policy)]), &none).await.unwrap();
+    for i in 0..5 {
+        send(&f.engine, "src", &format!("m{i}")).await;
+    }
+    receive(&f.engine, "src", 10, Some(0)).await;
+    receive(&f.engine, "src", 10, Some(0)).await;
+    assert_eq!(counts(&f.engine, "dlq"), (5, 0, 0));
+    let engine = Arc::new(f.engine);
+    let dlq_arn = "arn:aws:sqs:us-east-1:000000000000:dlq";
+    // One message per second: the task is still running when the server stops.
+    engine.start_message_move_task(dlq_arn, None, Some(1)).unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    engine.close().await;
+    let e2 = open(&f.backend, &f.clock, config());
+    let task = e2.list_message_move_tasks(dlq_arn, None).unwrap().remove(0);
+    assert_eq!(task.status, "FAILED");
+    assert!(task.failure_reason.unwrap().contains("restart"));
+    // Nothing lost or duplicated: every message is in exactly one of the two queues.
+    let (src, dlq) = (counts(&e2, "src").0, counts(&e2, "dlq").0);
+    assert_eq!(src + dlq, 5, "src={src} dlq={dlq}");
+    assert_eq!(src as u64, task.moved);
+}
+
+#[tokio::test]
+async fn total_visibility_of_a_receive_is_capped_at_12_hours() {
+    let f = fixture();
+    f.engine.create_queue("q", &BTreeMap::new(), &BTreeMap::new()).await.unwrap();
+    send(&f.engine, "q", "m").await;
+    let m = receive(&f.engine, "q", 1, Some(43_200)).await.remove(0);
+    f.clock.advance_ms(3_600_000);
+    // One hour in: up to 11 more hours are allowed, 11 h + 1 s is not.
+    assert_eq!(f.engine.change_visibility("q", &[(m.receipt_handle.clone(), 39_600)]).unwrap(), vec![Ok(())]);
+    let r = f.engine.change_visibility("q", &[(m.receipt_handle.clone(), 39_601)]).unwrap();
+    assert!(matches!(&r[0], Err(EngineError::InvalidParameterValue(msg)) if msg.contains("beyond the limit")));
+}

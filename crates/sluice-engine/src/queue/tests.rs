@@ -1,0 +1,150 @@
+//! Index tests: timelines, receipts, retention, FIFO groups and fair queues.
+
+use super::*;
+use crate::attributes::QueueAttributes;
+
+fn state(fifo: bool) -> QueueState {
+    let record = QueueRecord {
+        name: "q".into(),
+        created_ms: 0,
+        last_modified_ms: 0,
+        attributes: QueueAttributes { fifo_queue: fifo, ..QueueAttributes::default() },
+        tags: Default::default(),
+    };
+    QueueState::new(record, 1)
+}
+
+fn meta(sent: u64, visible_at: u64) -> MessageMeta {
+    MessageMeta { id: [0; 16], sent_ms: sent, first_receive_ms: 0, visible_at_ms: visible_at, receive_count: 0, size: 10, group: 0, last_receive_ms: 0 }
+}
+
+fn grouped(s: &mut QueueState, seq: Seq, group: &str) {
+    s.insert(seq, meta(0, 0), group, 0);
+}
+
+fn take(s: &mut QueueState, max: usize) -> Vec<Seq> {
+    s.take(0, max, 30_000, 1000, None).unwrap().messages.into_iter().map(|(seq, _)| seq).collect()
+}
+
+#[test]
+fn visibility_and_delay_share_one_timeline() {
+    let mut s = state(false);
+    s.insert(1, meta(0, 0), "", 0);
+    s.insert(2, meta(0, 5_000), "", 0);
+    assert_eq!(s.counts(), Counts { visible: 1, inflight: 0, delayed: 1, bytes: 20 });
+    let got = s.take(0, 10, 30_000, 100, None).unwrap().messages;
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].1.receive_count, 1);
+    assert_eq!(s.counts().inflight, 1);
+    s.tick(5_000);
+    assert_eq!(s.counts(), Counts { visible: 1, inflight: 1, delayed: 0, bytes: 20 });
+    s.tick(30_000);
+    assert_eq!(s.counts().visible, 2);
+    assert_eq!(s.next_due(), None);
+}
+
+#[test]
+fn stale_receipts_do_not_delete_and_inflight_limit_holds() {
+    let mut s = state(false);
+    s.insert(1, meta(0, 0), "", 0);
+    s.take(0, 1, 0, 100, None).unwrap();
+    s.tick(0);
+    s.take(0, 1, 1000, 100, None).unwrap();
+    assert!(!s.delete(Receipt { queue: 0, seq: 1, receive: 1 }, 0, "h").unwrap());
+    assert!(s.delete(Receipt { queue: 0, seq: 1, receive: 2 }, 0, "h").unwrap());
+    assert!(!s.delete(Receipt { queue: 0, seq: 1, receive: 2 }, 0, "h").unwrap());
+    for seq in 10..15 {
+        s.insert(seq, meta(0, 0), "", 0);
+    }
+    assert_eq!(s.take(0, 10, 1000, 3, None).unwrap().messages.len(), 3);
+    assert!(matches!(s.take(0, 10, 1000, 3, None), Err(EngineError::OverLimit(_))));
+}
+
+#[test]
+fn retention_removes_oldest_first() {
+    let mut s = state(false);
+    s.record.attributes.message_retention_period = 60;
+    s.insert(1, meta(0, 0), "", 0);
+    s.insert(2, meta(30_000, 0), "", 30_000);
+    assert_eq!(s.tick(59_999).len(), 0);
+    assert_eq!(s.tick(60_000).len(), 1);
+    assert_eq!(s.counts().visible, 1);
+    assert_eq!(s.tick(90_000).len(), 1);
+    assert_eq!(s.counts(), Counts::default());
+}
+
+#[test]
+fn fifo_group_is_blocked_while_a_message_is_in_flight() {
+    let mut s = state(true);
+    grouped(&mut s, 1, "a");
+    grouped(&mut s, 2, "a");
+    grouped(&mut s, 3, "b");
+    // One receive of 1: the head of one group only.
+    let first = take(&mut s, 1);
+    assert_eq!(first.len(), 1);
+    // Group of `first` is blocked; the other group is served.
+    let second = take(&mut s, 10);
+    let (a_first, rest) = if first == vec![1] { (true, vec![3]) } else { (false, vec![1, 2]) };
+    assert_eq!(second, rest, "a_first={a_first}");
+    assert!(take(&mut s, 10).is_empty(), "everything servable is in flight or blocked");
+    // Deleting the in-flight head unblocks its group, in order.
+    if a_first {
+        assert!(s.delete(Receipt { queue: 0, seq: 1, receive: 1 }, 0, "h").unwrap());
+        assert_eq!(take(&mut s, 10), vec![2]);
+    }
+}
+
+#[test]
+fn fifo_receive_returns_a_group_in_order_and_requeues_after_expiry() {
+    let mut s = state(true);
+    for seq in 1..=5 {
+        grouped(&mut s, seq, "g");
+    }
+    assert_eq!(s.take(0, 3, 1_000, 1000, None).unwrap().messages.iter().map(|m| m.0).collect::<Vec<_>>(), vec![1, 2, 3]);
+    assert!(s.take(0, 10, 1_000, 1000, None).unwrap().messages.is_empty());
+    s.tick(1_000);
+    assert_eq!(
+        s.take(1_000, 10, 1_000, 1000, None).unwrap().messages.iter().map(|m| m.0).collect::<Vec<_>>(),
+        vec![1, 2, 3, 4, 5]
+    );
+}
+
+#[test]
+fn fair_queue_serves_quiet_groups_despite_a_noisy_one() {
+    let mut s = state(false);
+    for seq in 1..=10_000 {
+        grouped(&mut s, seq, "noisy");
+    }
+    for (i, g) in ["q1", "q2", "q3", "q4", "q5", "q6", "q7", "q8", "q9"].iter().enumerate() {
+        grouped(&mut s, 20_000 + i as u64, g);
+    }
+    let first = take(&mut s, 10);
+    let quiet = first.iter().filter(|s| **s >= 20_000).count();
+    assert_eq!(quiet, 9, "every quiet group is served in the first receive: {first:?}");
+}
+
+#[test]
+fn dead_letters_leave_after_max_receives() {
+    let mut s = state(false);
+    s.insert(1, meta(0, 0), "", 0);
+    for round in 0..2u64 {
+        let t = s.take(round * 10, 1, 0, 100, Some(2)).unwrap();
+        assert_eq!(t.messages.len(), 1);
+        s.tick(round * 10 + 1);
+    }
+    let t = s.take(100, 1, 0, 100, Some(2)).unwrap();
+    assert!(t.messages.is_empty());
+    assert_eq!(t.dead.len(), 1);
+    assert_eq!(s.counts(), Counts::default());
+}
+
+#[test]
+fn dedup_entries_expire() {
+    let mut s = state(true);
+    let e = DedupEntry { message_id: [1; 16], seq: 5, expires_ms: 100 };
+    s.dedup_put("k".into(), e);
+    assert_eq!(s.dedup_get("k", 99), Some(e));
+    assert_eq!(s.dedup_get("k", 100), None);
+    assert_eq!(s.dedup_prune(100), vec!["k".to_string()]);
+    assert_eq!(DedupEntry::decode(&e.encode()), Some(e));
+}

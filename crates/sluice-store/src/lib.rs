@@ -1,0 +1,79 @@
+//! Durable storage for sluice.
+//!
+//! The store knows bytes and keys, nothing about SQS. The engine serialises its own records and hands
+//! the store a list of [`Op`]s; the store applies them atomically and durably.
+//!
+//! Layout:
+//! - [`Backend`]: the narrow trait every storage engine implements (one atomic, durable `apply`, point
+//!   reads of bodies, ordered scans for recovery).
+//! - [`Store`]: wraps a backend with the **group-commit writer**: one thread drains every operation
+//!   waiting in its channel, applies them in one transaction (one fsync), then answers every waiter.
+//! - [`memory::MemoryBackend`]: no durability, for engine tests and `--data-dir :memory:`.
+//! - [`embedded::EmbeddedBackend`]: the default, redb on local disk (see `docs/STORE_SPIKE.md` for
+//!   why this engine).
+//! - [`conformance`]: the one test suite every backend must pass.
+
+pub mod conformance;
+pub mod embedded;
+pub mod memory;
+pub mod stats;
+mod writer;
+
+pub use writer::{Store, StoreStats};
+
+/// Identifies a queue incarnation. Random, never reused: a queue deleted and re-created gets a new id,
+/// so stale receipt handles and stale records can never match the new queue.
+pub type QueueId = u64;
+
+/// Position of a message within its queue; increases with send order.
+pub type Seq = u64;
+
+/// One change to durable state. A list of ops is applied atomically.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Op {
+    /// Insert or replace the record describing a queue (its name, attributes, tags).
+    PutQueue { queue: QueueId, record: Vec<u8> },
+    /// Remove a queue's record and every message it holds.
+    DeleteQueue { queue: QueueId },
+    /// Insert a message: its small, mutable metadata and its immutable body record.
+    PutMessage { queue: QueueId, seq: Seq, meta: Vec<u8>, body: Vec<u8> },
+    /// Replace a message's metadata (receive count, visibility) and keep its body.
+    PutMeta { queue: QueueId, seq: Seq, meta: Vec<u8> },
+    /// Remove one message (meta and body). Removing a missing message is not an error.
+    DeleteMessage { queue: QueueId, seq: Seq },
+    /// Remove every message of the queue whose seq is below `below` (PurgeQueue).
+    PurgeMessages { queue: QueueId, below: Seq },
+    /// Insert or replace a small record the engine keeps beside a queue's messages
+    /// (de-duplication entries, move tasks). Removed with the queue.
+    PutKv { queue: QueueId, key: Vec<u8>, value: Vec<u8> },
+    /// Remove one such record; removing a missing one is not an error.
+    DeleteKv { queue: QueueId, key: Vec<u8> },
+}
+
+/// Errors from the storage layer. Cloneable because one failed group commit answers many waiters.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StoreError {
+    #[error("storage I/O error: {0}")]
+    Io(String),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    #[error("the store is shut down")]
+    Closed,
+}
+
+/// The narrow seam between sluice and a storage engine.
+///
+/// Implementations must make `apply` atomic (all ops or none) and durable when it returns (fsync),
+/// unless the operator chose a weaker mode.
+pub trait Backend: Send + Sync + 'static {
+    /// Applies `ops` in one atomic, durable transaction.
+    fn apply(&self, ops: &[Op]) -> Result<(), StoreError>;
+    /// Reads a message's body record.
+    fn get_body(&self, queue: QueueId, seq: Seq) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Visits every queue record.
+    fn scan_queues(&self, visit: &mut dyn FnMut(QueueId, &[u8])) -> Result<(), StoreError>;
+    /// Visits every message's metadata, in (queue, seq) order.
+    fn scan_meta(&self, visit: &mut dyn FnMut(QueueId, Seq, &[u8])) -> Result<(), StoreError>;
+    /// Visits every key/value record, in (queue, key) order.
+    fn scan_kv(&self, visit: &mut dyn FnMut(QueueId, &[u8], &[u8])) -> Result<(), StoreError>;
+}

@@ -1,0 +1,110 @@
+//! Assembles a running server from a [`Config`]: opens the data directory (lock, receipt secret,
+//! store), recovers the engine, declares configured queues.
+
+use std::fs::File;
+use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use sluice_engine::clock::SystemClock;
+use sluice_engine::{Engine, EngineConfig};
+use sluice_protocol::ProtocolConfig;
+use sluice_store::embedded::EmbeddedBackend;
+use sluice_store::memory::MemoryBackend;
+use sluice_store::{Backend, Store};
+
+use crate::config::Config;
+use crate::server::AppState;
+
+/// Errors starting the server.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("data directory {0}: {1}")]
+    DataDir(String, std::io::Error),
+    #[error("data directory {0} is in use by another sluice process")]
+    Locked(String),
+    #[error("cannot open the store: {0}")]
+    Store(#[from] sluice_store::StoreError),
+    #[error("cannot recover queues: {0}")]
+    Engine(#[from] sluice_engine::EngineError),
+    #[error("configured queue {0}: {1}")]
+    Queue(String, sluice_engine::EngineError),
+}
+
+/// A ready server state plus what must live as long as it (the data directory lock).
+pub struct Opened {
+    pub state: Arc<AppState>,
+    /// Held for the life of the process: a second server on the same directory is refused.
+    pub _lock: Option<File>,
+}
+
+fn dir_err(dir: &Path) -> impl Fn(std::io::Error) -> StartError + '_ {
+    move |e| StartError::DataDir(dir.display().to_string(), e)
+}
+
+/// Reads the receipt-handle secret, creating it on first start.
+fn receipt_secret(dir: &Path) -> Result<Vec<u8>, StartError> {
+    let path = dir.join("receipt.key");
+    match std::fs::read(&path) {
+        Ok(bytes) if bytes.len() >= 32 => Ok(bytes),
+        _ => {
+            let mut secret = Vec::with_capacity(32);
+            secret.extend_from_slice(uuid::Uuid::new_v4().as_bytes());
+            secret.extend_from_slice(uuid::Uuid::new_v4().as_bytes());
+            let tmp = dir.join("receipt.key.tmp");
+            let mut f = File::create(&tmp).map_err(dir_err(dir))?;
+            f.write_all(&secret).map_err(dir_err(dir))?;
+            f.sync_all().map_err(dir_err(dir))?;
+            std::fs::rename(&tmp, &path).map_err(dir_err(dir))?;
+            Ok(secret)
+        }
+    }
+}
+
+/// Opens storage and recovers the engine.
+pub async fn open(config: &Config) -> Result<Opened, StartError> {
+    let started = Instant::now();
+    let (backend, secret, lock): (Arc<dyn Backend>, Vec<u8>, Option<File>) = match &config.data_dir {
+        None => {
+            tracing::warn!("data directory is :memory: — nothing will survive a restart");
+            let secret = uuid::Uuid::new_v4().as_bytes().to_vec();
+            (Arc::new(MemoryBackend::new()), secret, None)
+        }
+        Some(dir) => {
+            std::fs::create_dir_all(dir).map_err(dir_err(dir))?;
+            let lock = File::create(dir.join("LOCK")).map_err(dir_err(dir))?;
+            if lock.try_lock().is_err() {
+                return Err(StartError::Locked(dir.display().to_string()));
+            }
+            let secret = receipt_secret(dir)?;
+            let backend = EmbeddedBackend::open(&dir.join("sluice.redb"))?;
+            (Arc::new(backend), secret, Some(lock))
+        }
+    };
+    let store = Arc::new(Store::new(backend));
+    let engine = Engine::open(
+        EngineConfig::new(&config.region, &config.account_id, secret),
+        Arc::new(SystemClock),
+        store,
+    )?;
+    let queues = engine.list_queues("");
+    let messages: usize = queues.iter().filter_map(|q| engine.queue_counts(q).ok()).map(|c| c.visible + c.inflight + c.delayed).sum();
+    tracing::info!(queues = queues.len(), messages, millis = started.elapsed().as_millis() as u64, "recovered");
+    for decl in &config.queues {
+        let attrs = decl.attribute_strings();
+        match engine.create_queue(&decl.name, &attrs, &decl.tags).await {
+            Ok(()) => {}
+            Err(sluice_engine::EngineError::QueueNameExists(_)) => {
+                engine.set_queue_attributes(&decl.name, &attrs).await.map_err(|e| StartError::Queue(decl.name.clone(), e))?;
+                tracing::info!(queue = %decl.name, "configured queue existed with other attributes; updated them");
+            }
+            Err(e) => return Err(StartError::Queue(decl.name.clone(), e)),
+        }
+    }
+    let protocol = ProtocolConfig { public_base_url: config.public_url.clone() };
+    let engine = Arc::new(engine);
+    let sns = sluice_sns::Sns::open(engine.clone()).map_err(|e| StartError::Store(sluice_store::StoreError::Corrupt(e)))?;
+    let state = AppState { engine, protocol, metrics: crate::metrics::Metrics::default(), sns };
+    Ok(Opened { state: Arc::new(state), _lock: lock })
+}

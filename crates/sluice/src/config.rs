@@ -1,0 +1,178 @@
+//! Server configuration: command-line flags, `SLUICE_*` environment variables and an optional
+//! commented TOML file, in that order of precedence, over built-in defaults.
+//!
+//! See `sluice.example.toml` at the repository root for every setting, with comments.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+use serde::Deserialize;
+
+/// Flags of `sluice serve`. Every flag also reads an environment variable.
+#[derive(Debug, Clone, Args, Default)]
+pub struct ServeArgs {
+    /// Address to listen on [default: 127.0.0.1]
+    #[arg(long, env = "SLUICE_HOST")]
+    pub host: Option<String>,
+    /// Port to listen on; 0 picks a free one (the bound address is printed) [default: 9324]
+    #[arg(long, env = "SLUICE_PORT")]
+    pub port: Option<u16>,
+    /// Data directory; ":memory:" keeps nothing on disk [default: ./sluice-data]
+    #[arg(long, env = "SLUICE_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Region used in queue ARNs [default: us-east-1]
+    #[arg(long, env = "SLUICE_REGION")]
+    pub region: Option<String>,
+    /// Account id used in queue URLs and ARNs [default: 000000000000]
+    #[arg(long, env = "SLUICE_ACCOUNT_ID")]
+    pub account_id: Option<String>,
+    /// Log filter, e.g. "info" or "warn,sluice=debug" [default: info]
+    #[arg(long, env = "SLUICE_LOG")]
+    pub log: Option<String>,
+    /// Log format: "text" or "json" [default: text]
+    #[arg(long, env = "SLUICE_LOG_FORMAT")]
+    pub log_format: Option<String>,
+    /// Fixed base URL for queue URLs, e.g. https://sqs.internal:9324 [default: from the Host header]
+    #[arg(long, env = "SLUICE_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Path of a TOML config file
+    #[arg(long, env = "SLUICE_CONFIG")]
+    pub config: Option<PathBuf>,
+}
+
+/// The TOML file's contents; every key is optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub host: Option<String>,
+    pub port: Option<u16>,
+    pub data_dir: Option<PathBuf>,
+    pub region: Option<String>,
+    pub account_id: Option<String>,
+    pub log: Option<String>,
+    pub log_format: Option<String>,
+    pub public_url: Option<String>,
+    /// Queues to create at startup.
+    #[serde(default)]
+    pub queues: Vec<QueueDecl>,
+}
+
+/// A queue declared in the config file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueueDecl {
+    pub name: String,
+    /// SQS attribute names and values (numbers, booleans or strings).
+    #[serde(default)]
+    pub attributes: BTreeMap<String, toml::Value>,
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+}
+
+impl QueueDecl {
+    /// Attribute values as the strings SQS expects.
+    pub fn attribute_strings(&self) -> BTreeMap<String, String> {
+        self.attributes
+            .iter()
+            .map(|(k, v)| {
+                let s = match v {
+                    toml::Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                (k.clone(), s)
+            })
+            .collect()
+    }
+}
+
+/// The effective configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub host: String,
+    pub port: u16,
+    /// None: in memory only.
+    pub data_dir: Option<PathBuf>,
+    pub region: String,
+    pub account_id: String,
+    pub log: String,
+    pub log_json: bool,
+    pub public_url: Option<String>,
+    pub queues: Vec<QueueDecl>,
+}
+
+/// Errors reading the configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {0}: {1}")]
+    Read(PathBuf, std::io::Error),
+    #[error("invalid config file {0}: {1}")]
+    Parse(PathBuf, toml::de::Error),
+    #[error("invalid setting: {0}")]
+    Invalid(String),
+}
+
+impl Config {
+    /// Merges flags/env over the file over defaults.
+    pub fn load(args: &ServeArgs) -> Result<Config, ConfigError> {
+        let file = match &args.config {
+            Some(path) => read_file(path)?,
+            None => FileConfig::default(),
+        };
+        let data_dir = args.data_dir.clone().or(file.data_dir).unwrap_or_else(|| PathBuf::from("./sluice-data"));
+        let log_format = args.log_format.clone().or(file.log_format).unwrap_or_else(|| "text".into());
+        let log_json = match log_format.as_str() {
+            "text" => false,
+            "json" => true,
+            other => return Err(ConfigError::Invalid(format!("log format must be text or json, not {other:?}"))),
+        };
+        let account_id = args.account_id.clone().or(file.account_id).unwrap_or_else(|| "000000000000".into());
+        if account_id.is_empty() || !account_id.chars().all(|c| c.is_ascii_alphanumeric()) {
+            return Err(ConfigError::Invalid(format!("account id must be alphanumeric, not {account_id:?}")));
+        }
+        Ok(Config {
+            host: args.host.clone().or(file.host).unwrap_or_else(|| "127.0.0.1".into()),
+            port: args.port.or(file.port).unwrap_or(9324),
+            data_dir: (data_dir != Path::new(":memory:")).then_some(data_dir),
+            region: args.region.clone().or(file.region).unwrap_or_else(|| "us-east-1".into()),
+            account_id,
+            log: args.log.clone().or(file.log).unwrap_or_else(|| "info".into()),
+            log_json,
+            public_url: args.public_url.clone().or(file.public_url),
+            queues: file.queues,
+        })
+    }
+}
+
+fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read(path.to_path_buf(), e))?;
+    toml::from_str(&text).map_err(|e| ConfigError::Parse(path.to_path_buf(), e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_example_config_parses() {
+        let text = include_str!("../../../sluice.example.toml");
+        let file: FileConfig = toml::from_str(text).unwrap();
+        assert_eq!(file.port, Some(9324));
+        let q = file.queues.iter().find(|q| q.name == "orders").unwrap();
+        assert_eq!(q.attribute_strings()["VisibilityTimeout"], "60");
+    }
+
+    #[test]
+    fn flags_override_file_and_defaults() {
+        let dir = std::env::temp_dir().join(format!("sluice-config-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("c.toml");
+        std::fs::write(&path, "port = 1234\nregion = \"eu-west-1\"\n").unwrap();
+        let args = ServeArgs { config: Some(path), port: Some(5678), ..Default::default() };
+        let c = Config::load(&args).unwrap();
+        assert_eq!((c.port, c.region.as_str(), c.host.as_str()), (5678, "eu-west-1", "127.0.0.1"));
+        let bad = dir.join("bad.toml");
+        std::fs::write(&bad, "prot = 1\n").unwrap();
+        assert!(Config::load(&ServeArgs { config: Some(bad), ..Default::default() }).is_err());
+    }
+}

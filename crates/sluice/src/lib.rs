@@ -1,0 +1,17 @@
+//! sluice: a durable, fast, self-hosted server that speaks the Amazon SQS API.
+//!
+//! This crate is the server binary's library half:
+//! - [`config`]: flags, `SLUICE_*` environment variables and the TOML file.
+//! - [`app`]: opens the data directory, recovers the engine, declares configured queues.
+//! - [`server`]: the HTTP listener and graceful shutdown (`run(listener, shutdown, state)`).
+//! - [`admin`]: `/health`, `/ready`, `/metrics`, the dashboard's JSON API and static files.
+//! - [`metrics`]: request figures and the Prometheus rendering.
+//!
+//! The layers below: `sluice-protocol` (wire formats) → `sluice-engine` (queue semantics) →
+//! `sluice-store` (durable storage). See docs/ARCHITECTURE.md.
+
+pub mod admin;
+pub mod app;
+pub mod config;
+pub mod metrics;
+pub mod server;

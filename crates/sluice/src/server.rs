@@ -1,0 +1,162 @@
+//! The HTTP listener: turns hyper requests into [`sluice_protocol::Request`]s and back, and shuts
+//! down gracefully (stop accepting, release long polls, finish in-flight requests, flush the store).
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{header, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use hyper_util::server::graceful::GracefulShutdown;
+use sluice_engine::Engine;
+use sluice_protocol::error::ApiError;
+use sluice_protocol::{early_error, Protocol, ProtocolConfig, MAX_REQUEST_BYTES};
+use tokio::net::TcpListener;
+
+use crate::metrics::Metrics;
+
+/// What every connection shares.
+pub struct AppState {
+    pub engine: Arc<Engine>,
+    pub protocol: ProtocolConfig,
+    pub metrics: Metrics,
+    /// The SNS-compatible topics API (requests with `Version=2010-03-31`).
+    pub sns: sluice_sns::Sns,
+}
+
+/// Decrements the open-connections gauge when a connection task ends.
+struct ConnectionGuard(Arc<AppState>);
+
+impl Drop for ConnectionGuard {
+    fn drop(&mut self) {
+        self.0.metrics.open_connections.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// How long shutdown waits for in-flight requests before closing connections anyway.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Serves `listener` until `shutdown` completes, then drains connections and flushes the store.
+pub async fn run(listener: TcpListener, shutdown: impl Future<Output = ()>, state: Arc<AppState>) {
+    let graceful = GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(conn) => conn,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let conn_state = state.clone();
+        let service = service_fn(move |req| {
+            let state = conn_state.clone();
+            async move { Ok::<_, Infallible>(serve_one(&state, req).await) }
+        });
+        let conn = http1::Builder::new().keep_alive(true).serve_connection(TokioIo::new(stream), service);
+        let conn = graceful.watch(conn);
+        state.metrics.open_connections.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let guard = ConnectionGuard(state.clone());
+        tokio::spawn(async move {
+            let _guard = guard;
+            if let Err(e) = conn.await {
+                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            }
+        });
+    }
+    tracing::info!("shutting down: releasing long polls and finishing in-flight requests");
+    drop(listener);
+    state.engine.begin_shutdown();
+    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown()).await.is_err() {
+        tracing::warn!("some connections did not finish within {DRAIN_TIMEOUT:?}");
+    }
+    state.engine.close().await;
+    tracing::info!("store flushed; bye");
+}
+
+fn header_str<'a>(req: &'a hyper::http::request::Parts, name: impl header::AsHeaderName) -> Option<&'a str> {
+    req.headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+async fn serve_one(state: &AppState, req: hyper::Request<Incoming>) -> Response<Full<Bytes>> {
+    let started = Instant::now();
+    let (parts, body) = req.into_parts();
+    let is_sqs_get = parts.uri.query().is_some_and(|q| q.contains("Action="));
+    if parts.method == hyper::Method::GET && !is_sqs_get {
+        let base_url = match &state.protocol.public_base_url {
+            Some(u) => u.trim_end_matches('/').to_string(),
+            None => format!("http://{}", header_str(&parts, header::HOST).unwrap_or("127.0.0.1:9324")),
+        };
+        if let Some(r) = crate::admin::handle(&state.engine, &state.sns, &state.metrics, parts.uri.path(), parts.uri.query(), &base_url) {
+            return Response::builder()
+                .status(StatusCode::from_u16(r.status).unwrap_or(StatusCode::OK))
+                .header(header::CONTENT_TYPE, r.content_type)
+                .body(Full::new(Bytes::from(r.body)))
+                .unwrap_or_default();
+        }
+    }
+    let target = header_str(&parts, "x-amz-target");
+    let protocol = if target.is_some() { Protocol::Json } else { Protocol::Query };
+    let body = match Limited::new(body, MAX_REQUEST_BYTES).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(e) => {
+            let err = if e.is::<http_body_util::LengthLimitError>() {
+                ApiError::RequestTooLarge(MAX_REQUEST_BYTES + 1, MAX_REQUEST_BYTES)
+            } else {
+                ApiError::Serialization(format!("Could not read the request body: {e}"))
+            };
+            return to_hyper(early_error(protocol, &err));
+        }
+    };
+    let request = sluice_protocol::Request {
+        method: parts.method.as_str(),
+        path: parts.uri.path(),
+        query: parts.uri.query(),
+        content_type: header_str(&parts, header::CONTENT_TYPE),
+        target,
+        host: header_str(&parts, header::HOST),
+        body: &body,
+    };
+    if target.is_none() && sluice_sns::is_sns_request(request.query, request.content_type, request.body) {
+        let response = state.sns.handle(&request).await;
+        let action = sluice_sns::Sns::action_of(&request).map(|a| format!("SNS.{a}"));
+        state.metrics.record(action.as_deref(), response.status, started.elapsed().as_secs_f64());
+        return to_hyper(response);
+    }
+    let outcome = sluice_protocol::handle(&state.engine, &state.protocol, &request).await;
+    state.metrics.record(outcome.action.as_deref(), outcome.response.status, started.elapsed().as_secs_f64());
+    tracing::debug!(
+        action = outcome.action.as_deref().unwrap_or("-"),
+        protocol = ?outcome.protocol,
+        status = outcome.response.status,
+        micros = started.elapsed().as_micros() as u64,
+        "request"
+    );
+    to_hyper(outcome.response)
+}
+
+fn to_hyper(r: sluice_protocol::Response) -> Response<Full<Bytes>> {
+    let mut builder = Response::builder()
+        .status(StatusCode::from_u16(r.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
+        .header(header::CONTENT_TYPE, r.content_type);
+    for (name, value) in r.headers {
+        builder = builder.header(name, value);
+    }
+    builder.body(Full::new(Bytes::from(r.body))).unwrap_or_else(|_| {
+        let mut resp = Response::new(Full::new(Bytes::from_static(b"internal error")));
+        *resp.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+        resp
+    })
+}
