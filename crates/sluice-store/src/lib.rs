@@ -10,13 +10,15 @@
 //!   waiting in its channel, applies them in one transaction (one fsync), then answers every waiter.
 //! - [`memory::MemoryBackend`]: no durability, for engine tests and `--data-dir :memory:`.
 //! - [`embedded::EmbeddedBackend`]: the default, redb on local disk (see `docs/STORE_SPIKE.md` for
-//!   why this engine).
+//!   why this engine) behind [`wal`], a write-ahead log that makes each group commit one fdatasync
+//!   of a small sequential write instead of a durable redb transaction.
 //! - [`conformance`]: the one test suite every backend must pass.
 
 pub mod conformance;
 pub mod embedded;
 pub mod memory;
 pub mod stats;
+pub mod wal;
 mod writer;
 
 pub use writer::{Store, StoreStats};
