@@ -3,11 +3,14 @@
 # (`sluice-bench ceiling`), moto's server and RabbitMQ (pipeline only), several runs, medians,
 # a table. Everything talks to 127.0.0.1 only.
 #
-#   scripts/bench.sh                       # 3 runs, 10 s per scenario, backlog 1M
+#   scripts/bench.sh                       # 3 runs, 10 s per scenario, backlog 1M (standard + FIFO)
 #   RUNS=5 DUR=20 BACKLOGS="1000000 10000000" scripts/bench.sh
 #
 # Knobs (environment): RUNS (3), DUR seconds per scenario (10), MOTO_DUR (5), CONNS (32),
-# BODY (200), BACKLOGS (space-separated sizes, "" = skip), SKIP_BUILD=1, SKIP_MOTO=1,
+# BODY (200), BACKLOGS (space-separated sizes, "" = skip), FIFO_BACKLOGS (sizes for the FIFO
+# backlog, default BACKLOGS, "" = skip), FIFO_GROUPS (message groups of the FIFO backlog, 10000),
+# BASELINE (messages in the backlog scenario's "nearly empty" queue, 100000),
+# WAIT (WaitTimeSeconds of the pipeline/fifo/many-queues consumers, 1), SKIP_BUILD=1, SKIP_MOTO=1,
 # SKIP_RABBIT=1, SLUICE_BIN / BENCH_BIN (use prebuilt binaries), AMQP_URL
 # (amqp://guest:guest@127.0.0.1:5672/%2f), OUT (results dir).
 # Results: $OUT/results.jsonl (one JSON line per scenario run, with run number and load average),
@@ -22,6 +25,10 @@ MOTO_DUR=${MOTO_DUR:-5}
 CONNS=${CONNS:-32}
 BODY=${BODY:-200}
 BACKLOGS=${BACKLOGS-1000000}
+FIFO_BACKLOGS=${FIFO_BACKLOGS-$BACKLOGS}
+FIFO_GROUPS=${FIFO_GROUPS:-10000}
+BASELINE=${BASELINE:-100000}
+WAIT=${WAIT:-1}
 AMQP_URL=${AMQP_URL:-amqp://guest:guest@127.0.0.1:5672/%2f}
 print_table() { # results.jsonl
 python3 - "$1" <<'EOF'
@@ -54,19 +61,26 @@ for k in sorted(groups, key=key):
     builds = max(r.get("rustc_running", 0) for r in g)
     print(f"| {k[0]} | {k[1]} | {len(g)} | {f(m['msgs_per_s'])} | {f(m['requests_per_s'])} | {f(m['p50_ms'],2)} | {f(m['p99_ms'],2)} | {f(m['p999_ms'],2)} | {min(loads)}-{max(loads)}{' (build running)' if builds else ''} |")
 print()
-bl = [r for r in rows if r.get("scenario") == "backlog"]
+def qkind(r):  # "standard" or "FIFO (N groups)"; results without "fifo" are standard
+    return f"FIFO ({r['groups']:,} groups)" if r.get("fifo") and r.get("groups") else ("FIFO" if r.get("fifo") else "standard")
+def bkey(r):
+    return (bool(r.get("fifo")), r.get("backlog") or 0)
+bl = sorted([r for r in rows if r.get("scenario") == "backlog"], key=bkey)
 if bl:
-    print("| backlog | fill msg/s | receive msg/s with backlog | nearly empty (100k) msg/s | ratio | RSS bytes/msg |")
-    print("|---|---|---|---|---|---|")
+    print("| backlog | queue | fill msg/s | receive msg/s with backlog | nearly empty msg/s | ratio | RSS bytes/msg |")
+    print("|---|---|---|---|---|---|---|")
     for r in bl:
-        print(f"| {r['backlog']:,} | {f(r.get('fill_msgs_per_s'))} | {f(r.get('msgs_per_s'))} | {f(r.get('baseline_msgs_per_s'))} | {r.get('ratio_to_baseline')} | {r.get('rss_bytes_per_msg')} |")
+        if "skipped" in r:
+            print(f"| {r['backlog']:,} | {qkind(r)} | skipped: {r['skipped'][:60]} | | | | |")
+            continue
+        print(f"| {r['backlog']:,} | {qkind(r)} | {f(r.get('fill_msgs_per_s'))} | {f(r.get('msgs_per_s'))} | {f(r.get('baseline_msgs_per_s'))} ({r.get('baseline', 100000):,} queued) | {r.get('ratio_to_baseline')} | {r.get('rss_bytes_per_msg')} |")
     print()
-rs = [r for r in rows if r.get("scenario") == "restart"]
+rs = sorted([r for r in rows if r.get("scenario") == "restart"], key=bkey)
 if rs:
-    print("| restart | after | queued when serving | serving again after (s) |")
-    print("|---|---|---|---|")
+    print("| restart | queue | after | queued when serving | serving again after (s) |")
+    print("|---|---|---|---|---|")
     for r in rs:
-        print(f"| backlog {r.get('backlog'):,} | SIG{r.get('signal')} | {r.get('queued')} | {r.get('wall_s')} |")
+        print(f"| backlog {r.get('backlog'):,} | {qkind(r)} | SIG{r.get('signal')} | {r.get('queued')} | {r.get('wall_s')} |")
     print()
 def get(s, t, c):
     return (M.get((s, t)) or {}).get(c)
@@ -88,13 +102,16 @@ for s in order:
     v = a / b if a and b else None
     goal(f"{s}: >= 100x moto", v, v and v >= 100, f"{v:,.0f}x ({f(a)} vs {f(b)} msg/s)" if v else "")
 for r in bl:
+    q = " FIFO" if r.get("fifo") else ""
     v = r.get("ratio_to_baseline")
-    goal(f"backlog {r['backlog']:,}: receive >= 80% of nearly-empty", v, v and v >= 0.8, f"{v:.0%}" if v else "")
+    goal(f"backlog{q} {r['backlog']:,}: receive >= 80% of nearly-empty", v, v and v >= 0.8, f"{v:.0%}" if v else "")
     v = r.get("rss_bytes_per_msg")
-    goal(f"backlog {r['backlog']:,}: RSS <= 200 B/queued msg", v, v is not None and v <= 200, f"{v} B/msg" if v is not None else "")
+    # FIFO: includes the de-duplication ids, remembered for 5 minutes after the send.
+    goal(f"backlog{q} {r['backlog']:,}: RSS <= 200 B/queued msg{' (incl. dedup ids)' if q else ''}", v, v is not None and v <= 200, f"{v} B/msg" if v is not None else "")
 for r in rs:
+    q = " FIFO" if r.get("fifo") else ""
     v = r.get("wall_s")
-    goal(f"restart (SIG{r.get('signal')}) with {r.get('queued')} queued: serving <= 15 s", v, v is not None and v <= 15, f"{v} s" if v is not None else "")
+    goal(f"restart{q} (SIG{r.get('signal')}) with {r.get('queued')} queued: serving <= 15 s", v, v is not None and v <= 15, f"{v} s" if v is not None else "")
 EOF
 }
 
@@ -215,10 +232,10 @@ for run in $(seq 1 "$RUNS"); do
   bench "$run" send "${common[@]}"
   bench "$run" send "${common[@]}" --batch 10
   bench "$run" receive "${common[@]}" --prefill 300000
-  bench "$run" pipeline "${common[@]}" --batch 10
-  bench "$run" pipeline --endpoint "$E" --target sluice@50k --connections "$CONNS" --duration "$DUR" --body-size "$BODY" --batch 10 --rate 50000
-  bench "$run" fifo "${common[@]}" --batch 10
-  bench "$run" many-queues "${common[@]}" --batch 10 --queues 1000
+  bench "$run" pipeline "${common[@]}" --batch 10 --wait "$WAIT"
+  bench "$run" pipeline --endpoint "$E" --target sluice@50k --connections "$CONNS" --duration "$DUR" --body-size "$BODY" --batch 10 --rate 50000 --wait "$WAIT"
+  bench "$run" fifo "${common[@]}" --batch 10 --wait "$WAIT"
+  bench "$run" many-queues "${common[@]}" --batch 10 --queues 1000 --wait "$WAIT"
   stop_server
   rm -rf "$OUT/data"
 
@@ -232,9 +249,9 @@ for run in $(seq 1 "$RUNS"); do
     # moto slows down as a queue grows (3,000 messages took 90 s to send and a receive+delete
     # cycle then took > 5 s), so its receive run uses 400 messages and 10 s.
     bench "$run" receive "${common[@]}" --prefill 400 --duration 10
-    bench "$run" pipeline "${common[@]}" --batch 10
-    bench "$run" fifo "${common[@]}" --batch 10
-    bench "$run" many-queues "${common[@]}" --batch 10 --queues 1000
+    bench "$run" pipeline "${common[@]}" --batch 10 --wait "$WAIT"
+    bench "$run" fifo "${common[@]}" --batch 10 --wait "$WAIT"
+    bench "$run" many-queues "${common[@]}" --batch 10 --queues 1000 --wait "$WAIT"
     stop_server
   fi
 
@@ -244,29 +261,38 @@ for run in $(seq 1 "$RUNS"); do
   fi
 done
 
-# Backlog (once per size): receive rate with N queued vs a nearly empty queue, RSS per queued
-# message, then restart times (SIGTERM, then SIGKILL) with the backlog still queued.
-for n in $BACKLOGS; do
+# Backlog (once per size, standard then FIFO): receive rate with N queued vs a nearly empty queue,
+# RSS per queued message, then restart times (SIGTERM, then SIGKILL) with the backlog still queued.
+run_backlog() { # size fifo(0|1)
+  local n=$1 fifo=$2 name extra=() tag="" sig t0 t1 line port
+  name=backlog-$n
+  if [[ $fifo == 1 ]]; then
+    name=backlog-$n.fifo
+    extra=(--fifo --groups "$FIFO_GROUPS")
+    tag=",\"fifo\":true,\"groups\":$FIFO_GROUPS"
+  fi
   rm -rf "$OUT/data"
   start_sluice "$OUT/data"
   port=$SERVER_PORT
   E=http://127.0.0.1:$port
   bench 1 backlog --endpoint "$E" --target sluice --connections "$CONNS" --duration "$DUR" --body-size "$BODY" \
-    --backlog "$n" --baseline 100000 --server-pid "$SERVER_PID" --keep --queue-name "backlog-$n"
-  du -sb "$OUT/data" | awk -v n="$n" '{print "{\"scenario\":\"disk\",\"target\":\"sluice\",\"backlog\":" n ",\"data_dir_bytes\":" $1 "}"}' >>"$RESULTS"
+    --backlog "$n" --baseline "$BASELINE" --server-pid "$SERVER_PID" --keep --queue-name "$name" "${extra[@]}"
+  du -sb "$OUT/data" | awk -v n="$n" -v tag="$tag" '{print "{\"scenario\":\"disk\",\"target\":\"sluice\",\"backlog\":" n ",\"data_dir_bytes\":" $1 tag "}"}' >>"$RESULTS"
   for sig in TERM KILL; do
     stop_server "$sig"
     t0=$(date +%s%N)
     start_sluice "$OUT/data" "$port"
-    if line=$("$BENCH" probe --endpoint "$E" --queue-name "backlog-$n" --timeout 300 2>>"$OUT/progress.log"); then
+    if line=$("$BENCH" probe --endpoint "$E" --queue-name "$name" --timeout 300 2>>"$OUT/progress.log"); then
       t1=$(date +%s%N)
-      echo "${line%\}},\"backlog\":$n,\"signal\":\"$sig\",\"wall_s\":$(( (t1 - t0) / 1000000 ))e-3}" >>"$RESULTS"
-      echo "   restart after SIG$sig with backlog $n: $line" >&2
+      echo "${line%\}},\"backlog\":$n,\"signal\":\"$sig\",\"wall_s\":$(( (t1 - t0) / 1000000 ))e-3$tag}" >>"$RESULTS"
+      echo "   restart after SIG$sig with backlog $n${tag:+ (FIFO)}: $line" >&2
     fi
   done
   stop_server
   rm -rf "$OUT/data"
-done
+}
+for n in $BACKLOGS; do run_backlog "$n" 0; done
+for n in $FIFO_BACKLOGS; do run_backlog "$n" 1; done
 
 print_table "$RESULTS" | tee "$OUT/table.md"
 echo "results: $OUT" >&2

@@ -39,9 +39,10 @@ enum Cmd {
     Pipeline(Common),
     /// Pipeline on a FIFO queue with --groups message groups (skipped if the server has no FIFO).
     Fifo(Common),
-    /// Receive rate with --backlog messages queued vs a nearly empty queue (--baseline messages).
+    /// Receive rate with --backlog messages queued vs a nearly empty queue (--baseline messages);
+    /// --fifo for a FIFO queue with --groups message groups.
     Backlog(Common),
-    /// --queues queues at once: create them, then send and receive across all of them.
+    /// --queues queues at once: create them, then send and receive (long polling, --wait) across all of them.
     ManyQueues(Common),
     /// The ceiling server: hyper http1 keep-alive answering every request with a fixed SendMessage response.
     Ceiling {
@@ -94,16 +95,21 @@ struct Common {
     /// many-queues: how many queues.
     #[arg(long, default_value_t = 1000)]
     queues: usize,
-    /// fifo: message groups.
-    #[arg(long, default_value_t = 1000)]
-    groups: usize,
+    /// fifo / backlog --fifo: message groups (default 1000 for fifo, 10000 for backlog --fifo).
+    #[arg(long)]
+    groups: Option<usize>,
+    /// backlog: use FIFO queues (ContentBasedDeduplication off, a unique MessageDeduplicationId
+    /// per message, MessageGroupId spread over --groups).
+    #[arg(long)]
+    fifo: bool,
     /// pipeline/fifo/many-queues: producer connections (default: half of --connections).
     #[arg(long)]
     producers: Option<usize>,
     /// pipeline/fifo: total send rate limit in msg/s (0 = as fast as possible).
     #[arg(long, default_value_t = 0.0)]
     rate: f64,
-    /// pipeline/fifo: ReceiveMessage WaitTimeSeconds of the consumers.
+    /// pipeline/fifo/many-queues: ReceiveMessage WaitTimeSeconds of the consumers (long polling;
+    /// 0 = short polling).
     #[arg(long, default_value_t = 1)]
     wait: u32,
     /// backlog: the server's pid, to read VmRSS before and after filling.
@@ -220,14 +226,25 @@ async fn send_some(
     c.send_batch(url, &entries).await
 }
 
-/// Fills `url` with `n` messages using batches of 10 over `conns` connections.
-async fn fill(auth: &str, url: &str, n: u64, conns: usize, size: usize, label: &str) -> Result<f64> {
+/// Fills `url` with `n` messages using batches of 10 over `conns` connections. `fifo`: the number
+/// of message groups (a FIFO queue: groups spread evenly, a unique deduplication id per message).
+async fn fill(
+    auth: &str,
+    url: &str,
+    n: u64,
+    conns: usize,
+    size: usize,
+    label: &str,
+    fifo: Option<usize>,
+) -> Result<f64> {
     let run = Run::new();
     let claimed = Arc::new(AtomicU64::new(0));
+    let seq = Arc::new(AtomicU64::new(0));
     let t0 = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..conns {
-        let (run, claimed, auth, url) = (run.clone(), claimed.clone(), auth.to_string(), url.to_string());
+        let (run, claimed, auth, url, seq) =
+            (run.clone(), claimed.clone(), auth.to_string(), url.to_string(), seq.clone());
         tasks.push(tokio::spawn(async move {
             let Some(mut c) = connect_retry(&run, &auth).await else {
                 return;
@@ -239,7 +256,8 @@ async fn fill(auth: &str, url: &str, n: u64, conns: usize, size: usize, label: &
                 }
                 let k = (n - start).min(10) as usize;
                 loop {
-                    match send_some(&mut c, &url, k.max(2), size, None).await {
+                    let f = fifo.map(|g| (&*seq, g));
+                    match send_some(&mut c, &url, k.max(2), size, f).await {
                         Ok(m) => {
                             run.sent.fetch_add(m, Relaxed);
                             run.reqs.fetch_add(1, Relaxed);
@@ -442,7 +460,7 @@ async fn scenario_receive(a: &Common) -> Result<()> {
     let auth = a.authority()?;
     let label = a.label();
     let url = setup_queue(&auth, &unique("recv"), &[]).await?;
-    fill(&auth, &url, a.prefill, a.connections, a.body_size, &label).await?;
+    fill(&auth, &url, a.prefill, a.connections, a.body_size, &label, None).await?;
     let d = drain(&auth, &url, a.prefill, a, &format!("{label} receive")).await;
     teardown(&auth, &[url], a.keep).await;
     emit(json!({
@@ -487,7 +505,7 @@ async fn pipeline(a: &Common, fifo: bool) -> Result<()> {
             a.batch,
             a.body_size,
             seq.clone(),
-            a.groups,
+            a.groups.unwrap_or(1000),
         );
         producers.push(tokio::spawn(async move {
             let Some(mut c) = connect_retry(&run, &auth).await else {
@@ -578,7 +596,7 @@ async fn pipeline(a: &Common, fifo: bool) -> Result<()> {
         "requests_per_s": round(w.rate(w.d.reqs)), "p50_ms": ms(p50), "p99_ms": ms(p99), "p999_ms": ms(p999),
         "latency": "send->receive", "errors": w.d.errs, "empty_receives": w.d.empty, "left_in_queue": left,
         "duration_s": round(w.secs), "producers": np, "consumers": nc, "batch": a.batch, "body_size": a.body_size,
-        "rate_limit": a.rate, "groups": if fifo { Some(a.groups) } else { None },
+        "rate_limit": a.rate, "wait_s": a.wait, "groups": if fifo { Some(a.groups.unwrap_or(1000)) } else { None },
     }));
     Ok(())
 }
@@ -589,31 +607,52 @@ async fn pipeline(a: &Common, fifo: bool) -> Result<()> {
 async fn scenario_backlog(a: &Common) -> Result<()> {
     let auth = a.authority()?;
     let label = a.label();
+    // FIFO: groups spread evenly (so receives are not serialised on a few groups: a FIFO group
+    // serves one in-flight batch at a time), a unique deduplication id per message.
+    let fifo = a.fifo.then(|| a.groups.unwrap_or(10_000).max(1));
+    let kind = if fifo.is_some() { "backlog fifo" } else { "backlog" };
+    let attrs: &[(&str, &str)] = if fifo.is_some() {
+        &[("FifoQueue", "true"), ("ContentBasedDeduplication", "false")]
+    } else {
+        &[]
+    };
+    let name_of = |n: String| if fifo.is_some() && !n.ends_with(".fifo") { format!("{n}.fifo") } else { n };
     // 1. The nearly-empty baseline: a small queue, drained.
-    let small = setup_queue(&auth, &unique("small"), &[]).await?;
+    let small = match setup_queue(&auth, &name_of(unique("small")), attrs).await {
+        Ok(u) => u,
+        Err(e) if fifo.is_some() => {
+            eprintln!("[{label} {kind}] skipped: the server does not support FIFO queues ({e})");
+            emit(json!({"scenario": "backlog", "target": label, "fifo": true, "backlog": a.backlog,
+                "skipped": format!("no FIFO support: {e}")}));
+            return Ok(());
+        }
+        Err(e) => return Err(e),
+    };
     fill(
         &auth,
         &small,
         a.baseline,
         a.connections,
         a.body_size,
-        &format!("{label} baseline"),
+        &format!("{label} {kind} baseline"),
+        fifo,
     )
     .await?;
-    let base = drain(&auth, &small, a.baseline, a, &format!("{label} baseline receive")).await;
+    let base = drain(&auth, &small, a.baseline, a, &format!("{label} {kind} baseline receive")).await;
     teardown(&auth, &[small], false).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     // 2. The backlog: RSS before and after filling, then the receive rate with it queued.
     let rss0 = a.server_pid.and_then(rss_bytes);
-    let name = a.queue_name.clone().unwrap_or_else(|| unique("backlog"));
-    let big = setup_queue(&auth, &name, &[]).await?;
+    let name = name_of(a.queue_name.clone().unwrap_or_else(|| unique("backlog")));
+    let big = setup_queue(&auth, &name, attrs).await?;
     let fill_secs = fill(
         &auth,
         &big,
         a.backlog,
         a.connections,
         a.body_size,
-        &format!("{label} backlog"),
+        &format!("{label} {kind}"),
+        fifo,
     )
     .await?;
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -621,7 +660,7 @@ async fn scenario_backlog(a: &Common) -> Result<()> {
     let depth = Sqs::connect(&auth).await?.queue_depth(&big).await.ok();
     // Receive at most 30% of it, so the rate is measured with >= 70% of the backlog queued (and
     // most of it is left for a restart test).
-    let full = drain(&auth, &big, a.backlog * 3 / 10, a, &format!("{label} backlog receive")).await;
+    let full = drain(&auth, &big, a.backlog * 3 / 10, a, &format!("{label} {kind} receive")).await;
     let rss2 = a.server_pid.and_then(rss_bytes);
     teardown(&auth, &[big], a.keep).await;
     let per_msg = match (rss0, rss1) {
@@ -629,10 +668,12 @@ async fn scenario_backlog(a: &Common) -> Result<()> {
         _ => None,
     };
     emit(json!({
-        "scenario": "backlog", "target": label, "backlog": a.backlog, "queued_after_fill": depth,
+        "scenario": "backlog", "target": label, "fifo": fifo.is_some(), "groups": fifo,
+        "backlog": a.backlog, "queued_after_fill": depth,
         "msgs_per_s": round(full.msgs_per_s), "requests_per_s": round(full.reqs_per_s),
         "p50_ms": ms(full.p.0), "p99_ms": ms(full.p.1), "p999_ms": ms(full.p.2), "latency": "receive+delete",
-        "baseline": a.baseline, "baseline_msgs_per_s": round(base.msgs_per_s),
+        "empty_receives": full.empty,
+        "baseline": a.baseline, "baseline_msgs_per_s": round(base.msgs_per_s), "baseline_empty_receives": base.empty,
         "ratio_to_baseline": if base.msgs_per_s > 0.0 { Some((full.msgs_per_s / base.msgs_per_s * 1000.0).round() / 1000.0) } else { None },
         "fill_s": round(fill_secs), "fill_msgs_per_s": round(a.backlog as f64 / fill_secs),
         "rss_before_fill": rss0, "rss_after_fill": rss1, "rss_after_receive": rss2, "rss_bytes_per_msg": per_msg,
@@ -681,14 +722,19 @@ async fn scenario_many_queues(a: &Common) -> Result<()> {
     let run = Run::new();
     let mut tasks = Vec::new();
     for w in 0..np + nc {
-        let (run, auth, urls, batch, size) = (run.clone(), auth.clone(), urls.clone(), a.batch, a.body_size);
+        let (run, auth, urls, batch, size, wait) =
+            (run.clone(), auth.clone(), urls.clone(), a.batch, a.body_size, a.wait);
         let producer = w < np;
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::new();
             let Some(mut c) = connect_retry(&run, &auth).await else {
                 return lat;
             };
-            let mut i = w * 7919;
+            // Everyone walks the queues round-robin; consumer k starts where producer k (mod the
+            // producers) starts, so it trails that producer: a consumer that gets ahead long-polls a
+            // queue until a producer reaches it (with a slow server, consumers that started ahead
+            // of the producers otherwise only polled queues no producer had reached yet).
+            let mut i = if producer { w } else { (w - np) % np.max(1) } * 7919;
             while !run.stopped() {
                 i = i.wrapping_add(1);
                 let url = &urls[i % urls.len()];
@@ -696,8 +742,10 @@ async fn scenario_many_queues(a: &Common) -> Result<()> {
                 let r = if producer {
                     send_some(&mut c, url, batch, size, None).await.map(|m| (m, 0, 1))
                 } else {
+                    // Long polling (--wait, default 1 s), as real consumers of many queues do: an
+                    // empty queue holds the consumer instead of burning CPU on empty answers.
                     async {
-                        let msgs = c.receive(url, 10, 0, None).await?;
+                        let msgs = c.receive(url, 10, wait, None).await?;
                         c.delete_batch(url, &msgs).await?;
                         Ok((0, msgs.len() as u64, if msgs.is_empty() { 1 } else { 2 }))
                     }
@@ -708,6 +756,9 @@ async fn scenario_many_queues(a: &Common) -> Result<()> {
                         run.sent.fetch_add(s, Relaxed);
                         run.recv.fetch_add(rcv, Relaxed);
                         run.reqs.fetch_add(reqs, Relaxed);
+                        if !producer && rcv == 0 {
+                            run.empty.fetch_add(1, Relaxed);
+                        }
                         if producer && run.measuring() {
                             lat.push(t.elapsed().as_micros() as u32);
                         }
@@ -753,6 +804,7 @@ async fn scenario_many_queues(a: &Common) -> Result<()> {
         "scenario": "many-queues", "target": label, "queues": nq, "create_queues_per_s": round(nq as f64 / create_secs),
         "msgs_per_s": round(w.rate(w.d.sent)), "recv_msgs_per_s": round(w.rate(w.d.recv)), "requests_per_s": round(w.rate(w.d.reqs)),
         "p50_ms": ms(p50), "p99_ms": ms(p99), "p999_ms": ms(p999), "latency": "send request",
+        "wait_s": a.wait, "empty_receives": w.d.empty,
         "errors": w.d.errs, "duration_s": round(w.secs), "producers": np, "consumers": nc, "batch": a.batch, "body_size": a.body_size,
     }));
     Ok(())

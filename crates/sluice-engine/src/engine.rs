@@ -824,9 +824,9 @@ impl Engine {
         let queue = self.queue(name)?;
         let now = self.clock.now_ms();
         let mut ops = Vec::new();
-        let results = {
+        let (results, fifo) = {
             let mut state = queue.lock();
-            handles
+            let results = handles
                 .iter()
                 .map(|h| {
                     let r = self.check_receipt(&queue, h)?;
@@ -836,9 +836,16 @@ impl Engine {
                     }
                     Ok(())
                 })
-                .collect()
+                .collect();
+            (results, state.record.attributes.fifo_queue)
         };
+        // On a FIFO queue, deleting a group's in-flight message unblocks the group's next one:
+        // a waiting long poll must see it now, not at its deadline.
+        let unblocked = fifo && !ops.is_empty();
         self.store.commit_lazy(ops);
+        if unblocked {
+            queue.notify.notify_waiters();
+        }
         Ok(results)
     }
 

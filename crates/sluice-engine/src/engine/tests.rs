@@ -297,6 +297,33 @@ fn fifo_msg(body: &str, group: &str, dedup: Option<&str>) -> SendMessage {
     SendMessage { body: body.into(), group_id: Some(group.into()), deduplication_id: dedup.map(Into::into), ..Default::default() }
 }
 
+/// Deleting the in-flight head of a FIFO group makes the group's next message receivable: a long
+/// poll already waiting must get it then, not at the end of its wait (it did, before the fix).
+#[tokio::test]
+async fn fifo_delete_wakes_a_long_poll_waiting_on_the_group() {
+    let backend = Arc::new(MemoryBackend::new());
+    let store = Arc::new(Store::new(backend as Arc<dyn Backend>));
+    let engine = Arc::new(Engine::open(config(), Arc::new(crate::clock::SystemClock), store).unwrap());
+    let q = "lp.fifo";
+    engine.create_queue(q, &attrs(&[("FifoQueue", "true")]), &BTreeMap::new()).await.unwrap();
+    let sent = vec![fifo_msg("m1", "g", Some("1")), fifo_msg("m2", "g", Some("2"))];
+    engine.send_messages(q, sent, "s").await.unwrap();
+    let opts = ReceiveOptions { max_number_of_messages: Some(1), wait_time_seconds: Some(0), ..Default::default() };
+    let first = engine.receive_messages(q, &opts).await.unwrap();
+    assert_eq!(first[0].body, "m1");
+    let e2 = engine.clone();
+    let waiter = tokio::spawn(async move {
+        let opts = ReceiveOptions { max_number_of_messages: Some(1), wait_time_seconds: Some(20), ..Default::default() };
+        e2.receive_messages(q, &opts).await.unwrap()
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(!waiter.is_finished(), "m2 is blocked behind m1 in flight");
+    engine.delete_messages(q, &[first[0].receipt_handle.clone()]).unwrap().remove(0).unwrap();
+    // Bounded only to fail instead of hanging; the wait itself is 20 s.
+    let got = tokio::time::timeout(Duration::from_secs(10), waiter).await.expect("woken by the delete").unwrap();
+    assert_eq!(got[0].body, "m2");
+}
+
 #[tokio::test]
 async fn fifo_deduplicates_within_five_minutes_even_after_delete() {
     let f = fixture();
