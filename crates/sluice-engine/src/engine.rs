@@ -18,7 +18,7 @@ use crate::digest::{md5_hex, md5_of_attributes};
 use crate::error::{EngineError, Result};
 use crate::message::{self, Attributes, ReceivedMessage, SendMessage, SendResult};
 use crate::move_task::MoveTask;
-use crate::queue::{Counts, DedupEntry, Queue, QueueState, QueueStats, DEDUP_WINDOW_MS};
+use crate::queue::{Counts, DedupEntry, DedupKey, Queue, QueueState, QueueStats, DEDUP_WINDOW_MS};
 use crate::receipt::{Receipt, ReceiptKey};
 use crate::record::{BodyRecord, MessageMeta, QueueRecord};
 
@@ -80,6 +80,14 @@ const SYSTEM_ATTRIBUTES: &[&str] = &[
 /// Key/value record prefixes in the store, per queue.
 pub(crate) const KV_DEDUP: u8 = b'd';
 pub(crate) const KV_TASK: u8 = b't';
+
+/// The kv key of a FIFO de-duplication entry.
+fn dedup_kv_key(key: &DedupKey) -> Vec<u8> {
+    let mut k = Vec::with_capacity(1 + key.len());
+    k.push(KV_DEDUP);
+    k.extend_from_slice(key);
+    k
+}
 
 pub(crate) fn kv_key(prefix: u8, name: &str) -> Vec<u8> {
     let mut k = Vec::with_capacity(1 + name.len());
@@ -175,13 +183,11 @@ impl Engine {
         store.scan_kv(&mut |id, key, value| {
             let Some(q) = queues.get_mut(&id) else { return };
             match key.first() {
-                Some(&KV_DEDUP) => {
-                    if let (Ok(k), Some(e)) = (std::str::from_utf8(&key[1..]), DedupEntry::decode(value)) {
-                        if e.expires_ms > now {
-                            q.dedup_put(k.to_string(), e);
-                        }
-                    }
-                }
+                Some(&KV_DEDUP) => match (DedupKey::try_from(&key[1..]), DedupEntry::decode(value)) {
+                    (Ok(k), Some(e)) if e.expires_ms > now => q.dedup_put(k, e),
+                    // Expired while the server was down, or not a record this version wrote.
+                    _ => orphans.push(Op::DeleteKv { queue: id, key: key.to_vec() }),
+                },
                 Some(&KV_TASK) => task_records.push((id, value.to_vec())),
                 _ => {}
             }
@@ -505,8 +511,8 @@ impl Engine {
                         continue;
                     }
                     let entry = DedupEntry { message_id: p.meta.id, seq, expires_ms: now + DEDUP_WINDOW_MS };
-                    state.dedup_put(key.clone(), entry);
-                    ops.push(Op::PutKv { queue: queue.id, key: kv_key(KV_DEDUP, key), value: entry.encode() });
+                    state.dedup_put(*key, entry);
+                    ops.push(Op::PutKv { queue: queue.id, key: dedup_kv_key(key), value: entry.encode() });
                     p.result.sequence_number = Some(seq.to_string());
                 }
                 let group = p.body.group_id.clone().unwrap_or_default();
@@ -515,7 +521,7 @@ impl Engine {
                 results.push(Ok(p.result));
             }
             let pruned = state.dedup_prune(now);
-            ops.extend(pruned.iter().map(|k| Op::DeleteKv { queue: queue.id, key: kv_key(KV_DEDUP, k) }));
+            ops.extend(pruned.iter().map(|k| Op::DeleteKv { queue: queue.id, key: dedup_kv_key(k) }));
         }
         if committed.is_empty() {
             self.store.commit_lazy(ops);
@@ -615,7 +621,7 @@ impl Engine {
             sequence_number: None,
         };
         let (deduplication_id, dedup_key) = match dedup_id {
-            Some((id, key)) => (Some(id), Some(key)),
+            Some((id, key)) => (Some(id), Some(crate::queue::dedup_key(&key))),
             None => (None, None),
         };
         let body = BodyRecord {
@@ -894,7 +900,7 @@ impl Engine {
             }
             let (below, forgotten) = state.purge(now);
             ops.push(Op::PurgeMessages { queue: queue.id, below });
-            ops.extend(forgotten.iter().map(|k| Op::DeleteKv { queue: queue.id, key: kv_key(KV_DEDUP, k) }));
+            ops.extend(forgotten.iter().map(|k| Op::DeleteKv { queue: queue.id, key: dedup_kv_key(k) }));
         }
         self.store.commit(ops).await?;
         Ok(())
@@ -977,8 +983,8 @@ struct Prepared {
     meta: MessageMeta,
     body: BodyRecord,
     result: SendResult,
-    /// FIFO: the de-duplication key (scope-qualified id).
-    dedup_key: Option<String>,
+    /// FIFO: the de-duplication key (digest of the scope-qualified id).
+    dedup_key: Option<DedupKey>,
 }
 
 impl Engine {

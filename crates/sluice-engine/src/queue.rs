@@ -124,6 +124,21 @@ impl Groups {
     }
 }
 
+/// A FIFO de-duplication key (scope-qualified MessageDeduplicationId) as the first 128 bits of its
+/// SHA-256: 16 bytes instead of a heap string, stable across restarts (it is also the kv key), and
+/// a collision — which would drop a message as a duplicate — is as likely as guessing a random
+/// 128-bit value.
+pub type DedupKey = [u8; 16];
+
+/// The [`DedupKey`] of a scope-qualified de-duplication id.
+pub fn dedup_key(id: &str) -> DedupKey {
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(id.as_bytes());
+    let mut key = [0u8; 16];
+    key.copy_from_slice(&digest[..16]);
+    key
+}
+
 /// A remembered FIFO de-duplication id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DedupEntry {
@@ -188,8 +203,11 @@ pub struct QueueState {
     groups: Groups,
     visible_count: usize,
     bytes: u64,
-    dedup: HashMap<String, DedupEntry>,
-    dedup_order: VecDeque<(u64, String)>,
+    /// FIFO de-duplication window, keyed by [`DedupKey`] digests (not the ids themselves: at
+    /// thousands of sends per second the window holds millions of keys).
+    dedup: HashMap<DedupKey, DedupEntry>,
+    /// (expiry, key) in insertion order, which is expiry order: pruning pops from the front.
+    dedup_order: VecDeque<(u64, DedupKey)>,
     attempts: HashMap<String, Attempt>,
 }
 
@@ -525,18 +543,18 @@ impl QueueState {
     }
 
     /// Looks up a FIFO de-duplication key that is still inside its window.
-    pub fn dedup_get(&self, key: &str, now: u64) -> Option<DedupEntry> {
+    pub fn dedup_get(&self, key: &DedupKey, now: u64) -> Option<DedupEntry> {
         self.dedup.get(key).copied().filter(|e| e.expires_ms > now)
     }
 
     /// Records a FIFO de-duplication key.
-    pub fn dedup_put(&mut self, key: String, entry: DedupEntry) {
-        self.dedup_order.push_back((entry.expires_ms, key.clone()));
+    pub fn dedup_put(&mut self, key: DedupKey, entry: DedupEntry) {
+        self.dedup_order.push_back((entry.expires_ms, key));
         self.dedup.insert(key, entry);
     }
 
     /// Forgets de-duplication keys whose window ended; returns them (for the store).
-    pub fn dedup_prune(&mut self, now: u64) -> Vec<String> {
+    pub fn dedup_prune(&mut self, now: u64) -> Vec<DedupKey> {
         let mut gone = Vec::new();
         while let Some((expires, _)) = self.dedup_order.front() {
             if *expires > now {
@@ -616,7 +634,7 @@ impl QueueState {
 
     /// Removes every message (PurgeQueue) and, as AWS does, the FIFO de-duplication history.
     /// Returns the bound for the store's purge op and the forgotten de-duplication keys.
-    pub fn purge(&mut self, now: u64) -> (Seq, Vec<String>) {
+    pub fn purge(&mut self, now: u64) -> (Seq, Vec<DedupKey>) {
         self.last_purge_ms = Some(now);
         self.purged_below = self.next_seq;
         self.clear_messages();
