@@ -31,6 +31,9 @@ pub enum ApiError {
     /// A feature AWS reserves and does not implement (e.g. message attribute list values).
     #[error("{0} are not supported.")]
     UnsupportedOperation(String),
+    /// The server cannot serve requests yet (still recovering its store at startup). SDKs retry it.
+    #[error("{0}")]
+    ServiceUnavailable(String),
 }
 
 /// How an [`ApiError`] looks on the wire.
@@ -114,6 +117,12 @@ impl ApiError {
             ApiError::UnsupportedOperation(_) => {
                 sqs!("UnsupportedOperation", "AWS.SimpleQueueService.UnsupportedOperation", 400)
             }
+            ApiError::ServiceUnavailable(_) => WireError {
+                json_type: "com.amazon.coral.service#ServiceUnavailable",
+                query_code: "ServiceUnavailable",
+                sender_fault: false,
+                status: 503,
+            },
         }
     }
 

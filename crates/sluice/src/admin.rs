@@ -63,7 +63,8 @@ pub fn handle(
 ) -> Option<AdminResponse> {
     let account = engine.account_id();
     Some(match path {
-        // The server only listens once recovery is done, so whoever can ask is ready.
+        // These handlers serve only after recovery (before it, server::serve_while_starting answers
+        // /ready with 503), so here the server is live and ready.
         "/health" | "/ready" => text(200, "text/plain", "ok\n"),
         "/metrics" => text(200, "text/plain; version=0.0.4", &metrics.render(engine, &sns.overviews())),
         "/api/topics" => {

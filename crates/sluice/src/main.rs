@@ -70,13 +70,8 @@ async fn serve(args: ServeArgs) -> ExitCode {
         }
     };
     init_logging(&config);
-    let opened = match sluice::app::open(&config).await {
-        Ok(o) => o,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot start");
-            return ExitCode::FAILURE;
-        }
-    };
+    // Bind first: while the store recovers (seconds with millions of messages queued) the port
+    // already answers /health, and /ready says not yet.
     let listener = match tokio::net::TcpListener::bind((config.host.as_str(), config.port)).await {
         Ok(l) => l,
         Err(e) => {
@@ -88,6 +83,24 @@ async fn serve(args: ServeArgs) -> ExitCode {
         Ok(a) => a,
         Err(e) => {
             tracing::error!(error = %e, "cannot read the bound address");
+            return ExitCode::FAILURE;
+        }
+    };
+    tracing::info!(%addr, "bound; recovering the store (/ready answers 503 until done)");
+    let (recovered, wait) = tokio::sync::oneshot::channel();
+    let starting = tokio::spawn(sluice::server::serve_while_starting(listener, wait));
+    let opened = match sluice::app::open(&config).await {
+        Ok(o) => o,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start");
+            return ExitCode::FAILURE;
+        }
+    };
+    let _ = recovered.send(());
+    let listener = match starting.await {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!(error = %e, "the startup listener task failed");
             return ExitCode::FAILURE;
         }
     };

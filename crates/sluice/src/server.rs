@@ -1,5 +1,7 @@
 //! The HTTP listener: turns hyper requests into [`sluice_protocol::Request`]s and back, and shuts
 //! down gracefully (stop accepting, release long polls, finish in-flight requests, flush the store).
+//! Before that, while the store is recovered at startup, [`serve_while_starting`] answers on the
+//! same socket: alive (`/health` 200) but not ready (`/ready` and every API request 503).
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -36,6 +38,48 @@ struct ConnectionGuard(Arc<AppState>);
 impl Drop for ConnectionGuard {
     fn drop(&mut self) {
         self.0.metrics.open_connections.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// Serves `listener` during startup until `ready` fires, then hands the listener back for [`run`].
+/// Load balancers and orchestrators see a live process that is not ready yet instead of a refused
+/// connection; SDKs get a retryable 503 `ServiceUnavailable`. Connections are closed after each
+/// response, so clients reconnect to the real server once it is up.
+pub async fn serve_while_starting(listener: TcpListener, ready: tokio::sync::oneshot::Receiver<()>) -> TcpListener {
+    tokio::pin!(ready);
+    loop {
+        let stream = tokio::select! {
+            _ = &mut ready => return listener,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(_) => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        tokio::spawn(async move {
+            let service = service_fn(|req: hyper::Request<Incoming>| async move { Ok::<_, Infallible>(starting_response(&req)) });
+            let _ = http1::Builder::new().keep_alive(false).serve_connection(TokioIo::new(stream), service).await;
+        });
+    }
+}
+
+fn starting_response(req: &hyper::Request<Incoming>) -> Response<Full<Bytes>> {
+    let plain = |status: u16, body: &'static str| {
+        let mut r = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
+        *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+        r.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static("text/plain"));
+        r
+    };
+    match req.uri().path() {
+        "/health" => plain(200, "ok\n"),
+        "/ready" => plain(503, "recovering\n"),
+        _ => {
+            let protocol = if req.headers().contains_key("x-amz-target") { Protocol::Json } else { Protocol::Query };
+            let err = ApiError::ServiceUnavailable("sluice is recovering its store; retry shortly.".into());
+            to_hyper(early_error(protocol, &err))
+        }
     }
 }
 
@@ -159,4 +203,54 @@ fn to_hyper(r: sluice_protocol::Response) -> Response<Full<Bytes>> {
         *resp.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
         resp
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    async fn request(addr: std::net::SocketAddr, head: &str) -> String {
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        stream.write_all(head.as_bytes()).await.unwrap();
+        let mut out = String::new();
+        stream.read_to_string(&mut out).await.unwrap();
+        out
+    }
+
+    #[tokio::test]
+    async fn while_starting_alive_but_not_ready_then_hands_the_listener_back() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (ready, wait) = tokio::sync::oneshot::channel();
+        let starting = tokio::spawn(serve_while_starting(listener, wait));
+        let health = request(addr, "GET /health HTTP/1.1\r\nHost: x\r\n\r\n").await;
+        assert!(health.starts_with("HTTP/1.1 200"), "{health}");
+        let ready_probe = request(addr, "GET /ready HTTP/1.1\r\nHost: x\r\n\r\n").await;
+        assert!(ready_probe.starts_with("HTTP/1.1 503"), "{ready_probe}");
+        let body = "{}";
+        let sqs = request(
+            addr,
+            &format!(
+                "POST / HTTP/1.1\r\nHost: x\r\nX-Amz-Target: AmazonSQS.ListQueues\r\nContent-Type: application/x-amz-json-1.0\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            ),
+        )
+        .await;
+        assert!(sqs.starts_with("HTTP/1.1 503"), "{sqs}");
+        assert!(sqs.contains("com.amazon.coral.service#ServiceUnavailable"), "{sqs}");
+        let form = "Action=ListQueues&Version=2012-11-05";
+        let query = request(
+            addr,
+            &format!(
+                "POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{form}",
+                form.len()
+            ),
+        )
+        .await;
+        assert!(query.contains("<Code>ServiceUnavailable</Code>"), "{query}");
+        ready.send(()).unwrap();
+        let listener = starting.await.unwrap();
+        assert_eq!(listener.local_addr().unwrap(), addr, "the same socket goes on to the real server");
+    }
 }
