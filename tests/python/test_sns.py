@@ -7,9 +7,13 @@ delivers to its own SQS queues and to HTTP endpoints.
 import base64
 import json
 import os
+import re
+import shutil
+import ssl
 import subprocess
 import threading
 import time
+import urllib.request
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -373,22 +377,30 @@ def test_fifo_topic_into_fifo_queues(sns, sqs, make_queue, name):
 
 
 class Receiver:
-    """A local HTTP endpoint: records POSTs; answers 500 while `failing` > 0 (decrementing it)."""
+    """A local HTTP endpoint: records POSTs; answers 500 while `failing` > 0 (decrementing it).
 
-    def __init__(self):
+    With `tls` (an ssl.SSLContext) it is an HTTPS endpoint; `tls` can be swapped at any time (the next
+    connection presents the new certificate). Failed TLS handshakes are counted in `tls_failures`.
+    """
+
+    def __init__(self, tls=None):
         self.posts = []
         self.failing = 0
+        self.tls = tls
+        self.tls_failures = 0
         self.lock = threading.Lock()
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                tls_version = self.connection.version() if isinstance(self.connection, ssl.SSLSocket) else None
                 with outer.lock:
                     fail = outer.failing > 0
                     if fail:
                         outer.failing -= 1
-                    outer.posts.append({"headers": dict(self.headers), "body": body.decode(), "failed": fail})
+                    outer.posts.append({"headers": dict(self.headers), "body": body.decode(), "failed": fail,
+                                        "tls": tls_version})
                 self.send_response(500 if fail else 200)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
@@ -396,8 +408,26 @@ class Receiver:
             def log_message(self, *args):
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        class Server(ThreadingHTTPServer):
+            def get_request(self):
+                sock, addr = self.socket.accept()
+                if outer.tls is None:
+                    return sock, addr
+                sock.settimeout(5)
+                try:
+                    return outer.tls.wrap_socket(sock, server_side=True), addr
+                except (ssl.SSLError, OSError):
+                    with outer.lock:
+                        outer.tls_failures += 1
+                    sock.close()
+                    raise
+
+            def handle_error(self, request, client_address):
+                pass
+
+        self.server = Server(("127.0.0.1", 0), Handler)
+        scheme = "https" if tls is not None else "http"
+        self.url = f"{scheme}://127.0.0.1:{self.server.server_address[1]}/hook"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def wait(self, pred, timeout=10.0):
@@ -600,3 +630,303 @@ def test_topics_show_in_metrics_and_dashboard_api(sns, endpoint, name):
     topics = json.loads(urllib.request.urlopen(f"{endpoint}/api/topics").read())["topics"]
     t = next(t for t in topics if t["arn"] == arn)
     assert (t["published_total"], t["subscriptions_pending"], t["subscriptions_confirmed"]) == (3, 1, 0)
+
+
+# ---------------------------------------------------------------- filter policies: the rest of AWS's operators
+
+
+def test_filter_policy_more_operators_end_to_end(sns, sqs, make_queue, name):
+    """anything-but with prefix / equals-ignore-case, IPv6 cidr, numeric '=', String.Array anything-but,
+    and "exists": false needing at least one attribute."""
+    topic = sns.create_topic(Name=name())["TopicArn"]
+    cases = {
+        "notprefix": {"event": [{"anything-but": {"prefix": "order-"}}]},
+        "notcase": {"sport": [{"anything-but": {"equals-ignore-case": "Tennis"}}]},
+        "ipv6": {"ip": [{"cidr": "2001:db8:1234:1a00::/64"}]},
+        "ipv4": {"ip": [{"cidr": "10.0.0.0/24"}]},
+        "numeq": {"price": [{"numeric": ["=", 301.5]}]},
+        "notlisted": {"tags": [{"anything-but": ["rugby", "tennis"]}]},
+        "noevent": {"event": [{"exists": False}]},
+    }
+    queues = {}
+    for key, policy in cases.items():
+        queues[key] = make_queue()
+        sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn(sqs, queues[key]), ReturnSubscriptionArn=True,
+                      Attributes={"FilterPolicy": json.dumps(policy), "RawMessageDelivery": "true"})
+
+    def pub(body, **attrs):
+        ma = {}
+        for k, v in attrs.items():
+            if isinstance(v, tuple):
+                ma[k] = {"DataType": v[0], "StringValue": v[1]}
+            elif isinstance(v, list):
+                ma[k] = {"DataType": "String.Array", "StringValue": json.dumps(v)}
+            elif isinstance(v, (int, float)):
+                ma[k] = {"DataType": "Number", "StringValue": str(v)}
+            else:
+                ma[k] = {"DataType": "String", "StringValue": v}
+        kwargs = {"TopicArn": topic, "Message": body}
+        if ma:
+            kwargs["MessageAttributes"] = ma
+        sns.publish(**kwargs)
+
+    pub("m1", event="order-cancelled", sport="baseball", ip="2001:db8:1234:1a00::7", price=("Number", "3.015e2"))
+    pub("m2", event="data-entry", sport="TENNIS", ip="2001:db8:1234:1a01::7", price=301.6, tags=["golf", "chess"])
+    pub("m3", sport="rugby", ip="10.0.0.200", tags=["rugby", "golf"])
+    pub("m4")  # no attributes at all: "exists": false does not match (AWS)
+    expected = {
+        "notprefix": ["m2"], "notcase": ["m1", "m3"], "ipv6": ["m1"], "ipv4": ["m3"],
+        "numeq": ["m1"], "notlisted": ["m2"], "noevent": ["m3"],
+    }
+    for key, want in expected.items():
+        got = sorted(m["Body"] for m in drain(sqs, queues[key], len(want), timeout=3))
+        assert got == want, f"{key}: {got}"
+    for key, want in expected.items():
+        assert drain(sqs, queues[key], 1, timeout=0.5) == [], key
+
+
+def test_filter_policy_errors_are_aws_messages(sns, sqs, queue, name):
+    topic = sns.create_topic(Name=name())["TopicArn"]
+    arn = queue_arn(sqs, queue)
+    nested_deep = {"a": {"b": {"c": [str(i) for i in range(26)]}}, "d": [str(i) for i in range(2)]}  # 26*3*2 = 156
+    cases = [
+        ({k: ["x"] for k in "abcdef"}, "FilterPolicy: Filter policy can not have more than 5 keys", "MessageAttributes"),
+        ({"a": [str(i) for i in range(151)]}, "FilterPolicy: Filter policy is too complex", "MessageAttributes"),
+        (nested_deep, "FilterPolicy: Filter policy is too complex", "MessageBody"),
+        ({"key": [{"anything-but": {"wrong-operator": None}}]},
+         "FilterPolicy: Unsupported anything-but pattern: wrong-operator", "MessageAttributes"),
+        ({"key": [{"cidr": "xxxx:db8:1234:1a00::/64"}]}, "FilterPolicy: Nonstandard IP address: xxxx:db8:1234:1a00::",
+         "MessageAttributes"),
+        ({"key": [{"numeric": [">", 20, "<", 30, "<", 50]}]},
+         "FilterPolicy: Too many terms in numeric range expression", "MessageAttributes"),
+        ({"key": [{"numeric": ["=", "000"]}]}, "FilterPolicy: Value of equals must be numeric", "MessageAttributes"),
+        ({"key": [{"wildcard": "*.png"}]}, "FilterPolicy: Unrecognized match type wildcard", "MessageAttributes"),
+        ({"key": "value"}, 'FilterPolicy: "key" must be an object or an array', "MessageAttributes"),
+        ({"a": {"b": ["x"]}}, "Filter policy scope MessageAttributes does not support nested filter policy",
+         "MessageAttributes"),
+    ]
+    sub = sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn, ReturnSubscriptionArn=True)["SubscriptionArn"]
+    for policy, reason, scope in cases:
+        # Subscribe words attribute errors as "Attributes Reason: ...", SetSubscriptionAttributes does not.
+        with pytest.raises(ClientError) as ei:
+            sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn,
+                          Attributes={"FilterPolicy": json.dumps(policy), "FilterPolicyScope": scope})
+        assert error_of(ei) == ("InvalidParameter", 400)
+        assert ei.value.response["Error"]["Message"] == f"Invalid parameter: Attributes Reason: {reason}"
+        sns.set_subscription_attributes(SubscriptionArn=sub, AttributeName="FilterPolicyScope", AttributeValue=scope)
+        with pytest.raises(ClientError) as ei:
+            sns.set_subscription_attributes(SubscriptionArn=sub, AttributeName="FilterPolicy",
+                                            AttributeValue=json.dumps(policy))
+        assert error_of(ei) == ("InvalidParameter", 400)
+        assert ei.value.response["Error"]["Message"] == f"Invalid parameter: {reason}"
+    with pytest.raises(ClientError) as ei:
+        sns.set_subscription_attributes(SubscriptionArn=sub, AttributeName="FilterPolicyScope", AttributeValue="Random")
+    assert ei.value.response["Error"]["Message"] == (
+        "Invalid parameter: FilterPolicyScope: Invalid value [Random]. Please use either MessageBody or MessageAttributes")
+    # At the limits is fine: 5 keys, 150 combinations.
+    ok = {"a": [str(i) for i in range(30)], "b": ["1", "2", "3", "4", "5"], "c": ["x"], "d": ["y"], "e": ["z"]}
+    sns.set_subscription_attributes(SubscriptionArn=sub, AttributeName="FilterPolicyScope",
+                                    AttributeValue="MessageAttributes")
+    sns.set_subscription_attributes(SubscriptionArn=sub, AttributeName="FilterPolicy", AttributeValue=json.dumps(ok))
+
+
+# ---------------------------------------------------------------- HTTPS subscribers (TLS)
+
+
+def _openssl(*args, cwd):
+    out = subprocess.run(["openssl", *args], cwd=cwd, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, f"openssl {' '.join(args)} failed: {out.stderr}"
+
+
+def _make_ca(d, name):
+    _openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+             "-keyout", f"{name}.key", "-out", f"{name}.pem", "-days", "2", "-subj", f"/CN={name}",
+             "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+             cwd=d)
+
+
+def _make_server_cert(d, name, ca):
+    _openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+             "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", "/CN=127.0.0.1", cwd=d)
+    (d / f"{name}.ext").write_text(
+        "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n"
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    _openssl("x509", "-req", "-in", f"{name}.csr", "-CA", f"{ca}.pem", "-CAkey", f"{ca}.key", "-CAcreateserial",
+             "-out", f"{name}.pem", "-days", "2", "-extfile", f"{name}.ext", cwd=d)
+
+
+@pytest.fixture(scope="module")
+def tls_material(tmp_path_factory):
+    """A CA and a server certificate it signed (127.0.0.1), plus a second ("rogue") CA and certificate sluice
+    is never told to trust. Generated with the openssl CLI at test time."""
+    if shutil.which("openssl") is None:
+        pytest.skip("the openssl command is not installed: cannot generate test certificates for the HTTPS tests")
+    d = tmp_path_factory.mktemp("sns-tls")
+    _make_ca(d, "ca")
+    _make_server_cert(d, "server", "ca")
+    _make_ca(d, "rogue-ca")
+    _make_server_cert(d, "rogue", "rogue-ca")
+
+    def context(name):
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(str(d / f"{name}.pem"), str(d / f"{name}.key"))
+        return ctx
+    return {"ca": d / "ca.pem", "trusted": context("server"), "untrusted": context("rogue")}
+
+
+def test_https_subscriber_gets_tls_and_untrusted_certificates_get_nothing(tls_material, tmp_path):
+    # The extra CA comes from the environment here (SLUICE_SNS_CA_FILE; --sns-ca-file and the TOML key
+    # sns_ca_file are the same setting).
+    s = SluiceServer(tmp_path / "data", log_name="sns-tls", env={"SLUICE_SNS_CA_FILE": str(tls_material["ca"])})
+    s.start()
+    receiver = Receiver(tls=tls_material["trusted"])
+    try:
+        sns, sqs = make_sns(s.endpoint), make_client(s.endpoint)
+        topic = sns.create_topic(Name="tls-topic")["TopicArn"]
+        dlq = sqs.create_queue(QueueName="tls-dlq")["QueueUrl"]
+        assert receiver.url.startswith("https://")
+        assert sns.subscribe(TopicArn=topic, Protocol="https", Endpoint=receiver.url)["SubscriptionArn"] == \
+            "pending confirmation"
+        [conf] = receiver.wait(lambda p: p["headers"].get("x-amz-sns-message-type") == "SubscriptionConfirmation")
+        assert conf["tls"] in ("TLSv1.2", "TLSv1.3"), conf["tls"]
+        sub = sns.confirm_subscription(TopicArn=topic, Token=json.loads(conf["body"])["Token"])["SubscriptionArn"]
+        sns.publish(TopicArn=topic, Message="over tls")
+        [n] = receiver.wait(lambda p: "over tls" in p["body"])
+        assert n["tls"] in ("TLSv1.2", "TLSv1.3") and json.loads(n["body"])["Message"] == "over tls"
+        assert receiver.tls_failures == 0
+
+        # The endpoint now presents a certificate from a CA sluice does not trust: every attempt fails the
+        # handshake, nothing is POSTed, and after the retries the message goes to the dead-letter queue.
+        sns.set_subscription_attributes(SubscriptionArn=sub, AttributeName="DeliveryPolicy", AttributeValue=json.dumps(
+            {"healthyRetryPolicy": {"numRetries": 2, "numNoDelayRetries": 2, "minDelayTarget": 0.2,
+                                    "maxDelayTarget": 0.2}}))
+        sns.set_subscription_attributes(SubscriptionArn=sub, AttributeName="RedrivePolicy",
+                                        AttributeValue=json.dumps({"deadLetterTargetArn": queue_arn(sqs, dlq)}))
+        receiver.tls = tls_material["untrusted"]
+        sns.publish(TopicArn=topic, Message="not for strangers")
+        [dead] = drain(sqs, dlq, 1, timeout=10)
+        assert json.loads(dead["Body"])["Message"] == "not for strangers"
+        assert not any("not for strangers" in p["body"] for p in receiver.posts)
+        assert receiver.tls_failures >= 3, receiver.tls_failures  # first attempt + 2 retries
+
+        # Trusted again: deliveries resume.
+        receiver.tls = tls_material["trusted"]
+        sns.publish(TopicArn=topic, Message="welcome back")
+        receiver.wait(lambda p: "welcome back" in p["body"])
+    finally:
+        receiver.close()
+        s.kill()
+
+
+def test_https_subscriber_needs_a_trusted_ca(sns, tls_material, name):
+    """The session server has no sns_ca_file: a certificate from the test CA is not trusted, so the
+    SubscriptionConfirmation never arrives (it is retried, each handshake refused)."""
+    receiver = Receiver(tls=tls_material["trusted"])
+    try:
+        topic = sns.create_topic(Name=name())["TopicArn"]
+        sns.subscribe(TopicArn=topic, Protocol="https", Endpoint=receiver.url)
+        deadline = time.monotonic() + 10
+        while receiver.tls_failures < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert receiver.tls_failures >= 2
+        assert receiver.posts == []
+        assert sns.get_topic_attributes(TopicArn=topic)["Attributes"]["SubscriptionsPending"] == "1"
+    finally:
+        receiver.close()
+
+
+# ---------------------------------------------------------------- restart, batches, public URL
+
+
+def test_pending_http_delivery_survives_restart(tmp_path):
+    s = SluiceServer(tmp_path / "data", log_name="sns-pending-restart")
+    s.start()
+    receiver = Receiver()
+    try:
+        sns = make_sns(s.endpoint)
+        topic = sns.create_topic(Name="pending-topic")["TopicArn"]
+        sns.subscribe(TopicArn=topic, Protocol="http", Endpoint=receiver.url)
+        [conf] = receiver.wait(lambda p: p["headers"].get("x-amz-sns-message-type") == "SubscriptionConfirmation")
+        sub = sns.confirm_subscription(TopicArn=topic, Token=json.loads(conf["body"])["Token"])["SubscriptionArn"]
+        sns.set_subscription_attributes(SubscriptionArn=sub, AttributeName="DeliveryPolicy", AttributeValue=json.dumps(
+            {"healthyRetryPolicy": {"numRetries": 50, "minDelayTarget": 1, "maxDelayTarget": 1}}))
+
+        # The subscriber is down: the first attempt fails and retries wait in the server...
+        receiver.failing = 10_000
+        sns.publish(TopicArn=topic, Message="survivor")
+        receiver.wait(lambda p: "survivor" in p["body"] and p["failed"])
+        # ... which is stopped (SIGTERM) while they wait, and started again once the subscriber is back.
+        assert s.stop() == 0
+        receiver.failing = 0
+        s.start()
+        [ok] = receiver.wait(lambda p: "survivor" in p["body"] and not p["failed"], timeout=15)
+        assert json.loads(ok["body"])["Message"] == "survivor"
+        assert ok["headers"]["x-amz-sns-subscription-arn"] == sub
+
+        # Delivered means forgotten: another restart does not deliver it again.
+        assert s.stop() == 0
+        s.start()
+        time.sleep(2.5)
+        assert len([p for p in receiver.posts if "survivor" in p["body"] and not p["failed"]]) == 1
+    finally:
+        receiver.close()
+        s.kill()
+
+
+def _commits(endpoint):
+    text = urllib.request.urlopen(f"{endpoint}/metrics", timeout=5).read().decode()
+    m = re.search(r"^sluice_store_commit_ops_count (\d+)$", text, re.M)
+    assert m, "no sluice_store_commit_ops_count in /metrics"
+    return int(m.group(1))
+
+
+def test_publish_batch_is_one_commit(tmp_path):
+    """A dedicated server, so that nothing else commits meanwhile."""
+    s = SluiceServer(tmp_path / "data", log_name="sns-batch-commit")
+    s.start()
+    try:
+        sns, sqs = make_sns(s.endpoint), make_client(s.endpoint)
+        url = sqs.create_queue(QueueName="batch-target")["QueueUrl"]
+        topic = sns.create_topic(Name="batch-topic")["TopicArn"]
+        sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn(sqs, url))
+        time.sleep(0.3)
+        before = _commits(s.endpoint)
+        resp = sns.publish_batch(TopicArn=topic, PublishBatchRequestEntries=[
+            {"Id": f"e{i}", "Message": f"m{i}"} for i in range(10)])
+        after = _commits(s.endpoint)
+        assert len(resp["Successful"]) == 10 and resp["Failed"] == []
+        assert after - before == 1, f"{after - before} commits for one PublishBatch"
+        # Every successful entry's copy was stored before the answer.
+        got = drain(sqs, url, 10, timeout=3)
+        assert sorted(json.loads(m["Body"])["Message"] for m in got) == sorted(f"m{i}" for i in range(10))
+    finally:
+        s.kill()
+
+
+def test_subscribe_and_unsubscribe_urls_use_the_public_url(tmp_path):
+    public = "https://sns.example.test:8443"
+    s = SluiceServer(tmp_path / "data", log_name="sns-public-url", extra_args=["--public-url", public + "/"])
+    s.start()
+    receiver = Receiver()
+    try:
+        sns, sqs = make_sns(s.endpoint), make_client(s.endpoint)
+        topic = sns.create_topic(Name="public-topic")["TopicArn"]
+        sns.subscribe(TopicArn=topic, Protocol="http", Endpoint=receiver.url)
+        [conf] = receiver.wait(lambda p: p["headers"].get("x-amz-sns-message-type") == "SubscriptionConfirmation")
+        doc = json.loads(conf["body"])
+        assert doc["SubscribeURL"].startswith(public + "/?Action=ConfirmSubscription&"), doc["SubscribeURL"]
+        assert doc["SigningCertURL"].startswith(public + "/")
+        sns.confirm_subscription(TopicArn=topic, Token=doc["Token"])
+        url = sqs.create_queue(QueueName="public-q")["QueueUrl"]
+        sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn(sqs, url))
+        sns.publish(TopicArn=topic, Message="where am I")
+        [n] = receiver.wait(lambda p: "where am I" in p["body"])
+        assert json.loads(n["body"])["UnsubscribeURL"].startswith(public + "/?Action=Unsubscribe&")
+        [m] = drain(sqs, url, 1)
+        assert json.loads(m["Body"])["UnsubscribeURL"].startswith(public + "/?Action=Unsubscribe&")
+        # The links still work when sent to the server itself (only the base differs).
+        path_and_query = json.loads(m["Body"])["UnsubscribeURL"][len(public):]
+        assert urllib.request.urlopen(s.endpoint + path_and_query, timeout=5).status == 200
+    finally:
+        receiver.close()
+        s.kill()

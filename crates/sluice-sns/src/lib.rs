@@ -6,8 +6,15 @@
 //!
 //! Durability: topics and subscriptions are JSON records in the store's kv table under queue id 0
 //! (never an SQS queue id), keys `sns/topic/<arn>` and `sns/sub/<arn>`, committed durably before the
-//! answer. A successful Publish means every SQS subscriber's copy is stored (the engine's durable
-//! send). HTTP deliveries run in the background with retries and do not hold up Publish.
+//! answer. A successful Publish (or PublishBatch entry) means every SQS subscriber's copy is stored
+//! (the engine's durable send) and every HTTP(S) delivery is recorded (`sns/pending/<id>`, see
+//! [`delivery`]); the HTTP attempts themselves run in the background with retries, do not hold up
+//! Publish, and are resumed after a restart. PublishBatch sends all its entries' copies for one
+//! queue in one engine call and records all its HTTP deliveries in one commit, so a batch costs a
+//! commit per subscribed queue (concurrent, so group commit usually folds them), not per entry.
+//!
+//! SubscribeURL / UnsubscribeURL / SigningCertURL are built from the configured public URL
+//! ([`SnsOptions::public_url`]) when there is one, else from the request's Host header.
 
 pub mod delivery;
 pub mod filter;
@@ -24,14 +31,14 @@ use sluice_engine::{Engine, EngineError};
 use sluice_protocol::{Request, Response};
 use sluice_store::Op;
 
-use crate::delivery::{HttpClient, HttpJob, Published, RetryPolicy};
+use crate::delivery::{HttpClient, PendingDelivery, Published, RetryPolicy};
 use crate::filter::{FilterPolicy, Scope};
 use crate::wire::{el, map_xml, MsgAttr, Params, SnsError, SnsResult};
 
 /// The SNS API version; the server routes requests carrying it here.
 pub const VERSION: &str = "2010-03-31";
 /// The kv "queue id" reserved for SNS records.
-const KV_QUEUE: u64 = 0;
+pub(crate) const KV_QUEUE: u64 = 0;
 const TOPIC_PREFIX: &str = "sns/topic/";
 const SUB_PREFIX: &str = "sns/sub/";
 const PAGE: usize = 100;
@@ -145,6 +152,8 @@ struct Inner {
     engine: Arc<Engine>,
     region: String,
     account: String,
+    /// Base of the URLs handed out (SubscribeURL, UnsubscribeURL), when configured.
+    public_url: Option<String>,
     state: Mutex<State>,
     /// Serialises changes so their commits reach the store in the order they were made.
     writes: tokio::sync::Mutex<()>,
@@ -171,10 +180,24 @@ pub struct Sns {
     inner: Arc<Inner>,
 }
 
+/// Operator settings of the SNS API.
+#[derive(Debug, Clone, Default)]
+pub struct SnsOptions {
+    /// Base of SubscribeURL / UnsubscribeURL / SigningCertURL (the server's `public_url`); None:
+    /// from each request's Host header.
+    pub public_url: Option<String>,
+    /// A PEM bundle of CA certificates trusted for https:// subscribers besides Mozilla's roots
+    /// (`sns_ca_file`).
+    pub ca_file: Option<std::path::PathBuf>,
+}
+
 impl Sns {
-    /// Recovers topics and subscriptions from the engine's store.
-    pub fn open(engine: Arc<Engine>) -> Result<Sns, String> {
+    /// Recovers topics, subscriptions and pending HTTP deliveries from the engine's store, and
+    /// resumes those deliveries (on the current tokio runtime).
+    pub fn open(engine: Arc<Engine>, options: SnsOptions) -> Result<Sns, String> {
+        let http = delivery::http_client(options.ca_file.as_deref())?;
         let mut state = State::default();
+        let mut pending = Vec::new();
         let mut bad = 0usize;
         engine
             .store()
@@ -196,6 +219,11 @@ impl Sns {
                         }
                         Err(_) => bad += 1,
                     }
+                } else if key.starts_with(delivery::PENDING_PREFIX.as_bytes()) {
+                    match serde_json::from_slice::<PendingDelivery>(value) {
+                        Ok(p) => pending.push(p),
+                        Err(_) => bad += 1,
+                    }
                 }
             })
             .map_err(|e| e.to_string())?;
@@ -205,35 +233,60 @@ impl Sns {
         tracing::info!(
             topics = state.topics.len(),
             subscriptions = state.subs.len(),
+            pending_deliveries = pending.len(),
             "SNS recovered"
         );
         let region = engine.region().to_string();
         let account = engine.account_id().to_string();
-        Ok(Sns {
-            inner: Arc::new(Inner {
-                engine,
-                region,
-                account,
-                state: Mutex::new(state),
-                writes: tokio::sync::Mutex::new(()),
-                http: delivery::http_client(),
-                seq: AtomicU64::new(wire::now_ms() << 20),
-                published: Mutex::new(BTreeMap::new()),
-            }),
-        })
+        let public_url = options
+            .public_url
+            .map(|u| u.trim_end_matches('/').to_string())
+            .filter(|u| !u.is_empty());
+        let inner = Arc::new(Inner {
+            engine,
+            region,
+            account,
+            public_url,
+            state: Mutex::new(state),
+            writes: tokio::sync::Mutex::new(()),
+            http,
+            seq: AtomicU64::new(wire::now_ms() << 20),
+            published: Mutex::new(BTreeMap::new()),
+        });
+        if !pending.is_empty() {
+            if tokio::runtime::Handle::try_current().is_ok() {
+                for job in pending {
+                    inner.spawn_delivery(job);
+                }
+            } else {
+                tracing::warn!(
+                    count = pending.len(),
+                    "no async runtime: pending SNS deliveries resume at the next start"
+                );
+            }
+        }
+        Ok(Sns { inner })
     }
 
-    /// Answers one SNS request.
     /// Every topic with its subscription counts and published total, sorted by ARN.
     pub fn overviews(&self) -> Vec<TopicOverview> {
         let state = self.inner.state.lock().unwrap_or_else(|p| p.into_inner());
-        let published = self.inner.published.lock().map(|p| p.clone()).unwrap_or_default();
+        let published = self
+            .inner
+            .published
+            .lock()
+            .map(|p| p.clone())
+            .unwrap_or_default();
         state
             .topics
             .values()
             .map(|t| {
                 let subs = state.subs.values().filter(|s| s.topic_arn == t.arn);
-                let (confirmed, pending) = subs.fold((0, 0), |(c, p), s| if s.confirmed { (c + 1, p) } else { (c, p + 1) });
+                let (confirmed, pending) =
+                    subs.fold(
+                        (0, 0),
+                        |(c, p), s| if s.confirmed { (c + 1, p) } else { (c, p + 1) },
+                    );
                 TopicOverview {
                     arn: t.arn.clone(),
                     name: t.name.clone(),
@@ -246,10 +299,14 @@ impl Sns {
             .collect()
     }
 
+    /// Answers one SNS request.
     pub async fn handle(&self, req: &Request<'_>) -> Response {
         let request_id = uuid::Uuid::new_v4().to_string();
         let params = Params::parse(req.query, req.body);
-        let base_url = format!("http://{}", req.host.unwrap_or("127.0.0.1:9324"));
+        let base_url = match &self.inner.public_url {
+            Some(u) => u.clone(),
+            None => format!("http://{}", req.host.unwrap_or("127.0.0.1:9324")),
+        };
         let action = params.get("Action").unwrap_or("").to_string();
         match self.inner.dispatch(&action, &params, &base_url).await {
             Ok(Some(result)) => wire::ok_response(&action, &result, &request_id),
@@ -379,6 +436,16 @@ fn validate_json_attr(name: &str, v: &str) -> SnsResult<()> {
 impl Inner {
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Runs a recorded HTTP delivery in the background until it is delivered, dead-lettered or its
+    /// subscription is gone.
+    fn spawn_delivery(self: &Arc<Self>, job: PendingDelivery) {
+        let inner = self.clone();
+        tokio::spawn(async move {
+            let wanted = |arn: &str| inner.lock().subs.contains_key(arn);
+            delivery::run_pending(inner.http.clone(), inner.engine.clone(), job, wanted).await;
+        });
     }
 
     fn topic_arn(&self, name: &str) -> String {
@@ -662,12 +729,17 @@ impl Inner {
 
     // ---- subscriptions ----
 
+    /// Checks subscription attributes; `subscribe` picks AWS's wording of filter-policy errors
+    /// (Subscribe: `Invalid parameter: Attributes Reason: ...`).
     fn validate_sub_attrs(
         &self,
         attrs: &BTreeMap<String, String>,
         protocol: &str,
         current: &BTreeMap<String, String>,
+        subscribe: bool,
     ) -> SnsResult<()> {
+        let filter_error =
+            |reason: String| SnsError::invalid(filter::invalid_parameter(&reason, subscribe));
         for (k, v) in attrs {
             if !SUB_SETTABLE.contains(&k.as_str()) {
                 return Err(SnsError::invalid(format!(
@@ -704,7 +776,7 @@ impl Inner {
                     }
                 }
                 "FilterPolicyScope" => {
-                    Scope::parse(v).map_err(SnsError::invalid)?;
+                    Scope::parse(v).map_err(filter_error)?;
                 }
                 _ => {}
             }
@@ -718,9 +790,9 @@ impl Inner {
             let scope = scope
                 .map(|s| Scope::parse(s))
                 .transpose()
-                .map_err(SnsError::invalid)?
+                .map_err(filter_error)?
                 .unwrap_or(Scope::MessageAttributes);
-            FilterPolicy::parse(text, scope).map_err(SnsError::invalid)?;
+            FilterPolicy::parse(text, scope).map_err(filter_error)?;
         }
         Ok(())
     }
@@ -750,7 +822,7 @@ impl Inner {
             }
             _ => return Err(SnsError::invalid(format!("Invalid parameter: Amazon SNS does not support this protocol string: {protocol}"))),
         }
-        self.validate_sub_attrs(&attrs, &protocol, &BTreeMap::new())?;
+        self.validate_sub_attrs(&attrs, &protocol, &BTreeMap::new(), true)?;
         if attrs.contains_key("FilterPolicy") && !attrs.contains_key("FilterPolicyScope") {
             attrs.insert("FilterPolicyScope".into(), "MessageAttributes".into());
         }
@@ -794,43 +866,44 @@ impl Inner {
             token: token.clone(),
         };
         let value = serde_json::to_vec(&sub).map_err(|e| SnsError::internal(e.to_string()))?;
-        self.commit(vec![Op::PutKv {
+        let mut ops = vec![Op::PutKv {
             queue: KV_QUEUE,
             key: sub_key(&arn),
             value,
-        }])
-        .await?;
-        self.lock().subs.insert(arn.clone(), sub);
-        if let Some(token) = token {
+        }];
+        // The SubscriptionConfirmation is recorded with the subscription (one commit), so a restart
+        // still sends it.
+        let confirmation = token.map(|token| {
             let (message_id, body) = delivery::confirmation_json(
                 base_url,
                 &topic_arn,
                 &token,
                 &wire::iso8601(wire::now_ms()),
             );
-            let job = HttpJob {
-                url: endpoint,
-                headers: vec![
-                    ("x-amz-sns-message-type", "SubscriptionConfirmation".into()),
-                    ("x-amz-sns-message-id", message_id),
-                    ("x-amz-sns-topic-arn", topic_arn),
-                ],
-                body,
-                policy: RetryPolicy {
-                    num_retries: 2,
-                    num_no_delay_retries: 0,
-                    num_min_delay_retries: 2,
-                    min_delay: 1.0,
-                    max_delay: 1.0,
-                },
-                dead_letter_arn: None,
-                sub_arn: arn.clone(),
+            let headers = vec![
+                (
+                    "x-amz-sns-message-type".to_string(),
+                    "SubscriptionConfirmation".to_string(),
+                ),
+                ("x-amz-sns-message-id".to_string(), message_id),
+                ("x-amz-sns-topic-arn".to_string(), topic_arn.clone()),
+            ];
+            let policy = RetryPolicy {
+                num_retries: 2,
+                num_no_delay_retries: 0,
+                num_min_delay_retries: 2,
+                min_delay: 1.0,
+                max_delay: 1.0,
             };
-            tokio::spawn(delivery::deliver_http(
-                self.http.clone(),
-                self.engine.clone(),
-                job,
-            ));
+            PendingDelivery::new(endpoint.clone(), headers, body, policy, None, arn.clone())
+        });
+        if let Some(job) = &confirmation {
+            ops.push(job.put_op());
+        }
+        self.commit(ops).await?;
+        self.lock().subs.insert(arn.clone(), sub);
+        if let Some(job) = confirmation {
+            self.spawn_delivery(job);
             let shown = if return_arn {
                 arn
             } else {
@@ -977,7 +1050,7 @@ impl Inner {
         let mut s = self.subscription(&arn)?;
         let mut one = BTreeMap::new();
         one.insert(name.clone(), value.clone());
-        self.validate_sub_attrs(&one, &s.protocol, &s.attributes)?;
+        self.validate_sub_attrs(&one, &s.protocol, &s.attributes, false)?;
         if value.is_empty() {
             s.attributes.remove(&name);
         } else {
@@ -1015,7 +1088,12 @@ impl Inner {
     /// Persists a changed topic (durably), then makes it the current one.
     async fn save_topic(&self, arn: String, t: Topic) -> SnsResult<()> {
         let bytes = serde_json::to_vec(&t).map_err(|e| SnsError::internal(e.to_string()))?;
-        self.commit(vec![Op::PutKv { queue: KV_QUEUE, key: topic_key(&arn), value: bytes }]).await?;
+        self.commit(vec![Op::PutKv {
+            queue: KV_QUEUE,
+            key: topic_key(&arn),
+            value: bytes,
+        }])
+        .await?;
         self.lock().topics.insert(arn, t);
         Ok(())
     }
@@ -1090,7 +1168,14 @@ impl Inner {
             group_id: p.get("MessageGroupId").map(str::to_string),
             dedup_id: p.get("MessageDeduplicationId").map(str::to_string),
         };
-        let (message_id, seq) = self.publish_one(&topic, entry, base_url).await?;
+        let subs = self.confirmed_subscriptions(&topic.arn);
+        let prepared = self.prepare(&topic, &subs, entry, base_url)?;
+        let (message_id, seq) = (
+            prepared.message_id.clone(),
+            prepared.sequence_number.clone(),
+        );
+        let mut results = self.deliver(&topic.arn, vec![prepared]).await;
+        results.pop().unwrap_or(Ok(()))?;
         let mut out = el("MessageId", &message_id);
         if let Some(s) = seq {
             out.push_str(&el("SequenceNumber", &s));
@@ -1165,10 +1250,33 @@ impl Inner {
                 "The length of all the messages put together is more than the limit",
             ));
         }
+        // Validate every entry, then deliver the valid ones together: one engine send per subscribed
+        // queue (as few as the size limit allows) and one commit for the HTTP deliveries.
+        let subs = self.confirmed_subscriptions(&topic.arn);
+        // Per entry: its Id, and its MessageId and SequenceNumber or its error.
+        let mut outcome: Vec<(String, EntryOutcome)> = Vec::new();
+        let mut prepared = Vec::new();
+        let mut slots = Vec::new();
+        for (id, e) in entries {
+            match self.prepare(&topic, &subs, e, base_url) {
+                Ok(p) => {
+                    slots.push(outcome.len());
+                    outcome.push((id, Ok((p.message_id.clone(), p.sequence_number.clone()))));
+                    prepared.push(p);
+                }
+                Err(err) => outcome.push((id, Err(err))),
+            }
+        }
+        let delivered = self.deliver(&topic.arn, prepared).await;
+        for (slot, result) in slots.into_iter().zip(delivered) {
+            if let Err(err) = result {
+                outcome[slot].1 = Err(err);
+            }
+        }
         let mut ok = String::from("<Successful>");
         let mut failed = String::from("<Failed>");
-        for (id, e) in entries {
-            match self.publish_one(&topic, e, base_url).await {
+        for (id, result) in outcome {
+            match result {
                 Ok((mid, seq)) => {
                     ok.push_str(&format!(
                         "<member>{}{}",
@@ -1197,13 +1305,25 @@ impl Inner {
         Ok(ok + &failed)
     }
 
-    /// Validates one message and fans it out. SQS copies are durable when this returns Ok.
-    async fn publish_one(
-        self: &Arc<Self>,
+    /// The topic's confirmed subscriptions (the ones that receive messages).
+    fn confirmed_subscriptions(&self, topic_arn: &str) -> Vec<Subscription> {
+        self.lock()
+            .subs
+            .values()
+            .filter(|s| s.topic_arn == topic_arn && s.confirmed)
+            .cloned()
+            .collect()
+    }
+
+    /// Validates one message and works out what each subscriber gets (filter policies, message
+    /// structure, raw delivery). Nothing is delivered yet: see [`Inner::deliver`].
+    fn prepare(
+        &self,
         topic: &Topic,
+        subs: &[Subscription],
         e: Entry,
         base_url: &str,
-    ) -> SnsResult<(String, Option<String>)> {
+    ) -> SnsResult<Prepared> {
         let message = e.message.clone().unwrap_or_default();
         if message.is_empty() {
             return Err(SnsError::invalid("Invalid parameter: Empty message"));
@@ -1294,13 +1414,6 @@ impl Inner {
             sequence_number,
             base_url: base_url.to_string(),
         };
-        let subs: Vec<Subscription> = self
-            .lock()
-            .subs
-            .values()
-            .filter(|s| s.topic_arn == topic.arn && s.confirmed)
-            .cloned()
-            .collect();
         let attr_view: Vec<(String, String, String)> = e
             .attributes
             .iter()
@@ -1310,7 +1423,12 @@ impl Inner {
                     .map(|v| (k.clone(), a.data_type.clone(), v.clone()))
             })
             .collect();
-        let mut sqs_tasks = Vec::new();
+        let mut prepared = Prepared {
+            message_id: published.message_id.clone(),
+            sequence_number: published.sequence_number.clone(),
+            sqs: Vec::new(),
+            http: Vec::new(),
+        };
         for s in subs {
             if let Some(f) = s.filter() {
                 let pass = match f.scope() {
@@ -1332,7 +1450,7 @@ impl Inner {
             };
             let raw = s.raw();
             let body = if raw {
-                text.clone()
+                text
             } else {
                 delivery::notification_json(&published, &text, &s.arn)
             };
@@ -1353,31 +1471,27 @@ impl Inner {
                     },
                     ..Default::default()
                 };
-                let engine = self.engine.clone();
-                let dlq = s.dead_letter_arn();
-                let sub_arn = s.arn.clone();
-                let endpoint = s.endpoint.clone();
-                sqs_tasks.push(tokio::spawn(async move {
-                    match delivery::send_to_queue(&engine, &endpoint, msg.clone(), "sns").await {
-                        Ok(()) => Ok(()),
-                        Err(err) => {
-                            tracing::warn!(subscription = %sub_arn, error = %err, "SNS delivery to SQS failed");
-                            match dlq {
-                                Some(d) => delivery::send_to_queue(&engine, &d, msg, "sns").await.map_err(|e2| (err, Some(e2))),
-                                None => Err((err, None)),
-                            }
-                        }
-                    }
-                }));
+                prepared.sqs.push(SqsCopy {
+                    queue_arn: s.endpoint.clone(),
+                    dead_letter_arn: s.dead_letter_arn(),
+                    sub_arn: s.arn.clone(),
+                    msg,
+                });
             } else {
                 let mut headers = vec![
-                    ("x-amz-sns-message-type", "Notification".to_string()),
-                    ("x-amz-sns-message-id", published.message_id.clone()),
-                    ("x-amz-sns-topic-arn", topic.arn.clone()),
-                    ("x-amz-sns-subscription-arn", s.arn.clone()),
+                    (
+                        "x-amz-sns-message-type".to_string(),
+                        "Notification".to_string(),
+                    ),
+                    (
+                        "x-amz-sns-message-id".to_string(),
+                        published.message_id.clone(),
+                    ),
+                    ("x-amz-sns-topic-arn".to_string(), topic.arn.clone()),
+                    ("x-amz-sns-subscription-arn".to_string(), s.arn.clone()),
                 ];
                 if raw {
-                    headers.push(("x-amz-sns-rawdelivery", "true".into()));
+                    headers.push(("x-amz-sns-rawdelivery".to_string(), "true".to_string()));
                 }
                 let policy = s
                     .attributes
@@ -1386,44 +1500,168 @@ impl Inner {
                     .and_then(|d| serde_json::from_str::<serde_json::Value>(d).ok())
                     .and_then(|v| RetryPolicy::from_json(&v))
                     .unwrap_or_default();
-                let job = HttpJob {
-                    url: s.endpoint.clone(),
+                prepared.http.push(PendingDelivery::new(
+                    s.endpoint.clone(),
                     headers,
                     body,
                     policy,
-                    dead_letter_arn: s.dead_letter_arn(),
-                    sub_arn: s.arn.clone(),
-                };
-                tokio::spawn(delivery::deliver_http(
-                    self.http.clone(),
-                    self.engine.clone(),
-                    job,
+                    s.dead_letter_arn(),
+                    s.arn.clone(),
                 ));
             }
         }
-        for t in sqs_tasks {
-            match t.await {
-                Ok(Ok(())) => {}
-                // Only a storage failure fails the Publish (the copy might not be durable). A queue that
-                // is gone, or a copy the queue refuses, is dropped as AWS drops it (after the
-                // dead-letter queue, if any, was tried).
-                Ok(Err((err, dlq_err))) => {
-                    let internal = matches!(err, EngineError::Internal(_))
-                        || matches!(dlq_err, Some(EngineError::Internal(_)));
-                    if internal {
-                        return Err(SnsError::internal(format!(
-                            "delivery to an SQS subscriber failed: {err}"
-                        )));
-                    }
+        Ok(prepared)
+    }
+
+    /// Delivers prepared messages of one topic and answers, per message, Ok once every SQS copy is
+    /// stored (or dropped as AWS drops it: queue gone or copy refused, after the subscription's
+    /// dead-letter queue was tried) and its HTTP(S) deliveries are recorded.
+    ///
+    /// The copies bound for one queue go in one `send_messages` call (split only where the engine's
+    /// batch size limit requires), so they cost one commit whatever the number of messages; the HTTP
+    /// delivery records of all messages are one commit; all of these run concurrently. Only a
+    /// storage failure fails a message (its copy might not be durable).
+    async fn deliver(
+        self: &Arc<Self>,
+        topic_arn: &str,
+        batch: Vec<Prepared>,
+    ) -> Vec<SnsResult<()>> {
+        let mut results: Vec<SnsResult<()>> = batch.iter().map(|_| Ok(())).collect();
+        // Copies per target queue, in message order (FIFO order within a group is kept).
+        let mut by_queue: BTreeMap<String, Vec<(usize, SqsCopy)>> = BTreeMap::new();
+        let mut http: Vec<(usize, PendingDelivery)> = Vec::new();
+        for (i, p) in batch.into_iter().enumerate() {
+            for c in p.sqs {
+                let name = delivery::queue_name_of_arn(&c.queue_arn)
+                    .unwrap_or("")
+                    .to_string();
+                by_queue.entry(name).or_default().push((i, c));
+            }
+            http.extend(p.http.into_iter().map(|h| (i, h)));
+        }
+        let mut sends = Vec::new();
+        for (queue, copies) in by_queue {
+            for chunk in size_chunks(copies) {
+                let mut meta = Vec::with_capacity(chunk.len());
+                let mut msgs = Vec::with_capacity(chunk.len());
+                for (i, c) in chunk {
+                    // Kept only when a dead-letter queue may need the copy.
+                    let fallback = c.dead_letter_arn.as_ref().map(|_| c.msg.clone());
+                    meta.push((i, c.sub_arn, c.dead_letter_arn, fallback));
+                    msgs.push(c.msg);
                 }
-                Err(join) => return Err(SnsError::internal(join.to_string())),
+                let engine = self.engine.clone();
+                let queue = queue.clone();
+                let task =
+                    tokio::spawn(async move { engine.send_messages(&queue, msgs, "sns").await });
+                sends.push((meta, task));
             }
         }
-        if let Ok(mut counts) = self.published.lock() {
-            *counts.entry(topic.arn.clone()).or_default() += 1;
+        let ops: Vec<Op> = http.iter().map(|(_, h)| h.put_op()).collect();
+        match self.commit(ops).await {
+            Ok(()) => {
+                for (_, job) in http {
+                    self.spawn_delivery(job);
+                }
+            }
+            Err(e) => {
+                for (i, _) in &http {
+                    results[*i] = Err(SnsError::internal(format!(
+                        "recording an HTTP delivery failed: {}",
+                        e.message
+                    )));
+                }
+            }
         }
-        Ok((published.message_id, published.sequence_number))
+        for (meta, task) in sends {
+            let outcome: Vec<Result<(), EngineError>> = match task.await {
+                Ok(Ok(per_message)) => per_message.into_iter().map(|r| r.map(|_| ())).collect(),
+                Ok(Err(e)) => meta.iter().map(|_| Err(e.clone())).collect(),
+                Err(join) => meta
+                    .iter()
+                    .map(|_| Err(EngineError::Internal(join.to_string())))
+                    .collect(),
+            };
+            for ((i, sub_arn, dlq, fallback), result) in meta.into_iter().zip(outcome) {
+                let Err(err) = result else { continue };
+                tracing::warn!(subscription = %sub_arn, error = %err, "SNS delivery to SQS failed");
+                let mut internal = matches!(err, EngineError::Internal(_));
+                if let (Some(dlq), Some(msg)) = (dlq, fallback) {
+                    if let Err(e2) = delivery::send_to_queue(&self.engine, &dlq, msg, "sns").await {
+                        tracing::warn!(subscription = %sub_arn, dlq, error = %e2, "SNS dead-letter delivery failed");
+                        internal |= matches!(e2, EngineError::Internal(_));
+                    }
+                }
+                if internal && results[i].is_ok() {
+                    results[i] = Err(SnsError::internal(format!(
+                        "delivery to an SQS subscriber failed: {err}"
+                    )));
+                }
+            }
+        }
+        let ok = results.iter().filter(|r| r.is_ok()).count() as u64;
+        if ok > 0 {
+            if let Ok(mut counts) = self.published.lock() {
+                *counts.entry(topic_arn.to_string()).or_default() += ok;
+            }
+        }
+        results
     }
+}
+
+/// What one PublishBatch entry comes to: its MessageId and SequenceNumber, or its error.
+type EntryOutcome = SnsResult<(String, Option<String>)>;
+
+/// A message ready to be delivered (see [`Inner::prepare`]).
+struct Prepared {
+    message_id: String,
+    sequence_number: Option<String>,
+    sqs: Vec<SqsCopy>,
+    http: Vec<PendingDelivery>,
+}
+
+/// One copy for an SQS subscriber.
+struct SqsCopy {
+    queue_arn: String,
+    dead_letter_arn: Option<String>,
+    sub_arn: String,
+    msg: SendMessage,
+}
+
+/// Splits one queue's copies into runs the engine accepts in one `send_messages` call (its batch
+/// limit is on the total size; a single message is checked on its own).
+fn size_chunks(copies: Vec<(usize, SqsCopy)>) -> Vec<Vec<(usize, SqsCopy)>> {
+    let limit = sluice_engine::attributes::MAX_MESSAGE_SIZE as usize;
+    let mut chunks: Vec<Vec<(usize, SqsCopy)>> = Vec::new();
+    let mut size = 0usize;
+    for (i, c) in copies {
+        let n = send_size(&c.msg);
+        match chunks.last_mut() {
+            Some(last) if size + n <= limit => {
+                size += n;
+                last.push((i, c));
+            }
+            _ => {
+                size = n;
+                chunks.push(vec![(i, c)]);
+            }
+        }
+    }
+    chunks
+}
+
+/// A message's size as the engine's batch limit counts it (body and attributes).
+fn send_size(m: &SendMessage) -> usize {
+    m.body.len()
+        + m.attributes
+            .iter()
+            .map(|(k, v)| {
+                k.len()
+                    + v.data_type.len()
+                    + v.string_value.as_ref().map_or(0, |s| s.len())
+                    + v.binary_value.as_ref().map_or(0, |b| b.len())
+            })
+            .sum::<usize>()
 }
 
 struct Entry {
@@ -1562,6 +1800,438 @@ fn page_start(p: &Params) -> SnsResult<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sluice_engine::clock::SystemClock;
+    use sluice_engine::{EngineConfig, ReceiveOptions};
+    use sluice_store::memory::MemoryBackend;
+    use sluice_store::Store;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    const ACCOUNT: &str = "000000000000";
+
+    fn engine() -> Arc<Engine> {
+        let store = Arc::new(Store::new(Arc::new(MemoryBackend::new())));
+        let config = EngineConfig::new("us-east-1", ACCOUNT, vec![7; 32]);
+        Arc::new(Engine::open(config, Arc::new(SystemClock), store).unwrap())
+    }
+
+    async fn call(sns: &Sns, body: &str) -> (u16, String) {
+        let req = Request {
+            method: "POST",
+            path: "/",
+            query: None,
+            content_type: Some("application/x-www-form-urlencoded"),
+            target: None,
+            host: Some("sluice.test:9324"),
+            body: body.as_bytes(),
+        };
+        let resp = sns.handle(&req).await;
+        (resp.status, String::from_utf8(resp.body).unwrap())
+    }
+
+    fn enc(s: &str) -> String {
+        form_urlencoded::byte_serialize(s.as_bytes()).collect()
+    }
+
+    fn commits(engine: &Engine) -> u64 {
+        engine.store().stats().commits.load(Ordering::Relaxed)
+    }
+
+    async fn receive_all(engine: &Engine, queue: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        loop {
+            let opts = ReceiveOptions {
+                max_number_of_messages: Some(10),
+                ..Default::default()
+            };
+            let got = engine.receive_messages(queue, &opts).await.unwrap();
+            if got.is_empty() {
+                return out;
+            }
+            out.extend(got.into_iter().map(|m| m.body));
+        }
+    }
+
+    async fn topic_with_queues(engine: &Arc<Engine>, sns: &Sns, queues: &[&str]) -> String {
+        let (status, _) = call(sns, "Action=CreateTopic&Version=2010-03-31&Name=t").await;
+        assert_eq!(status, 200);
+        let topic = format!("arn:aws:sns:us-east-1:{ACCOUNT}:t");
+        for q in queues {
+            engine
+                .create_queue(q, &BTreeMap::new(), &BTreeMap::new())
+                .await
+                .unwrap();
+            let endpoint = format!("arn:aws:sqs:us-east-1:{ACCOUNT}:{q}");
+            let (status, body) = call(
+                sns,
+                &format!(
+                    "Action=Subscribe&Version=2010-03-31&TopicArn={}&Protocol=sqs&Endpoint={}",
+                    enc(&topic),
+                    enc(&endpoint)
+                ),
+            )
+            .await;
+            assert_eq!(status, 200, "{body}");
+        }
+        topic
+    }
+
+    fn batch_body(topic: &str, n: usize) -> String {
+        let mut body = format!(
+            "Action=PublishBatch&Version=2010-03-31&TopicArn={}",
+            enc(topic)
+        );
+        for i in 1..=n {
+            body.push_str(&format!(
+                "&PublishBatchRequestEntries.member.{i}.Id=e{i}&PublishBatchRequestEntries.member.{i}.Message=m{i}"
+            ));
+        }
+        body
+    }
+
+    #[tokio::test]
+    async fn publish_batch_commits_once_per_queue() {
+        let engine = engine();
+        let sns = Sns::open(engine.clone(), SnsOptions::default()).unwrap();
+        let topic = topic_with_queues(&engine, &sns, &["q1"]).await;
+        let before = commits(&engine);
+        let (status, body) = call(&sns, &batch_body(&topic, 10)).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body.matches("<MessageId>").count(), 10, "{body}");
+        assert_eq!(
+            commits(&engine) - before,
+            1,
+            "ten entries, one subscriber: one commit"
+        );
+        // Durable before the answer: all ten are receivable, in order.
+        let got = receive_all(&engine, "q1").await;
+        let messages: Vec<String> = got
+            .iter()
+            .map(|b| {
+                serde_json::from_str::<serde_json::Value>(b).unwrap()["Message"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect();
+        assert_eq!(
+            messages,
+            (1..=10).map(|i| format!("m{i}")).collect::<Vec<_>>()
+        );
+
+        // Two subscribed queues: at most one commit each (group commit may fold them into one),
+        // where one commit per entry and subscriber would be twenty.
+        let _ = topic_with_queues(&engine, &sns, &["q2"]).await;
+        let before = commits(&engine);
+        let (status, _) = call(&sns, &batch_body(&topic, 10)).await;
+        assert_eq!(status, 200);
+        let used = commits(&engine) - before;
+        assert!((1..=2).contains(&used), "{used} commits");
+        assert_eq!(receive_all(&engine, "q1").await.len(), 10);
+        assert_eq!(receive_all(&engine, "q2").await.len(), 10);
+    }
+
+    #[tokio::test]
+    async fn publish_batch_keeps_per_entry_failures_and_fifo_order() {
+        let engine = engine();
+        let sns = Sns::open(engine.clone(), SnsOptions::default()).unwrap();
+        let (status, _) = call(
+            &sns,
+            "Action=CreateTopic&Version=2010-03-31&Name=t.fifo&Attributes.entry.1.key=FifoTopic&Attributes.entry.1.value=true&Attributes.entry.2.key=ContentBasedDeduplication&Attributes.entry.2.value=true",
+        )
+        .await;
+        assert_eq!(status, 200);
+        let topic = format!("arn:aws:sns:us-east-1:{ACCOUNT}:t.fifo");
+        let mut attrs = BTreeMap::new();
+        attrs.insert("FifoQueue".to_string(), "true".to_string());
+        engine
+            .create_queue("f.fifo", &attrs, &BTreeMap::new())
+            .await
+            .unwrap();
+        let endpoint = format!("arn:aws:sqs:us-east-1:{ACCOUNT}:f.fifo");
+        call(&sns, &format!("Action=Subscribe&Version=2010-03-31&TopicArn={}&Protocol=sqs&Endpoint={}&Attributes.entry.1.key=RawMessageDelivery&Attributes.entry.1.value=true", enc(&topic), enc(&endpoint))).await;
+        let mut body = format!(
+            "Action=PublishBatch&Version=2010-03-31&TopicArn={}",
+            enc(&topic)
+        );
+        // e2 has no group (fails alone); e4 repeats e1's content (de-duplicated by the queue).
+        for (i, (msg, group)) in [("a", "g"), ("b", ""), ("c", "g"), ("a", "g"), ("d", "g")]
+            .iter()
+            .enumerate()
+        {
+            let i = i + 1;
+            body.push_str(&format!("&PublishBatchRequestEntries.member.{i}.Id=e{i}&PublishBatchRequestEntries.member.{i}.Message={msg}"));
+            if !group.is_empty() {
+                body.push_str(&format!(
+                    "&PublishBatchRequestEntries.member.{i}.MessageGroupId={group}"
+                ));
+            }
+        }
+        let before = commits(&engine);
+        let (status, resp) = call(&sns, &body).await;
+        assert_eq!(status, 200, "{resp}");
+        assert_eq!(resp.matches("<SequenceNumber>").count(), 4, "{resp}");
+        assert!(
+            resp.contains("<Failed><member><Id>e2</Id><Code>InvalidParameter</Code>"),
+            "{resp}"
+        );
+        assert_eq!(commits(&engine) - before, 1);
+        let mut got = Vec::new();
+        loop {
+            let opts = ReceiveOptions {
+                max_number_of_messages: Some(10),
+                ..Default::default()
+            };
+            let batch = engine.receive_messages("f.fifo", &opts).await.unwrap();
+            if batch.is_empty() {
+                break;
+            }
+            for m in batch {
+                got.push(m.body.clone());
+                engine
+                    .delete_messages("f.fifo", &[m.receipt_handle])
+                    .unwrap();
+            }
+        }
+        assert_eq!(got, vec!["a", "c", "d"]);
+    }
+
+    #[tokio::test]
+    async fn urls_come_from_the_public_url_when_configured() {
+        for (public_url, want) in [
+            (None, "http://sluice.test:9324/?Action=Unsubscribe"),
+            (
+                Some("https://sns.example.com:8443/"),
+                "https://sns.example.com:8443/?Action=Unsubscribe",
+            ),
+        ] {
+            let engine = engine();
+            let options = SnsOptions {
+                public_url: public_url.map(str::to_string),
+                ca_file: None,
+            };
+            let sns = Sns::open(engine.clone(), options).unwrap();
+            let topic = topic_with_queues(&engine, &sns, &["q"]).await;
+            call(
+                &sns,
+                &format!(
+                    "Action=Publish&Version=2010-03-31&TopicArn={}&Message=hi",
+                    enc(&topic)
+                ),
+            )
+            .await;
+            let [body] = receive_all(&engine, "q").await.try_into().unwrap();
+            let env: serde_json::Value = serde_json::from_str(&body).unwrap();
+            let unsubscribe = env["UnsubscribeURL"].as_str().unwrap();
+            assert!(unsubscribe.starts_with(want), "{unsubscribe}");
+            let base = want.trim_end_matches("/?Action=Unsubscribe");
+            assert_eq!(
+                env["SigningCertURL"].as_str().unwrap(),
+                format!("{base}/SimpleNotificationService-sluice.pem")
+            );
+        }
+    }
+
+    /// A one-shot-per-connection HTTP server answering 200 and reporting each request body.
+    async fn http_sink() -> (String, tokio::sync::mpsc::UnboundedReceiver<String>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            while let Ok((mut sock, _)) = listener.accept().await {
+                let tx = tx.clone();
+                tokio::spawn(async move {
+                    let mut buf = Vec::new();
+                    let mut chunk = [0u8; 4096];
+                    loop {
+                        let n = sock.read(&mut chunk).await.unwrap_or(0);
+                        if n == 0 {
+                            return;
+                        }
+                        buf.extend_from_slice(&chunk[..n]);
+                        let text = String::from_utf8_lossy(&buf).to_string();
+                        if let Some(end) = text.find("\r\n\r\n") {
+                            let len = text[..end]
+                                .lines()
+                                .find_map(|l| {
+                                    l.to_ascii_lowercase()
+                                        .strip_prefix("content-length:")
+                                        .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                                })
+                                .unwrap_or(0);
+                            if buf.len() >= end + 4 + len {
+                                let _ = tx.send(text[end + 4..end + 4 + len].to_string());
+                                let _ = sock.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n").await;
+                                return;
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        (url, rx)
+    }
+
+    fn pending_ids(engine: &Engine) -> Vec<String> {
+        let mut ids = Vec::new();
+        engine
+            .store()
+            .scan_kv(&mut |queue, key, _| {
+                if queue == KV_QUEUE {
+                    if let Some(id) = key.strip_prefix(delivery::PENDING_PREFIX.as_bytes()) {
+                        ids.push(String::from_utf8_lossy(id).to_string());
+                    }
+                }
+            })
+            .unwrap();
+        ids
+    }
+
+    async fn wait_until(mut cond: impl FnMut() -> bool) {
+        for _ in 0..200 {
+            if cond() {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        panic!("condition not reached within 5 s");
+    }
+
+    #[tokio::test]
+    async fn recorded_deliveries_resume_at_open_and_are_deleted_when_done() {
+        let engine = engine();
+        let (url, mut posts) = http_sink().await;
+        let topic_arn = format!("arn:aws:sns:us-east-1:{ACCOUNT}:t");
+        let sub = Subscription {
+            arn: format!("{topic_arn}:11111111-1111-1111-1111-111111111111"),
+            topic_arn: topic_arn.clone(),
+            protocol: "http".into(),
+            endpoint: url.clone(),
+            owner: ACCOUNT.into(),
+            attributes: BTreeMap::new(),
+            confirmed: true,
+            token: None,
+        };
+        let job = PendingDelivery::new(
+            url.clone(),
+            vec![],
+            "left over".into(),
+            RetryPolicy::default(),
+            None,
+            sub.arn.clone(),
+        );
+        // A delivery for a subscription that is gone since: dropped without a POST.
+        let orphan = PendingDelivery::new(
+            url.clone(),
+            vec![],
+            "orphan".into(),
+            RetryPolicy::default(),
+            None,
+            format!("{topic_arn}:gone"),
+        );
+        let ops = vec![
+            Op::PutKv {
+                queue: KV_QUEUE,
+                key: sub_key(&sub.arn),
+                value: serde_json::to_vec(&sub).unwrap(),
+            },
+            job.put_op(),
+            orphan.put_op(),
+        ];
+        engine.store().commit(ops).await.unwrap();
+        assert_eq!(pending_ids(&engine).len(), 2);
+
+        let _sns = Sns::open(engine.clone(), SnsOptions::default()).unwrap();
+        let got = tokio::time::timeout(std::time::Duration::from_secs(5), posts.recv())
+            .await
+            .unwrap();
+        assert_eq!(got.as_deref(), Some("left over"));
+        // Both records go (lazy deletes: wait for the writer).
+        wait_until(|| pending_ids(&engine).is_empty()).await;
+        assert!(
+            posts.try_recv().is_err(),
+            "the orphan must not be delivered"
+        );
+    }
+
+    #[tokio::test]
+    async fn publish_records_http_deliveries_before_answering() {
+        let engine = engine();
+        let sns = Sns::open(engine.clone(), SnsOptions::default()).unwrap();
+        let (url, mut posts) = http_sink().await;
+        let topic = topic_with_queues(&engine, &sns, &[]).await;
+        let (status, _) = call(
+            &sns,
+            &format!(
+                "Action=Subscribe&Version=2010-03-31&TopicArn={}&Protocol=http&Endpoint={}",
+                enc(&topic),
+                enc(&url)
+            ),
+        )
+        .await;
+        assert_eq!(status, 200);
+        let confirmation: serde_json::Value =
+            serde_json::from_str(&posts.recv().await.unwrap()).unwrap();
+        let token = confirmation["Token"].as_str().unwrap();
+        let (status, _) = call(
+            &sns,
+            &format!(
+                "Action=ConfirmSubscription&Version=2010-03-31&TopicArn={}&Token={token}",
+                enc(&topic)
+            ),
+        )
+        .await;
+        assert_eq!(status, 200);
+        wait_until(|| pending_ids(&engine).is_empty()).await;
+
+        let (status, body) = call(
+            &sns,
+            &format!(
+                "Action=Publish&Version=2010-03-31&TopicArn={}&Message=hello",
+                enc(&topic)
+            ),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        let n: serde_json::Value = serde_json::from_str(&posts.recv().await.unwrap()).unwrap();
+        assert_eq!(n["Message"], "hello");
+        wait_until(|| pending_ids(&engine).is_empty()).await;
+        // With the store closed the delivery cannot be recorded: Publish must fail rather than
+        // answer for a delivery a restart would forget.
+        engine.store().close().await;
+        let (status, body) = call(
+            &sns,
+            &format!(
+                "Action=Publish&Version=2010-03-31&TopicArn={}&Message=lost",
+                enc(&topic)
+            ),
+        )
+        .await;
+        assert_eq!(status, 500, "{body}");
+        assert!(body.contains("InternalError"), "{body}");
+    }
+
+    #[test]
+    fn bad_ca_files_are_refused() {
+        let dir = std::env::temp_dir().join(format!("sluice-sns-ca-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let missing = dir.join("missing.pem");
+        assert!(delivery::tls_config(Some(&missing))
+            .unwrap_err()
+            .contains("cannot read CA file"));
+        let empty = dir.join("empty.pem");
+        std::fs::write(&empty, "no certificates here\n").unwrap();
+        assert!(delivery::tls_config(Some(&empty))
+            .unwrap_err()
+            .contains("holds no PEM certificate"));
+        let garbage = dir.join("garbage.pem");
+        std::fs::write(
+            &garbage,
+            "-----BEGIN CERTIFICATE-----\nnot base64!\n-----END CERTIFICATE-----\n",
+        )
+        .unwrap();
+        assert!(delivery::tls_config(Some(&garbage)).is_err());
+        assert!(delivery::tls_config(None).is_ok());
+    }
 
     #[test]
     fn routing() {

@@ -30,6 +30,8 @@ pub enum StartError {
     Engine(#[from] sluice_engine::EngineError),
     #[error("configured queue {0}: {1}")]
     Queue(String, sluice_engine::EngineError),
+    #[error("SNS: {0}")]
+    Sns(String),
 }
 
 /// A ready server state plus what must live as long as it (the data directory lock).
@@ -104,7 +106,8 @@ pub async fn open(config: &Config) -> Result<Opened, StartError> {
     }
     let protocol = ProtocolConfig { public_base_url: config.public_url.clone() };
     let engine = Arc::new(engine);
-    let sns = sluice_sns::Sns::open(engine.clone()).map_err(|e| StartError::Store(sluice_store::StoreError::Corrupt(e)))?;
+    let sns_options = sluice_sns::SnsOptions { public_url: config.public_url.clone(), ca_file: config.sns_ca_file.clone() };
+    let sns = sluice_sns::Sns::open(engine.clone(), sns_options).map_err(StartError::Sns)?;
     let state = AppState { engine, protocol, metrics: crate::metrics::Metrics::default(), sns };
     Ok(Opened { state: Arc::new(state), _lock: lock })
 }

@@ -39,6 +39,10 @@ pub struct ServeArgs {
     /// Path of a TOML config file
     #[arg(long, env = "SLUICE_CONFIG")]
     pub config: Option<PathBuf>,
+    /// PEM bundle of CA certificates trusted for https:// SNS subscribers, besides the public
+    /// (Mozilla) roots [default: none]
+    #[arg(long, env = "SLUICE_SNS_CA_FILE")]
+    pub sns_ca_file: Option<PathBuf>,
 }
 
 /// The TOML file's contents; every key is optional.
@@ -53,6 +57,7 @@ pub struct FileConfig {
     pub log: Option<String>,
     pub log_format: Option<String>,
     pub public_url: Option<String>,
+    pub sns_ca_file: Option<PathBuf>,
     /// Queues to create at startup.
     #[serde(default)]
     pub queues: Vec<QueueDecl>,
@@ -98,6 +103,8 @@ pub struct Config {
     pub log: String,
     pub log_json: bool,
     pub public_url: Option<String>,
+    /// Extra CA certificates (PEM) for https:// SNS subscribers.
+    pub sns_ca_file: Option<PathBuf>,
     pub queues: Vec<QueueDecl>,
 }
 
@@ -139,6 +146,7 @@ impl Config {
             log: args.log.clone().or(file.log).unwrap_or_else(|| "info".into()),
             log_json,
             public_url: args.public_url.clone().or(file.public_url),
+            sns_ca_file: args.sns_ca_file.clone().or(file.sns_ca_file),
             queues: file.queues,
         })
     }
@@ -168,9 +176,15 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("c.toml");
         std::fs::write(&path, "port = 1234\nregion = \"eu-west-1\"\n").unwrap();
-        let args = ServeArgs { config: Some(path), port: Some(5678), ..Default::default() };
+        let args = ServeArgs { config: Some(path.clone()), port: Some(5678), ..Default::default() };
         let c = Config::load(&args).unwrap();
         assert_eq!((c.port, c.region.as_str(), c.host.as_str()), (5678, "eu-west-1", "127.0.0.1"));
+        assert_eq!(c.sns_ca_file, None);
+        std::fs::write(&path, "sns_ca_file = \"/etc/file-ca.pem\"\n").unwrap();
+        let file_only = Config::load(&ServeArgs { config: Some(path.clone()), ..Default::default() }).unwrap();
+        assert_eq!(file_only.sns_ca_file, Some(PathBuf::from("/etc/file-ca.pem")));
+        let flag = ServeArgs { config: Some(path.clone()), sns_ca_file: Some("/flag-ca.pem".into()), ..Default::default() };
+        assert_eq!(Config::load(&flag).unwrap().sns_ca_file, Some(PathBuf::from("/flag-ca.pem")));
         let bad = dir.join("bad.toml");
         std::fs::write(&bad, "prot = 1\n").unwrap();
         assert!(Config::load(&ServeArgs { config: Some(bad), ..Default::default() }).is_err());
