@@ -248,7 +248,7 @@ for run in $(seq 1 "$RUNS"); do
     bench "$run" send "${common[@]}" --batch 10
     # moto slows down as a queue grows (3,000 messages took 90 s to send and a receive+delete
     # cycle then took > 5 s), so its receive run uses 400 messages and 10 s.
-    bench "$run" receive "${common[@]}" --prefill 400 --duration 10
+    bench "$run" receive --endpoint "$E" --target moto --connections "$CONNS" --duration 10 --body-size "$BODY" --prefill 400
     bench "$run" pipeline "${common[@]}" --batch 10 --wait "$WAIT"
     bench "$run" fifo "${common[@]}" --batch 10 --wait "$WAIT"
     bench "$run" many-queues "${common[@]}" --batch 10 --queues 1000 --wait "$WAIT"
