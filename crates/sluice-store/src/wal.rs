@@ -139,7 +139,8 @@ impl Wal {
         Ok(())
     }
 
-    /// Makes every appended record durable (fdatasync).
+    /// Makes every appended record durable (fdatasync) on this thread. The embedded backend syncs
+    /// through [`Wal::sync_handle`] on its own thread instead, so this serves tools and tests.
     pub fn sync(&self) -> Result<(), StoreError> {
         self.file.sync_data().map_err(io)
     }

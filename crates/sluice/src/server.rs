@@ -218,6 +218,11 @@ mod tests {
         out
     }
 
+    async fn post(addr: std::net::SocketAddr, headers: &str, body: &str) -> String {
+        let head = format!("POST / HTTP/1.1\r\nHost: x\r\n{headers}Content-Length: {}\r\n\r\n{body}", body.len());
+        request(addr, &head).await
+    }
+
     #[tokio::test]
     async fn while_starting_alive_but_not_ready_then_hands_the_listener_back() {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -228,26 +233,12 @@ mod tests {
         assert!(health.starts_with("HTTP/1.1 200"), "{health}");
         let ready_probe = request(addr, "GET /ready HTTP/1.1\r\nHost: x\r\n\r\n").await;
         assert!(ready_probe.starts_with("HTTP/1.1 503"), "{ready_probe}");
-        let body = "{}";
-        let sqs = request(
-            addr,
-            &format!(
-                "POST / HTTP/1.1\r\nHost: x\r\nX-Amz-Target: AmazonSQS.ListQueues\r\nContent-Type: application/x-amz-json-1.0\r\nContent-Length: {}\r\n\r\n{body}",
-                body.len()
-            ),
-        )
-        .await;
+        let json = "X-Amz-Target: AmazonSQS.ListQueues\r\nContent-Type: application/x-amz-json-1.0\r\n";
+        let sqs = post(addr, json, "{}").await;
         assert!(sqs.starts_with("HTTP/1.1 503"), "{sqs}");
         assert!(sqs.contains("com.amazon.coral.service#ServiceUnavailable"), "{sqs}");
-        let form = "Action=ListQueues&Version=2012-11-05";
-        let query = request(
-            addr,
-            &format!(
-                "POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{form}",
-                form.len()
-            ),
-        )
-        .await;
+        let form = "Content-Type: application/x-www-form-urlencoded\r\n";
+        let query = post(addr, form, "Action=ListQueues&Version=2012-11-05").await;
         assert!(query.contains("<Code>ServiceUnavailable</Code>"), "{query}");
         ready.send(()).unwrap();
         let listener = starting.await.unwrap();
