@@ -7,13 +7,15 @@
 //! - `meta`: (queue id, seq) → message metadata (scanned at startup);
 //! - `body`: (queue id, seq) → message body record (read on receive).
 //!
-//! Every `apply` is one redb write transaction committed with `Durability::None` (visible to
-//! readers at once, no fsync) plus one record in the write-ahead log ([`crate::wal`]), which is
-//! what is fsynced. The record is written first and fdatasynced on the [`Syncer`] thread while
-//! this thread applies the same ops to redb: the disk wait and the B-tree work overlap. A checkpoint — a durable redb commit, then a log reset — runs when the log
-//! holds [`CHECKPOINT_BYTES`] or its oldest record is [`CHECKPOINT_INTERVAL`] old, and on open after
-//! replaying the log. Readers (body reads, recovery scans) use MVCC read transactions and never
-//! wait for the writer.
+//! Every `apply` is one record in the write-ahead log ([`crate::wal`]), fdatasynced, and its ops
+//! appended to the [`Pending`] changes. In [`Backend::maintain`], after the group's waiters were
+//! answered, pending changes go to redb in one transaction committed with `Durability::None` (no
+//! fsync) once they reach [`FLUSH_OPS`] ops, [`FLUSH_BYTES`] or [`FLUSH_AGE`]; messages sent and
+//! deleted within one such window never reach redb. A checkpoint — everything pending plus a durable redb commit, then a log reset — runs when
+//! the log holds [`CHECKPOINT_BYTES`] or its oldest record is [`CHECKPOINT_INTERVAL`] old, and on
+//! open after replaying the log. Body reads look at the pending changes (the ones being applied
+//! stay readable until redb has them), then redb; scans apply what is pending first. Readers use
+//! MVCC read transactions and never wait for redb's writer.
 //!
 //! Once a log write or a redb apply fails the backend refuses every later write: redb and the log
 //! may then disagree, and only a restart (replaying what the log holds) restores one state. Such a
@@ -23,14 +25,13 @@
 //! `SLUICE_LOG=sluice_store=debug` logs, at each checkpoint, the commits since the previous one and
 //! where their time went (redb apply, waiting for the fdatasync, the checkpoint itself).
 
-use std::fs::File;
 use std::path::Path;
-use std::sync::{mpsc, Mutex};
-use std::thread::JoinHandle;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, Table, TableDefinition, WriteTransaction};
 
+use crate::pending::Pending;
 use crate::wal::Wal;
 use crate::{Backend, Op, QueueId, Seq, StoreError};
 
@@ -48,15 +49,30 @@ pub const CHECKPOINT_BYTES: u64 = crate::wal::PREALLOCATED / 2;
 /// pages redb cannot reuse until a durable commit.
 pub const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(2);
 
+/// Pending changes that trigger an apply to redb: enough to share redb's per-transaction cost
+/// and to let a queue that keeps up skip redb, small enough that one apply is a few milliseconds.
+pub const FLUSH_OPS: usize = 8192;
+pub const FLUSH_BYTES: usize = 8 << 20;
+pub const FLUSH_AGE: Duration = Duration::from_millis(50);
+
 /// redb-backed storage: one database file plus its write-ahead log.
 pub struct EmbeddedBackend {
     db: Database,
     log: Mutex<LogState>,
+    layers: Mutex<Layers>,
+}
+
+/// Changes in the log but not (yet) in redb, as readers see them.
+#[derive(Default)]
+struct Layers {
+    /// Where new groups go.
+    active: Pending,
+    /// The changes being applied to redb right now, readable until redb has committed them.
+    applying: Option<std::sync::Arc<Pending>>,
 }
 
 struct LogState {
     wal: Wal,
-    syncer: Syncer,
     /// When the first record after the last checkpoint was written (None: log empty).
     oldest: Option<Instant>,
     /// Why writes are refused, after a failure that left redb and the log out of step.
@@ -69,53 +85,12 @@ struct LogState {
 struct Split {
     commits: u64,
     ops: u64,
+    /// Encoding and writing log records.
+    write: Duration,
+    /// fdatasync of the log.
+    sync: Duration,
+    /// Applying pending changes to redb (outside checkpoints).
     apply: Duration,
-    sync_wait: Duration,
-}
-
-/// A thread that fdatasyncs the log on request, so the caller can work meanwhile.
-struct Syncer {
-    start: Option<mpsc::SyncSender<()>>,
-    done: mpsc::Receiver<Result<(), StoreError>>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl Syncer {
-    fn new(file: File) -> Result<Self, StoreError> {
-        let (start, requests) = mpsc::sync_channel::<()>(1);
-        let (answer, done) = mpsc::sync_channel(1);
-        let thread = std::thread::Builder::new()
-            .name("sluice-wal-sync".into())
-            .spawn(move || {
-                while requests.recv().is_ok() {
-                    let result = file.sync_data().map_err(|e| StoreError::Io(format!("write-ahead log fdatasync: {e}")));
-                    if answer.send(result).is_err() {
-                        return;
-                    }
-                }
-            })
-            .map_err(io)?;
-        Ok(Syncer { start: Some(start), done, thread: Some(thread) })
-    }
-
-    /// Starts one fdatasync covering everything written to the log so far.
-    fn begin(&self) -> Result<(), StoreError> {
-        self.start.as_ref().and_then(|s| s.send(()).ok()).ok_or(StoreError::Io("write-ahead log sync thread gone".into()))
-    }
-
-    /// Waits for the fdatasync started by [`Syncer::begin`].
-    fn finish(&self) -> Result<(), StoreError> {
-        self.done.recv().map_err(|_| StoreError::Io("write-ahead log sync thread gone".into()))?
-    }
-}
-
-impl Drop for Syncer {
-    fn drop(&mut self) {
-        self.start.take();
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
 }
 
 fn io<E: std::fmt::Display>(e: E) -> StoreError {
@@ -141,26 +116,65 @@ impl EmbeddedBackend {
         // checkpoint already made durable (a crash between checkpoint and log reset) replay harmlessly.
         let replayed: usize = records.iter().map(Vec::len).sum();
         for ops in &records {
-            apply_ops(&tx, ops)?;
+            apply_ops(&tx, ops.iter())?;
         }
         tx.commit().map_err(io)?;
         if !records.is_empty() {
             tracing::info!(records = records.len(), ops = replayed, "replayed the write-ahead log");
             wal.reset()?;
         }
-        let syncer = Syncer::new(wal.sync_handle()?)?;
-        let log = LogState { wal, syncer, oldest: None, failed: None, split: Split::default() };
-        Ok(EmbeddedBackend { db, log: Mutex::new(log) })
+        let log = LogState { wal, oldest: None, failed: None, split: Split::default() };
+        Ok(EmbeddedBackend { db, log: Mutex::new(log), layers: Mutex::new(Layers::default()) })
     }
 
 }
 
-/// Commits redb durably (persisting every earlier non-durable commit) and empties the log.
-fn checkpoint(db: &Database, log: &mut LogState) -> Result<(), StoreError> {
+impl EmbeddedBackend {
+    fn layers(&self) -> std::sync::MutexGuard<'_, Layers> {
+        // Only pushes and swaps happen under this lock; a panic cannot leave it half-changed.
+        self.layers.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Applies everything pending to redb in one transaction (durable if `durability` says so).
+    /// The caller holds the log lock, so applies never interleave.
+    fn apply_pending(&self, durability: Durability) -> Result<(), StoreError> {
+        let pending = {
+            let mut layers = self.layers();
+            let pending = std::sync::Arc::new(std::mem::take(&mut layers.active));
+            layers.applying = Some(pending.clone());
+            pending
+        };
+        let result = (|| {
+            let mut tx = self.db.begin_write().map_err(io)?;
+            tx.set_durability(durability).map_err(io)?;
+            if !pending.is_empty() {
+                apply_ops(&tx, pending.effective_ops())?;
+            }
+            tx.commit().map_err(io)
+        })();
+        // On failure the backend refuses writes (the caller marks it failed); the changes stay in
+        // the log for the replay at the next start, and readable until then.
+        if result.is_ok() {
+            self.layers().applying = None;
+        }
+        result
+    }
+
+    /// Applies what is pending (on request of a reader that needs redb complete: scans).
+    fn flush(&self) -> Result<(), StoreError> {
+        let log = self.log.lock().map_err(|_| StoreError::Io("store writer panicked".into()))?;
+        if log.failed.is_some() || self.layers().active.is_empty() {
+            return Ok(());
+        }
+        self.apply_pending(Durability::None)
+    }
+}
+
+/// Applies everything pending, commits redb durably (persisting every earlier non-durable commit)
+/// and empties the log.
+fn checkpoint(backend: &EmbeddedBackend, log: &mut LogState) -> Result<(), StoreError> {
     let started = Instant::now();
-    let mut tx = db.begin_write().map_err(io)?;
-    tx.set_durability(Durability::Immediate).map_err(io)?;
-    tx.commit().map_err(io)?;
+    backend.apply_pending(Durability::Immediate)?;
     let log_bytes = log.wal.used();
     log.wal.reset()?;
     log.oldest = None;
@@ -170,8 +184,9 @@ fn checkpoint(db: &Database, log: &mut LogState) -> Result<(), StoreError> {
         commits = split.commits,
         ops = split.ops,
         log_bytes,
+        write_us_per_commit = per_commit(split.write),
+        sync_us_per_commit = per_commit(split.sync),
         apply_us_per_commit = per_commit(split.apply),
-        sync_wait_us_per_commit = per_commit(split.sync_wait),
         checkpoint_ms = started.elapsed().as_millis() as u64,
         "checkpoint"
     );
@@ -181,12 +196,9 @@ fn checkpoint(db: &Database, log: &mut LogState) -> Result<(), StoreError> {
 impl Drop for EmbeddedBackend {
     fn drop(&mut self) {
         // A clean shutdown leaves an empty log, so the next start has nothing to replay.
-        let log = match self.log.get_mut() {
-            Ok(log) => log,
-            Err(poisoned) => poisoned.into_inner(),
-        };
+        let mut log = self.log.lock().unwrap_or_else(|p| p.into_inner());
         if log.failed.is_none() && log.oldest.is_some() {
-            if let Err(e) = checkpoint(&self.db, log) {
+            if let Err(e) = checkpoint(self, &mut log) {
                 tracing::warn!(error = %e, "checkpoint at shutdown failed; the log will be replayed at the next start");
             }
         }
@@ -202,7 +214,7 @@ fn remove_range(meta: &mut MessageTable, body: &mut MessageTable, queue: QueueId
 }
 
 /// Applies `ops` inside `tx`.
-fn apply_ops(tx: &WriteTransaction, ops: &[Op]) -> Result<(), StoreError> {
+fn apply_ops<'a>(tx: &WriteTransaction, ops: impl IntoIterator<Item = &'a Op>) -> Result<(), StoreError> {
     {
         let mut queues = tx.open_table(QUEUES).map_err(io)?;
         let mut meta = tx.open_table(META).map_err(io)?;
@@ -255,55 +267,70 @@ fn apply_ops(tx: &WriteTransaction, ops: &[Op]) -> Result<(), StoreError> {
     Ok(())
 }
 
-impl EmbeddedBackend {
-    /// One non-durable redb transaction with `ops` (durability comes from the log).
-    fn apply_to_redb(&self, ops: &[Op]) -> Result<(), StoreError> {
-        let mut tx = self.db.begin_write().map_err(io)?;
-        tx.set_durability(Durability::None).map_err(io)?;
-        apply_ops(&tx, ops)?;
-        tx.commit().map_err(io)
-    }
-}
-
 impl Backend for EmbeddedBackend {
     fn apply(&self, ops: &[Op]) -> Result<(), StoreError> {
         let mut log = self.log.lock().map_err(|_| StoreError::Io("store writer panicked".into()))?;
         if let Some(why) = &log.failed {
             return Err(StoreError::Io(format!("store refuses writes until restarted: {why}")));
         }
-        // The record goes first, so its fdatasync can run while redb applies the same ops. A failed
-        // write leaves nothing applied and the log's end where it was.
+        // A failed write leaves nothing applied and the log's end where it was; a failed sync
+        // leaves the record's fate unknown, so writes stop until a restart replays what is there.
+        let started = Instant::now();
         log.wal.append(ops)?;
-        if let Err(e) = log.syncer.begin() {
+        let written = Instant::now();
+        if let Err(e) = log.wal.sync() {
             log.failed = Some(e.to_string());
+            tracing::error!(error = %e, "write-ahead log sync failed; refusing writes until restart");
             return Err(e);
         }
-        let started = Instant::now();
-        let applied = self.apply_to_redb(ops);
-        let applied_at = Instant::now();
-        let synced = log.syncer.finish();
         log.split.commits += 1;
         log.split.ops += ops.len() as u64;
-        log.split.apply += applied_at - started;
-        log.split.sync_wait += applied_at.elapsed();
-        if let Err(e) = applied.and(synced) {
-            log.failed = Some(e.to_string());
-            tracing::error!(error = %e, "group commit failed after its log write; refusing writes until restart");
-            return Err(e);
-        }
-        let oldest = *log.oldest.get_or_insert_with(Instant::now);
-        if log.wal.used() >= CHECKPOINT_BYTES || oldest.elapsed() >= CHECKPOINT_INTERVAL {
-            // The ops are durable in the log already: a failed checkpoint does not fail this apply,
-            // but later writes are refused (redb's state is uncertain).
-            if let Err(e) = checkpoint(&self.db, &mut log) {
-                tracing::error!(error = %e, "checkpoint failed; refusing writes until restart");
-                log.failed = Some(e.to_string());
-            }
-        }
+        log.split.write += written - started;
+        log.split.sync += written.elapsed();
+        log.oldest.get_or_insert_with(Instant::now);
+        self.layers().active.extend(ops);
         Ok(())
     }
 
+    /// Applies pending changes to redb when enough have gathered, and checkpoints when the log is
+    /// full or old enough. Runs after the group's waiters were answered: this work delays the next
+    /// group, never the one just made durable.
+    fn maintain(&self) -> Result<(), StoreError> {
+        let mut log = self.log.lock().map_err(|_| StoreError::Io("store writer panicked".into()))?;
+        if log.failed.is_some() {
+            return Ok(());
+        }
+        let checkpoint_due = log.wal.used() >= CHECKPOINT_BYTES || log.oldest.is_some_and(|t| t.elapsed() >= CHECKPOINT_INTERVAL);
+        let result = if checkpoint_due {
+            checkpoint(self, &mut log)
+        } else {
+            let due = {
+                let p = &self.layers().active;
+                p.len() >= FLUSH_OPS || p.bytes() >= FLUSH_BYTES || p.age() >= FLUSH_AGE
+            };
+            let started = Instant::now();
+            let result = if due { self.apply_pending(Durability::None) } else { Ok(()) };
+            log.split.apply += started.elapsed();
+            result
+        };
+        if let Err(e) = &result {
+            // The ops are durable in the log; redb's state is uncertain, so writes stop until a
+            // restart replays the log.
+            tracing::error!(error = %e, "applying the log to redb failed; refusing writes until restart");
+            log.failed = Some(e.to_string());
+        }
+        result
+    }
+
     fn get_body(&self, queue: QueueId, seq: Seq) -> Result<Option<Vec<u8>>, StoreError> {
+        {
+            let layers = self.layers();
+            let found = layers.active.body(queue, seq).or_else(|| layers.applying.as_ref()?.body(queue, seq));
+            if let Some(body) = found {
+                return Ok(Some(body.to_vec()));
+            }
+        }
+        // Read after looking at the layers: a change leaves them only once redb has committed it.
         let tx = self.db.begin_read().map_err(io)?;
         let table = tx.open_table(BODY).map_err(io)?;
         let value = table.get((queue, seq)).map_err(io)?;
@@ -311,6 +338,7 @@ impl Backend for EmbeddedBackend {
     }
 
     fn scan_queues(&self, visit: &mut dyn FnMut(QueueId, &[u8])) -> Result<(), StoreError> {
+        self.flush()?;
         let tx = self.db.begin_read().map_err(io)?;
         for item in tx.open_table(QUEUES).map_err(io)?.iter().map_err(io)? {
             let (k, v) = item.map_err(io)?;
@@ -320,10 +348,12 @@ impl Backend for EmbeddedBackend {
     }
 
     fn scan_kv(&self, visit: &mut dyn FnMut(QueueId, &[u8], &[u8])) -> Result<(), StoreError> {
+        self.flush()?;
         self.visit_kv(visit)
     }
 
     fn scan_meta(&self, visit: &mut dyn FnMut(QueueId, Seq, &[u8])) -> Result<(), StoreError> {
+        self.flush()?;
         let tx = self.db.begin_read().map_err(io)?;
         for item in tx.open_table(META).map_err(io)?.iter().map_err(io)? {
             let (k, v) = item.map_err(io)?;
@@ -362,6 +392,35 @@ mod tests {
 
     fn message(queue: QueueId, seq: Seq) -> Op {
         Op::PutMessage { queue, seq, meta: vec![1], body: format!("body {seq}").into_bytes() }
+    }
+
+    /// Changes live in the pending layer until `maintain` moves them to redb; readers see the same
+    /// state before and after, and a message sent and deleted in between never shows up.
+    #[test]
+    fn pending_changes_read_the_same_before_and_after_they_reach_redb() {
+        let dir = std::env::temp_dir().join(format!("sluice-embedded-pending-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let backend = EmbeddedBackend::open(&dir.join("store.redb")).unwrap();
+        backend.apply(&[Op::PutQueue { queue: 5, record: b"q".to_vec() }, message(5, 1), message(5, 2)]).unwrap();
+        backend.maintain().unwrap();
+        assert!(!backend.layers().active.is_empty(), "below every threshold: still pending");
+        assert_eq!(backend.get_body(5, 1).unwrap(), Some(b"body 1".to_vec()));
+        backend.apply(&[Op::DeleteMessage { queue: 5, seq: 1 }, Op::PutMeta { queue: 5, seq: 2, meta: vec![7] }]).unwrap();
+        let many: Vec<Op> = (10..10 + FLUSH_OPS as u64).map(|s| message(5, s)).collect();
+        backend.apply(&many).unwrap();
+        backend.maintain().unwrap();
+        assert!(backend.layers().active.is_empty() && backend.layers().applying.is_none(), "applied to redb");
+        assert_eq!(backend.get_body(5, 2).unwrap(), Some(b"body 2".to_vec()));
+        assert_eq!(backend.get_body(5, 10).unwrap(), Some(b"body 10".to_vec()));
+        assert_eq!(backend.get_body(5, 1).unwrap(), None);
+        backend.apply(&[Op::DeleteMessage { queue: 5, seq: 10 }, message(5, 99_999)]).unwrap();
+        let mut seen = Vec::new();
+        backend.scan_meta(&mut |q, s, m| seen.push((q, s, m.to_vec()))).unwrap();
+        assert_eq!(seen.len(), 1 + (FLUSH_OPS - 1) + 1, "seq 2, 11..10+FLUSH_OPS and 99999; 1 and 10 deleted");
+        assert_eq!(seen[0], (5, 2, vec![7]));
+        assert_eq!(seen.last().unwrap().1, 99_999);
+        drop(backend);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     /// What a crash leaves behind: records in the log that redb never committed durably. Written

@@ -17,6 +17,7 @@
 pub mod conformance;
 pub mod embedded;
 pub mod memory;
+mod pending;
 pub mod stats;
 pub mod wal;
 mod writer;
@@ -70,6 +71,11 @@ pub enum StoreError {
 pub trait Backend: Send + Sync + 'static {
     /// Applies `ops` in one atomic, durable transaction.
     fn apply(&self, ops: &[Op]) -> Result<(), StoreError>;
+    /// Housekeeping the writer runs after answering a group's waiters (the embedded backend moves
+    /// logged changes into its B-tree here). An error means later writes will fail.
+    fn maintain(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
     /// Reads a message's body record.
     fn get_body(&self, queue: QueueId, seq: Seq) -> Result<Option<Vec<u8>>, StoreError>;
     /// Visits every queue record.

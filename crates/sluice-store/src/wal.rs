@@ -139,15 +139,9 @@ impl Wal {
         Ok(())
     }
 
-    /// Makes every appended record durable (fdatasync) on this thread. The embedded backend syncs
-    /// through [`Wal::sync_handle`] on its own thread instead, so this serves tools and tests.
+    /// Makes every appended record durable (fdatasync).
     pub fn sync(&self) -> Result<(), StoreError> {
         self.file.sync_data().map_err(io)
-    }
-
-    /// A second handle on the log file, for syncing from another thread while this one works.
-    pub fn sync_handle(&self) -> Result<File, StoreError> {
-        self.file.try_clone().map_err(io)
     }
 
     /// Bytes of records since the last reset.

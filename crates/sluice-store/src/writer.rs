@@ -181,6 +181,11 @@ fn writer_loop(backend: &dyn Backend, rx: mpsc::Receiver<Job>, stats: &StoreStat
                 let _ = w.send(result.clone());
             }
             ops.clear();
+            if result.is_ok() {
+                if let Err(e) = backend.maintain() {
+                    tracing::error!(error = %e, "store maintenance failed");
+                }
+            }
         }
         if let Some(done) = close {
             let _ = done.send(());
