@@ -8,6 +8,7 @@
 //! Layout:
 //! - [`engine`]: the registry of queues and one method per SQS action.
 //! - [`queue`]: one queue's index (visible / in flight / delayed) and its rules.
+//! - [`seqmap`]: the seq-keyed map and set that index is built on, dense under in-order appends.
 //! - [`attributes`], [`message`], [`batch`]: validation and AWS's limits.
 //! - [`policy`]: the Policy document AddPermission/RemovePermission edit.
 //! - [`move_task`]: message move tasks (DLQ redrive), run as background tasks.
@@ -27,6 +28,7 @@ pub mod policy;
 pub mod queue;
 pub mod receipt;
 pub mod record;
+pub mod seqmap;
 
 pub use engine::{Engine, EngineConfig, ReceiveOptions};
 pub use error::{EngineError, Result};

@@ -12,7 +12,7 @@
 //! - Standard queues ("fair queues"): one message per group per pass, ungrouped messages counting as
 //!   one more group, so a group flooding the queue cannot starve quiet groups.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -22,6 +22,7 @@ use tokio::sync::Notify;
 use crate::error::{EngineError, Result};
 use crate::receipt::Receipt;
 use crate::record::{MessageMeta, QueueRecord};
+use crate::seqmap::{SeqMap, SeqSet};
 
 /// How long a FIFO de-duplication id and a ReceiveRequestAttemptId are remembered.
 pub const DEDUP_WINDOW_MS: u64 = 5 * 60 * 1000;
@@ -77,7 +78,7 @@ impl Queue {
 
 struct Group {
     name: Arc<str>,
-    visible: BTreeSet<Seq>,
+    visible: SeqSet,
     /// Messages of the group in flight (FIFO: the group is blocked while > 0).
     inflight: u32,
     /// Messages of the group in the queue; the group is forgotten at 0.
@@ -107,7 +108,7 @@ impl Groups {
         let id = self.next;
         let name: Arc<str> = Arc::from(name);
         self.ids.insert(name.clone(), id);
-        self.by_id.insert(id, Group { name, visible: BTreeSet::new(), inflight: 0, total: 0, queued: false });
+        self.by_id.insert(id, Group { name, visible: SeqSet::new(), inflight: 0, total: 0, queued: false });
         id
     }
 
@@ -195,9 +196,11 @@ pub struct QueueState {
     /// Messages below this seq were purged; a send that committed concurrently with a purge is dropped.
     purged_below: Seq,
     next_seq: Seq,
-    msgs: BTreeMap<Seq, MessageMeta>,
+    /// Every message, by seq. Seqs are allocated increasing, so this and the visible sets are
+    /// [`SeqMap`]s, which stay dense under appends where a `BTreeMap` is half empty.
+    msgs: SeqMap<MessageMeta>,
     /// Visible messages without a group.
-    visible: BTreeSet<Seq>,
+    visible: SeqSet,
     inflight: BTreeSet<(u64, Seq)>,
     delayed: BTreeSet<(u64, Seq)>,
     groups: Groups,
@@ -230,8 +233,8 @@ impl QueueState {
             last_purge_ms: None,
             purged_below: 0,
             next_seq: seq_floor,
-            msgs: BTreeMap::new(),
-            visible: BTreeSet::new(),
+            msgs: SeqMap::new(),
+            visible: SeqSet::new(),
             inflight: BTreeSet::new(),
             delayed: BTreeSet::new(),
             groups: Groups::default(),
@@ -372,7 +375,7 @@ impl QueueState {
         }
         let retention_ms = self.record.attributes.message_retention_period as u64 * 1000;
         let mut expired = Vec::new();
-        while let Some((&seq, meta)) = self.msgs.first_key_value() {
+        while let Some((seq, meta)) = self.msgs.first_key_value() {
             if meta.sent_ms + retention_ms > now {
                 break;
             }
@@ -399,7 +402,7 @@ impl QueueState {
 
     /// Up to `max` visible messages, oldest first, without receiving them (dashboard peek).
     pub fn peek_visible(&self, now: u64, max: usize) -> Vec<(Seq, MessageMeta)> {
-        self.msgs.iter().filter(|(_, m)| m.visible_at_ms <= now).take(max).map(|(s, m)| (*s, *m)).collect()
+        self.msgs.iter().filter(|(_, m)| m.visible_at_ms <= now).take(max).map(|(s, m)| (s, *m)).collect()
     }
 
     /// Current counts (call `tick` first for exact figures).
@@ -412,7 +415,7 @@ impl QueueState {
     fn next_candidates(&mut self, want: usize) -> Vec<Seq> {
         let fifo = self.fifo();
         let mut out = Vec::with_capacity(want);
-        let mut ungrouped = self.visible.iter().copied();
+        let mut ungrouped = self.visible.iter();
         loop {
             let mut progress = false;
             if !fifo {
@@ -433,12 +436,12 @@ impl QueueState {
                 }
                 if fifo {
                     // The group's messages in order; it leaves the ring until nothing of it is in flight.
-                    out.extend(g.visible.iter().copied().take(want - out.len()));
+                    out.extend(g.visible.iter().take(want - out.len()));
                     g.queued = false;
                     progress = true;
                 } else {
                     let already = out.iter().filter(|s| g.visible.contains(s)).count();
-                    if let Some(&seq) = g.visible.iter().nth(already) {
+                    if let Some(seq) = g.visible.iter().nth(already) {
                         out.push(seq);
                         progress = true;
                     }

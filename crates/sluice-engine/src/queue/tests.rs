@@ -150,3 +150,67 @@ fn dedup_entries_expire() {
     assert_eq!(s.dedup_prune(100), vec![k]);
     assert_eq!(DedupEntry::decode(&e.encode()), Some(e));
 }
+
+/// Resident memory of this process, from /proc (0 where there is none).
+fn rss_bytes() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let kb = status.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1));
+    kb.and_then(|kb| kb.parse::<u64>().ok()).map_or(0, |kb| kb * 1024)
+}
+
+/// Inserts `n` messages the way recovery does and prints RSS growth per message and the time taken.
+/// A measurement, not a check; run one at a time (each in its own process, so memory freed by an
+/// earlier run does not hide growth), in release mode:
+/// `cargo test --release -p sluice-engine --lib -- --ignored --nocapture memory_per_queued_message_standard`
+fn measure_memory(fifo: bool, groups: u64) {
+    let n = 2_000_000u64;
+    let names: Vec<String> = (0..groups).map(|g| format!("group-{g}")).collect();
+    let before = rss_bytes();
+    let started = std::time::Instant::now();
+    let mut s = state(fifo);
+    for seq in 1..=n {
+        let mut m = meta(1_000, 0);
+        m.id = [seq as u8; 16];
+        m.size = 200;
+        let group = if groups == 0 { "" } else { &names[(seq % groups) as usize] };
+        s.insert(seq, m, group, 1_000);
+    }
+    let elapsed = started.elapsed();
+    let after = rss_bytes();
+    assert_eq!(s.counts().visible, n as usize);
+    println!(
+        "fifo={fifo} groups={groups} messages={n} rss_before_mib={:.1} rss_after_mib={:.1} bytes_per_message={:.1} insert_ms={} ns_per_insert={:.0}",
+        before as f64 / 1048576.0,
+        after as f64 / 1048576.0,
+        after.saturating_sub(before) as f64 / n as f64,
+        elapsed.as_millis(),
+        elapsed.as_nanos() as f64 / n as f64,
+    );
+    // Receive everything (oldest first) and delete it, for a rough drain timing.
+    let started = std::time::Instant::now();
+    let mut drained = 0;
+    loop {
+        let t = s.take(2_000, 10, 30_000, usize::MAX, None).unwrap();
+        if t.messages.is_empty() {
+            break;
+        }
+        for (seq, m) in t.messages {
+            assert!(s.delete(Receipt { queue: 0, seq, receive: m.receive_count }, 2_000, "h").unwrap());
+            drained += 1;
+        }
+    }
+    assert_eq!(drained, n);
+    println!("  drained by receive(10)+delete: total_ms={} ns_per_message={:.0}", started.elapsed().as_millis(), started.elapsed().as_nanos() as f64 / n as f64);
+}
+
+#[test]
+#[ignore = "measurement; run with --ignored --nocapture in release mode"]
+fn memory_per_queued_message_standard() {
+    measure_memory(false, 0);
+}
+
+#[test]
+#[ignore = "measurement; run with --ignored --nocapture in release mode"]
+fn memory_per_queued_message_fifo_10k_groups() {
+    measure_memory(true, 10_000);
+}
