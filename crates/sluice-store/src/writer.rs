@@ -144,7 +144,22 @@ impl Store {
     }
 }
 
+/// Every acknowledged write waits for this thread, and under load the wake-up after its fdatasync
+/// competed with the request threads for the CPU: at nice -10 batch-1 sends rose ~8% on two cores
+/// (docs/BENCHMARKS.md). Needs CAP_SYS_NICE; without it the thread keeps the default priority.
+fn raise_priority() {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: plain syscalls on the calling thread.
+        let done = unsafe { libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, -10) };
+        if done != 0 {
+            tracing::debug!("store writer keeps the default priority (no CAP_SYS_NICE)");
+        }
+    }
+}
+
 fn writer_loop(backend: &dyn Backend, rx: mpsc::Receiver<Job>, stats: &StoreStats) {
+    raise_priority();
     let mut ops: Vec<Op> = Vec::new();
     let mut waiters: Vec<oneshot::Sender<Result<(), StoreError>>> = Vec::new();
     while let Ok(first) = rx.recv() {
