@@ -89,6 +89,28 @@ fn dedup_kv_key(key: &DedupKey) -> Vec<u8> {
     k
 }
 
+/// A message's meta record as rewritten after a receive or visibility change: it keeps the FIFO
+/// de-duplication digest while the message holds a window entry.
+fn encode_meta(state: &QueueState, seq: Seq, meta: &MessageMeta) -> Vec<u8> {
+    meta.encode(state.group_name(meta.group), state.dedup.key_of(seq).as_ref())
+}
+
+/// The ops removing a message the index already let go of (deleted, expired, dead-lettered, moved):
+/// if its FIFO de-duplication window is still open, the entry's kv record goes in the same commit,
+/// so the window outlives the meta record that held it.
+fn push_removal(queue: &Queue, state: &mut QueueState, seq: Seq, now: u64, ops: &mut Vec<Op>) {
+    if let Some((key, entry)) = state.dedup.depart(seq, now) {
+        ops.push(Op::PutKv { queue: queue.id, key: dedup_kv_key(&key), value: entry.encode() });
+    }
+    ops.push(Op::DeleteMessage { queue: queue.id, seq });
+}
+
+/// Drops ended de-duplication windows; deletes the kv records some of them have.
+fn push_dedup_prune(queue: &Queue, state: &mut QueueState, now: u64, ops: &mut Vec<Op>) {
+    let pruned = state.dedup.prune(now);
+    ops.extend(pruned.iter().map(|k| Op::DeleteKv { queue: queue.id, key: dedup_kv_key(k) }));
+}
+
 pub(crate) fn kv_key(prefix: u8, name: &str) -> Vec<u8> {
     let mut k = Vec::with_capacity(1 + name.len());
     k.push(prefix);
@@ -175,7 +197,15 @@ impl Engine {
         let mut orphans = Vec::new();
         let mut corrupt = 0usize;
         store.scan_meta(&mut |id, seq, bytes| match (queues.get_mut(&id), MessageMeta::decode(bytes)) {
-            (Some(q), Ok((meta, group))) => q.insert(seq, meta, &group, now),
+            (Some(q), Ok((meta, group, dedup))) => {
+                q.insert(seq, meta, &group, now);
+                // A queued FIFO message's de-duplication entry lives in its meta record; a send
+                // sets expiry and sent_ms from the same clock reading.
+                let expires_ms = meta.sent_ms + DEDUP_WINDOW_MS;
+                if let Some(key) = dedup.filter(|_| expires_ms > now) {
+                    q.dedup.recover(key, DedupEntry { message_id: meta.id, seq, expires_ms }, false);
+                }
+            }
             (None, _) => orphans.push(Op::DeleteMessage { queue: id, seq }),
             (Some(_), Err(_)) => corrupt += 1,
         })?;
@@ -184,7 +214,9 @@ impl Engine {
             let Some(q) = queues.get_mut(&id) else { return };
             match key.first() {
                 Some(&KV_DEDUP) => match (DedupKey::try_from(&key[1..]), DedupEntry::decode(value)) {
-                    (Ok(k), Some(e)) if e.expires_ms > now => q.dedup_put(k, e),
+                    // Written when a message left the queue inside its window (and, before meta
+                    // version 4, at every send).
+                    (Ok(k), Some(e)) if e.expires_ms > now => q.dedup.recover(k, e, true),
                     // Expired while the server was down, or not a record this version wrote.
                     _ => orphans.push(Op::DeleteKv { queue: id, key: key.to_vec() }),
                 },
@@ -192,6 +224,10 @@ impl Engine {
                 _ => {}
             }
         })?;
+        for (id, q) in queues.iter_mut() {
+            let stale = q.finish_dedup_recovery();
+            orphans.extend(stale.iter().map(|k| Op::DeleteKv { queue: *id, key: dedup_kv_key(k) }));
+        }
         if corrupt > 0 {
             tracing::error!(corrupt, "message metadata records could not be decoded and were skipped");
         }
@@ -360,12 +396,16 @@ impl Engine {
         Ok(())
     }
 
-    /// Brings a queue up to now and commits retention removals lazily.
+    /// Brings a queue up to now and commits retention removals (and ended de-duplication windows)
+    /// lazily.
     fn tick(&self, queue: &Queue, state: &mut QueueState, now: u64) {
         let expired = state.tick(now);
-        if !expired.is_empty() {
-            self.store.commit_lazy(expired.into_iter().map(|seq| Op::DeleteMessage { queue: queue.id, seq }).collect());
+        let mut ops = Vec::new();
+        for seq in expired {
+            push_removal(queue, state, seq, now, &mut ops);
         }
+        push_dedup_prune(queue, state, now, &mut ops);
+        self.store.commit_lazy(ops);
     }
 
     /// The current counts of a queue (ApproximateNumberOfMessages...).
@@ -493,6 +533,7 @@ impl Engine {
         let mut committed = Vec::with_capacity(prepared.len());
         {
             let mut state = queue.lock();
+            push_dedup_prune(&queue, &mut state, now, &mut ops);
             let first_seq = state.alloc_seqs(prepared.len());
             for (i, p) in prepared.into_iter().enumerate() {
                 let mut p = match p {
@@ -504,24 +545,27 @@ impl Engine {
                 };
                 let seq = first_seq + i as u64;
                 if let Some(key) = &p.dedup_key {
-                    if let Some(original) = state.dedup_get(key, now) {
+                    if let Some(original) = state.dedup.get(key, now) {
                         p.result.message_id = uuid::Uuid::from_bytes(original.message_id).to_string();
                         p.result.sequence_number = Some(original.seq.to_string());
                         results.push(Ok(p.result));
                         continue;
                     }
+                    // No kv record: the entry is persisted in the message's meta record (expiry =
+                    // sent_ms + window, as recovery computes it).
+                    debug_assert_eq!(p.meta.sent_ms, now);
                     let entry = DedupEntry { message_id: p.meta.id, seq, expires_ms: now + DEDUP_WINDOW_MS };
-                    state.dedup_put(*key, entry);
-                    ops.push(Op::PutKv { queue: queue.id, key: dedup_kv_key(key), value: entry.encode() });
+                    if let Some(stale) = state.dedup.insert(*key, entry) {
+                        ops.push(Op::DeleteKv { queue: queue.id, key: dedup_kv_key(&stale) });
+                    }
                     p.result.sequence_number = Some(seq.to_string());
                 }
                 let group = p.body.group_id.clone().unwrap_or_default();
-                ops.push(Op::PutMessage { queue: queue.id, seq, meta: p.meta.encode(&group), body: p.body.encode() });
+                let meta = p.meta.encode(&group, p.dedup_key.as_ref());
+                ops.push(Op::PutMessage { queue: queue.id, seq, meta, body: p.body.encode() });
                 committed.push((seq, p.meta, group));
                 results.push(Ok(p.result));
             }
-            let pruned = state.dedup_prune(now);
-            ops.extend(pruned.iter().map(|k| Op::DeleteKv { queue: queue.id, key: dedup_kv_key(k) }));
         }
         if committed.is_empty() {
             self.store.commit_lazy(ops);
@@ -655,9 +699,15 @@ impl Engine {
         let now = self.clock.now_ms();
         let mut ops = Vec::with_capacity(messages.len() * 2);
         let mut inserts = Vec::with_capacity(messages.len());
+        {
+            // Leaving the source: open de-duplication windows get their kv records in this commit.
+            let mut state = from.lock();
+            for (seq, _) in &messages {
+                push_removal(from, &mut state, *seq, now, &mut ops);
+            }
+        }
         let first_seq = to.lock().alloc_seqs(messages.len());
         for (i, (seq, meta)) in messages.into_iter().enumerate() {
-            ops.push(Op::DeleteMessage { queue: from.id, seq });
             let Some(bytes) = self.store.get_body(from.id, seq)? else { continue };
             let mut body = BodyRecord::decode(&bytes)?;
             // Set when dead-lettering; cleared when a move task redrives the message.
@@ -671,7 +721,8 @@ impl Engine {
                 MessageMeta { first_receive_ms: 0, last_receive_ms: 0, receive_count: 0, visible_at_ms: now, group: 0, ..meta }
             };
             let new_seq = first_seq + i as u64;
-            ops.push(Op::PutMessage { queue: to.id, seq: new_seq, meta: moved.encode(&group), body: body.encode() });
+            // The copy has no de-duplication entry in the target (the source keeps the window).
+            ops.push(Op::PutMessage { queue: to.id, seq: new_seq, meta: moved.encode(&group, None), body: body.encode() });
             inserts.push((new_seq, moved, group));
         }
         self.store.commit(ops).await?;
@@ -730,12 +781,14 @@ impl Engine {
                         state.remember_attempt(id, now, &taken.messages);
                     }
                 }
-                let ops: Vec<Op> = taken
+                let mut ops: Vec<Op> = taken
                     .messages
                     .iter()
-                    .map(|(seq, meta)| Op::PutMeta { queue: queue.id, seq: *seq, meta: meta.encode(state.group_name(meta.group)) })
-                    .chain(taken.expired.iter().map(|seq| Op::DeleteMessage { queue: queue.id, seq: *seq }))
+                    .map(|(seq, meta)| Op::PutMeta { queue: queue.id, seq: *seq, meta: encode_meta(&state, *seq, meta) })
                     .collect();
+                for seq in &taken.expired {
+                    push_removal(&queue, &mut state, *seq, now, &mut ops);
+                }
                 self.store.commit_lazy(ops);
                 (taken, state.next_due())
             };
@@ -830,7 +883,7 @@ impl Engine {
         let queue = self.queue(name)?;
         let now = self.clock.now_ms();
         let mut ops = Vec::new();
-        let (results, fifo) = {
+        let (results, unblocked) = {
             let mut state = queue.lock();
             let results = handles
                 .iter()
@@ -838,17 +891,19 @@ impl Engine {
                     let r = self.check_receipt(&queue, h)?;
                     if state.delete(r, now, h)? {
                         QueueStats::add(&queue.stats.deleted, 1);
-                        ops.push(Op::DeleteMessage { queue: queue.id, seq: r.seq });
+                        push_removal(&queue, &mut state, r.seq, now, &mut ops);
                     }
                     Ok(())
                 })
                 .collect();
-            (results, state.record.attributes.fifo_queue)
+            // On a FIFO queue, deleting a group's in-flight message unblocks the group's next one:
+            // a waiting long poll must see it now, not at its deadline.
+            let unblocked = state.record.attributes.fifo_queue && !ops.is_empty();
+            // Handed to the writer under the lock, so a de-duplication record written here is
+            // queued before any prune of it (a prune runs under this lock too).
+            self.store.commit_lazy(ops);
+            (results, unblocked)
         };
-        // On a FIFO queue, deleting a group's in-flight message unblocks the group's next one:
-        // a waiting long poll must see it now, not at its deadline.
-        let unblocked = fifo && !ops.is_empty();
-        self.store.commit_lazy(ops);
         if unblocked {
             queue.notify.notify_waiters();
         }
@@ -874,7 +929,7 @@ impl Engine {
                     }
                     let meta = state.change_visibility(r, now, *timeout as u64 * 1000, h)?;
                     wake |= *timeout == 0;
-                    ops.push(Op::PutMeta { queue: queue.id, seq: r.seq, meta: meta.encode(state.group_name(meta.group)) });
+                    ops.push(Op::PutMeta { queue: queue.id, seq: r.seq, meta: encode_meta(&state, r.seq, &meta) });
                     Ok(())
                 })
                 .collect()

@@ -9,6 +9,7 @@
 //! - [`engine`]: the registry of queues and one method per SQS action.
 //! - [`queue`]: one queue's index (visible / in flight / delayed) and its rules.
 //! - [`seqmap`]: the seq-keyed map and set that index is built on, dense under in-order appends.
+//! - [`dedup`]: the FIFO de-duplication window (compact in memory, persisted mostly in meta records).
 //! - [`attributes`], [`message`], [`batch`]: validation and AWS's limits.
 //! - [`policy`]: the Policy document AddPermission/RemovePermission edit.
 //! - [`move_task`]: message move tasks (DLQ redrive), run as background tasks.
@@ -19,6 +20,7 @@
 pub mod attributes;
 pub mod batch;
 pub mod clock;
+pub mod dedup;
 pub mod digest;
 pub mod engine;
 pub mod error;

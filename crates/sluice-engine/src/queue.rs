@@ -19,13 +19,12 @@ use std::sync::Arc;
 use sluice_store::{QueueId, Seq};
 use tokio::sync::Notify;
 
+pub use crate::dedup::{dedup_key, DedupEntry, DedupKey, DEDUP_WINDOW_MS};
+use crate::dedup::DedupWindow;
 use crate::error::{EngineError, Result};
 use crate::receipt::Receipt;
 use crate::record::{MessageMeta, QueueRecord};
 use crate::seqmap::{SeqMap, SeqSet};
-
-/// How long a FIFO de-duplication id and a ReceiveRequestAttemptId are remembered.
-pub const DEDUP_WINDOW_MS: u64 = 5 * 60 * 1000;
 
 /// A queue: identity, its state behind its own lock, and the notifier long polls wait on.
 pub struct Queue {
@@ -125,51 +124,6 @@ impl Groups {
     }
 }
 
-/// A FIFO de-duplication key (scope-qualified MessageDeduplicationId) as the first 128 bits of its
-/// SHA-256: 16 bytes instead of a heap string, stable across restarts (it is also the kv key), and
-/// a collision — which would drop a message as a duplicate — is as likely as guessing a random
-/// 128-bit value.
-pub type DedupKey = [u8; 16];
-
-/// The [`DedupKey`] of a scope-qualified de-duplication id.
-pub fn dedup_key(id: &str) -> DedupKey {
-    use sha2::Digest as _;
-    let digest = sha2::Sha256::digest(id.as_bytes());
-    let mut key = [0u8; 16];
-    key.copy_from_slice(&digest[..16]);
-    key
-}
-
-/// A remembered FIFO de-duplication id.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct DedupEntry {
-    pub message_id: [u8; 16],
-    pub seq: Seq,
-    pub expires_ms: u64,
-}
-
-impl DedupEntry {
-    pub fn encode(&self) -> Vec<u8> {
-        let mut b = Vec::with_capacity(32);
-        b.extend_from_slice(&self.message_id);
-        b.extend_from_slice(&self.seq.to_be_bytes());
-        b.extend_from_slice(&self.expires_ms.to_be_bytes());
-        b
-    }
-    pub fn decode(b: &[u8]) -> Option<DedupEntry> {
-        if b.len() != 32 {
-            return None;
-        }
-        let mut message_id = [0u8; 16];
-        message_id.copy_from_slice(&b[..16]);
-        Some(DedupEntry {
-            message_id,
-            seq: u64::from_be_bytes(b[16..24].try_into().ok()?),
-            expires_ms: u64::from_be_bytes(b[24..32].try_into().ok()?),
-        })
-    }
-}
-
 /// What one receive attempt returned (FIFO ReceiveRequestAttemptId).
 struct Attempt {
     expires_ms: u64,
@@ -206,11 +160,9 @@ pub struct QueueState {
     groups: Groups,
     visible_count: usize,
     bytes: u64,
-    /// FIFO de-duplication window, keyed by [`DedupKey`] digests (not the ids themselves: at
-    /// thousands of sends per second the window holds millions of keys).
-    dedup: HashMap<DedupKey, DedupEntry>,
-    /// (expiry, key) in insertion order, which is expiry order: pruning pops from the front.
-    dedup_order: VecDeque<(u64, DedupKey)>,
+    /// FIFO de-duplication window (see `dedup.rs`). The engine calls it directly; entries must go
+    /// in under this lock in the order seqs are allocated.
+    pub dedup: DedupWindow,
     attempts: HashMap<String, Attempt>,
 }
 
@@ -240,8 +192,7 @@ impl QueueState {
             groups: Groups::default(),
             visible_count: 0,
             bytes: 0,
-            dedup: HashMap::new(),
-            dedup_order: VecDeque::new(),
+            dedup: DedupWindow::default(),
             attempts: HashMap::new(),
         }
     }
@@ -545,32 +496,15 @@ impl QueueState {
         self.attempts.insert(attempt_id.to_string(), Attempt { expires_ms: now + DEDUP_WINDOW_MS, taken });
     }
 
-    /// Looks up a FIFO de-duplication key that is still inside its window.
-    pub fn dedup_get(&self, key: &DedupKey, now: u64) -> Option<DedupEntry> {
-        self.dedup.get(key).copied().filter(|e| e.expires_ms > now)
-    }
-
-    /// Records a FIFO de-duplication key.
-    pub fn dedup_put(&mut self, key: DedupKey, entry: DedupEntry) {
-        self.dedup_order.push_back((entry.expires_ms, key));
-        self.dedup.insert(key, entry);
-    }
-
-    /// Forgets de-duplication keys whose window ended; returns them (for the store).
-    pub fn dedup_prune(&mut self, now: u64) -> Vec<DedupKey> {
-        let mut gone = Vec::new();
-        while let Some((expires, _)) = self.dedup_order.front() {
-            if *expires > now {
-                break;
-            }
-            if let Some((_, key)) = self.dedup_order.pop_front() {
-                if self.dedup.get(&key).is_some_and(|e| e.expires_ms <= now) {
-                    self.dedup.remove(&key);
-                    gone.push(key);
-                }
-            }
+    /// Recovery: builds the de-duplication window from what [`DedupWindow::recover`] was given;
+    /// returns keys of kv records to delete. New seqs start above every recovered entry's, since
+    /// the window finds entries by seq (a departed message's seq is in no meta record).
+    pub fn finish_dedup_recovery(&mut self) -> Vec<DedupKey> {
+        let stale = self.dedup.finish_recovery();
+        if let Some(last) = self.dedup.last_seq() {
+            self.next_seq = self.next_seq.max(last + 1);
         }
-        gone
+        stale
     }
 
     /// Deletes the message a receipt names. On standard queues a handle of a deleted message, or an
@@ -641,8 +575,7 @@ impl QueueState {
         self.last_purge_ms = Some(now);
         self.purged_below = self.next_seq;
         self.clear_messages();
-        self.dedup_order.clear();
-        let forgotten = self.dedup.drain().map(|(k, _)| k).collect();
+        let forgotten = self.dedup.forget_all();
         (self.next_seq, forgotten)
     }
 
@@ -661,8 +594,7 @@ impl QueueState {
     pub fn mark_deleted(&mut self) {
         self.deleted = true;
         self.clear_messages();
-        self.dedup.clear();
-        self.dedup_order.clear();
+        self.dedup.forget_all();
     }
 }
 

@@ -1,8 +1,10 @@
 //! What the engine persists, and how it is encoded. The store sees only these bytes.
 //!
 //! - Queue record: JSON (rarely written, easy to inspect).
-//! - Message meta: a 50-byte binary layout plus the message group id (FIFO and fair queues), small
-//!   because recovery scans every one of them.
+//! - Message meta: a 58-byte binary layout, the message group id (FIFO and fair queues) and, on a
+//!   FIFO queue, the message's de-duplication digest; small because recovery scans every one of them.
+//!   The digest lets recovery rebuild the de-duplication window of queued messages without a
+//!   separate record per send (see `dedup.rs`).
 //! - Message body record: bincode of [`BodyRecord`] (body, attributes, sender); written once, read
 //!   on receive.
 
@@ -11,6 +13,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::attributes::QueueAttributes;
+use crate::dedup::DedupKey;
 use crate::error::{EngineError, Result};
 use crate::message::Attributes;
 
@@ -54,17 +57,19 @@ pub struct MessageMeta {
     pub last_receive_ms: u64,
 }
 
-const META_VERSION: u8 = 3;
-/// Length of the fixed part of an encoded [`MessageMeta`]; the group name follows.
+const META_VERSION: u8 = 4;
+/// Length of the fixed part of an encoded [`MessageMeta`]; the group name follows, then (version 4)
+/// the de-duplication digest's length (0 or 16) and the digest.
 pub const META_LEN: usize = 1 + 16 + 8 + 8 + 8 + 4 + 4 + 8 + 1;
-/// Version 2 lacked `last_receive_ms`.
+/// Version 2 lacked `last_receive_ms`; versions 2 and 3 lacked the de-duplication digest.
 const META_V2_LEN: usize = META_LEN - 8;
 
 impl MessageMeta {
-    /// Encodes the meta with its group's name (empty for none; at most 128 bytes by SQS's rules).
-    pub fn encode(&self, group_name: &str) -> Vec<u8> {
+    /// Encodes the meta with its group's name (empty for none; at most 128 bytes by SQS's rules) and
+    /// its FIFO de-duplication digest while the message holds a window entry (`None` otherwise).
+    pub fn encode(&self, group_name: &str, dedup: Option<&DedupKey>) -> Vec<u8> {
         let group = &group_name.as_bytes()[..group_name.len().min(255)];
-        let mut b = Vec::with_capacity(META_LEN + group.len());
+        let mut b = Vec::with_capacity(META_LEN + group.len() + 1 + dedup.map_or(0, |d| d.len()));
         b.push(META_VERSION);
         b.extend_from_slice(&self.id);
         b.extend_from_slice(&self.sent_ms.to_be_bytes());
@@ -75,23 +80,42 @@ impl MessageMeta {
         b.extend_from_slice(&self.last_receive_ms.to_be_bytes());
         b.push(group.len() as u8);
         b.extend_from_slice(group);
+        match dedup {
+            Some(d) => {
+                b.push(d.len() as u8);
+                b.extend_from_slice(d);
+            }
+            None => b.push(0),
+        }
         b
     }
 
-    /// Decodes a meta record; returns it (with `group` 0) and its group name.
-    pub fn decode(b: &[u8]) -> Result<(Self, String)> {
+    /// Decodes a meta record (versions 2 to 4); returns it (with `group` 0), its group name and its
+    /// de-duplication digest (always `None` before version 4).
+    pub fn decode(b: &[u8]) -> Result<(Self, String, Option<DedupKey>)> {
         let corrupt = || EngineError::Internal("corrupt message meta record".into());
-        let fixed = match b.first() {
-            Some(&META_VERSION) => META_LEN,
-            Some(2) => META_V2_LEN,
+        let version = b.first().copied().ok_or_else(corrupt)?;
+        let fixed = match version {
+            3 | 4 => META_LEN,
+            2 => META_V2_LEN,
             _ => return Err(corrupt()),
         };
         if b.len() < fixed {
             return Err(corrupt());
         }
         let group_len = b[fixed - 1] as usize;
-        let group = b.get(fixed..fixed + group_len).ok_or_else(corrupt)?;
+        let group_end = fixed + group_len;
+        let group = b.get(fixed..group_end).ok_or_else(corrupt)?;
         let group = String::from_utf8(group.to_vec()).map_err(|_| corrupt())?;
+        // Version 4: a length byte (0 or 16) and the de-duplication digest after the group name.
+        let dedup = match (version, b.get(group_end)) {
+            (2 | 3, _) | (4, Some(0)) => None,
+            (4, Some(16)) => {
+                let digest = b.get(group_end + 1..group_end + 17).ok_or_else(corrupt)?;
+                Some(DedupKey::try_from(digest).map_err(|_| corrupt())?)
+            }
+            _ => return Err(corrupt()),
+        };
         let u64_at = |i: usize| u64::from_be_bytes(b[i..i + 8].try_into().unwrap_or([0; 8]));
         let u32_at = |i: usize| u32::from_be_bytes(b[i..i + 4].try_into().unwrap_or([0; 4]));
         let mut id = [0u8; 16];
@@ -106,7 +130,7 @@ impl MessageMeta {
             group: 0,
             last_receive_ms: if fixed == META_LEN { u64_at(49) } else { u64_at(25) },
         };
-        Ok((meta, group))
+        Ok((meta, group, dedup))
     }
 }
 
@@ -138,9 +162,8 @@ impl BodyRecord {
 mod tests {
     use super::*;
 
-    #[test]
-    fn meta_round_trips() {
-        let m = MessageMeta {
+    fn sample() -> MessageMeta {
+        MessageMeta {
             id: [7; 16],
             sent_ms: 1,
             first_receive_ms: 2,
@@ -149,13 +172,55 @@ mod tests {
             size: 5,
             group: 0,
             last_receive_ms: 6,
-        };
-        assert_eq!(m.encode("").len(), META_LEN);
-        assert_eq!(MessageMeta::decode(&m.encode("")).unwrap(), (m, String::new()));
-        assert_eq!(MessageMeta::decode(&m.encode("g-1")).unwrap(), (m, "g-1".to_string()));
+        }
+    }
+
+    #[test]
+    fn meta_round_trips() {
+        let m = sample();
+        assert_eq!(m.encode("", None).len(), META_LEN + 1);
+        assert_eq!(MessageMeta::decode(&m.encode("", None)).unwrap(), (m, String::new(), None));
+        assert_eq!(MessageMeta::decode(&m.encode("g-1", None)).unwrap(), (m, "g-1".to_string(), None));
+        let key = [9u8; 16];
+        assert_eq!(m.encode("g-1", Some(&key)).len(), META_LEN + 3 + 1 + 16);
+        assert_eq!(MessageMeta::decode(&m.encode("g-1", Some(&key))).unwrap(), (m, "g-1".to_string(), Some(key)));
         assert!(MessageMeta::decode(&[1, 2, 3]).is_err());
-        let mut truncated = m.encode("group");
-        truncated.pop();
-        assert!(MessageMeta::decode(&truncated).is_err());
+        for cut in [1, 2, 17] {
+            let mut truncated = m.encode("group", Some(&key));
+            truncated.truncate(truncated.len() - cut);
+            assert!(MessageMeta::decode(&truncated).is_err(), "cut {cut}");
+        }
+        let mut bad_len = m.encode("group", None);
+        *bad_len.last_mut().unwrap() = 3;
+        assert!(MessageMeta::decode(&bad_len).is_err());
+    }
+
+    /// Data directories written before version 4 still load: the layouts below are byte for byte
+    /// what versions 3 and 2 wrote (no digest; version 2 without `last_receive_ms`).
+    #[test]
+    fn meta_versions_2_and_3_still_decode() {
+        let m = sample();
+        let mut v3 = vec![3u8];
+        v3.extend_from_slice(&[7; 16]);
+        for x in [1u64, 2, 3] {
+            v3.extend_from_slice(&x.to_be_bytes());
+        }
+        v3.extend_from_slice(&4u32.to_be_bytes());
+        v3.extend_from_slice(&5u32.to_be_bytes());
+        v3.extend_from_slice(&6u64.to_be_bytes());
+        v3.push(2);
+        v3.extend_from_slice(b"g7");
+        assert_eq!(MessageMeta::decode(&v3).unwrap(), (m, "g7".to_string(), None));
+
+        let mut v2 = vec![2u8];
+        v2.extend_from_slice(&[7; 16]);
+        for x in [1u64, 2, 3] {
+            v2.extend_from_slice(&x.to_be_bytes());
+        }
+        v2.extend_from_slice(&4u32.to_be_bytes());
+        v2.extend_from_slice(&5u32.to_be_bytes());
+        v2.push(0);
+        // Version 2 had no receive time: the first receive stands in for it.
+        assert_eq!(MessageMeta::decode(&v2).unwrap(), (MessageMeta { last_receive_ms: 2, ..m }, String::new(), None));
     }
 }

@@ -5,10 +5,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sluice_store::memory::MemoryBackend;
-use sluice_store::{Backend, Store};
+use sluice_store::{Backend, Op, QueueId, Seq, Store};
 
 use super::*;
 use crate::clock::ManualClock;
+use crate::dedup::dedup_key;
 use crate::message::AttributeValue;
 
 const T0: u64 = 1_700_000_000_000;
@@ -522,4 +523,293 @@ async fn total_visibility_of_a_receive_is_capped_at_12_hours() {
     assert_eq!(f.engine.change_visibility("q", &[(m.receipt_handle.clone(), 39_600)]).unwrap(), vec![Ok(())]);
     let r = f.engine.change_visibility("q", &[(m.receipt_handle.clone(), 39_601)]).unwrap();
     assert!(matches!(&r[0], Err(EngineError::InvalidParameterValue(msg)) if msg.contains("beyond the limit")));
+}
+
+// FIFO de-duplication: the window lives in meta records while a message is queued and in a kv
+// record once it left inside its window (see dedup.rs).
+
+/// Waits until every lazy write handed to the store so far is applied (the writer keeps order).
+async fn flush(e: &Engine) {
+    e.store().commit(vec![Op::DeleteKv { queue: 0, key: b"flush".to_vec() }]).await.unwrap();
+}
+
+/// The de-duplication kv records in the store: (key, entry).
+fn dedup_records(backend: &MemoryBackend) -> Vec<(DedupKey, DedupEntry)> {
+    let mut out = Vec::new();
+    backend
+        .scan_kv(&mut |_, k, v| {
+            if k.first() == Some(&KV_DEDUP) {
+                out.push((DedupKey::try_from(&k[1..]).unwrap(), DedupEntry::decode(v).unwrap()));
+            }
+        })
+        .unwrap();
+    out
+}
+
+/// The de-duplication digests in the store's meta records, by seq.
+fn meta_digests(backend: &MemoryBackend, queue: QueueId) -> Vec<(Seq, Option<DedupKey>)> {
+    let mut out = Vec::new();
+    backend
+        .scan_meta(&mut |q, seq, bytes| {
+            if q == queue {
+                out.push((seq, MessageMeta::decode(bytes).unwrap().2));
+            }
+        })
+        .unwrap();
+    out
+}
+
+async fn send_fifo(e: &Engine, q: &str, body: &str, group: &str, dedup: Option<&str>) -> SendResult {
+    e.send_messages(q, vec![fifo_msg(body, group, dedup)], "s").await.unwrap().remove(0).unwrap()
+}
+
+const WINDOW: u64 = DEDUP_WINDOW_MS;
+
+#[tokio::test]
+async fn fifo_send_writes_no_dedup_record_and_restart_finds_the_window_in_the_meta() {
+    let f = fixture();
+    let q = "q.fifo";
+    f.engine.create_queue(q, &attrs(&[("FifoQueue", "true"), ("VisibilityTimeout", "0")]), &BTreeMap::new()).await.unwrap();
+    let first = send_fifo(&f.engine, q, "a", "g", Some("d1")).await;
+    // A receive rewrites the meta record: the digest must stay in it.
+    assert_eq!(receive(&f.engine, q, 1, None).await.len(), 1);
+    flush(&f.engine).await;
+    assert!(dedup_records(&f.backend).is_empty(), "a send writes no de-duplication record");
+    let id = f.engine.queue(q).unwrap().id;
+    let seq: Seq = first.sequence_number.clone().unwrap().parse().unwrap();
+    assert_eq!(meta_digests(&f.backend, id), vec![(seq, Some(dedup_key("d1")))]);
+    f.clock.advance_ms(WINDOW - 1);
+    f.engine.close().await;
+
+    let e2 = open(&f.backend, &f.clock, config());
+    let dup = send_fifo(&e2, q, "b", "g", Some("d1")).await;
+    assert_eq!((dup.message_id.as_str(), &dup.sequence_number), (first.message_id.as_str(), &first.sequence_number));
+    assert_eq!(counts(&e2, q), (1, 0, 0));
+    // The window ends 5 minutes after the original's send, also after a restart.
+    f.clock.advance_ms(1);
+    let later = send_fifo(&e2, q, "c", "g", Some("d1")).await;
+    assert_ne!(later.message_id, first.message_id);
+    assert!(later.sequence_number.unwrap().parse::<Seq>().unwrap() > seq);
+    assert_eq!(counts(&e2, q), (2, 0, 0));
+    flush(&e2).await;
+    assert!(dedup_records(&f.backend).is_empty());
+}
+
+#[tokio::test]
+async fn fifo_duplicate_of_a_deleted_message_inside_the_window_and_across_restarts() {
+    let f = fixture();
+    let q = "q.fifo";
+    f.engine.create_queue(q, &attrs(&[("FifoQueue", "true")]), &BTreeMap::new()).await.unwrap();
+    let first = send_fifo(&f.engine, q, "a", "g", Some("d1")).await;
+    send_fifo(&f.engine, q, "b", "g", Some("d2")).await;
+    let got = receive(&f.engine, q, 10, None).await;
+    assert_eq!(got.len(), 2);
+    f.engine.delete_messages(q, &[got[0].receipt_handle.clone()]).unwrap();
+    flush(&f.engine).await;
+    // The deleted message's window now needs its own record; the queued one still needs none.
+    let records = dedup_records(&f.backend);
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].0, dedup_key("d1"));
+    assert_eq!(records[0].1.expires_ms, T0 + WINDOW);
+    assert_eq!(uuid::Uuid::from_bytes(records[0].1.message_id).to_string(), first.message_id);
+    let dup = send_fifo(&f.engine, q, "again", "g", Some("d1")).await;
+    assert_eq!((&dup.message_id, &dup.sequence_number), (&first.message_id, &first.sequence_number));
+    f.clock.advance_ms(60_000);
+    f.engine.close().await;
+
+    // Restart with the original deleted: still a duplicate.
+    let e2 = open(&f.backend, &f.clock, config());
+    let dup = send_fifo(&e2, q, "again", "g", Some("d1")).await;
+    assert_eq!((&dup.message_id, &dup.sequence_number), (&first.message_id, &first.sequence_number));
+    assert_eq!(counts(&e2, q), (1, 0, 0), "d2, visible again");
+    // After the window: accepted, and the record is gone (pruned at the next access).
+    f.clock.advance_ms(WINDOW - 60_000);
+    let new = send_fifo(&e2, q, "again", "g", Some("d1")).await;
+    assert_ne!(new.message_id, first.message_id);
+    flush(&e2).await;
+    assert!(dedup_records(&f.backend).is_empty(), "the ended window's record is deleted");
+    // A record whose window ended while the server was down is deleted at recovery.
+    let got = receive(&e2, q, 10, None).await;
+    let new_handle = got.iter().find(|m| m.message_id == new.message_id).unwrap().receipt_handle.clone();
+    assert_eq!(e2.delete_messages(q, &[new_handle]).unwrap(), vec![Ok(())]);
+    flush(&e2).await;
+    assert_eq!(dedup_records(&f.backend).len(), 1);
+    e2.close().await;
+    f.clock.advance_ms(WINDOW);
+    let e3 = open(&f.backend, &f.clock, config());
+    flush(&e3).await;
+    assert!(dedup_records(&f.backend).is_empty());
+    send_fifo(&e3, q, "again", "g", Some("d1")).await;
+    assert_eq!(counts(&e3, q).0, 2, "d2 and the new d1");
+}
+
+#[tokio::test]
+async fn fifo_content_based_and_message_group_scoped_dedup() {
+    let f = fixture();
+    let cb = "cb.fifo";
+    f.engine.create_queue(cb, &attrs(&[("FifoQueue", "true"), ("ContentBasedDeduplication", "true")]), &BTreeMap::new()).await.unwrap();
+    let first = send_fifo(&f.engine, cb, "same body", "g1", None).await;
+    // Queue scope: the body's digest is the id, whatever the group.
+    assert_eq!(send_fifo(&f.engine, cb, "same body", "g2", None).await.message_id, first.message_id);
+    assert_ne!(send_fifo(&f.engine, cb, "other body", "g1", None).await.message_id, first.message_id);
+    // An explicit id wins over the body.
+    assert_ne!(send_fifo(&f.engine, cb, "same body", "g1", Some("x")).await.message_id, first.message_id);
+    assert_eq!(counts(&f.engine, cb).0, 3);
+
+    let mg = "mg.fifo";
+    let scoped = attrs(&[("FifoQueue", "true"), ("DeduplicationScope", "messageGroup"), ("FifoThroughputLimit", "perMessageGroupId")]);
+    f.engine.create_queue(mg, &scoped, &BTreeMap::new()).await.unwrap();
+    let a = send_fifo(&f.engine, mg, "m", "g1", Some("d")).await;
+    let b = send_fifo(&f.engine, mg, "m", "g2", Some("d")).await;
+    assert_ne!(a.message_id, b.message_id, "the same id in another group is another message");
+    assert_eq!(send_fifo(&f.engine, mg, "m", "g1", Some("d")).await.message_id, a.message_id);
+    assert_eq!(counts(&f.engine, mg).0, 2);
+    f.engine.close().await;
+    let e2 = open(&f.backend, &f.clock, config());
+    assert_eq!(send_fifo(&e2, mg, "m", "g2", Some("d")).await.message_id, b.message_id);
+    assert_eq!(send_fifo(&e2, cb, "same body", "g3", None).await.message_id, first.message_id);
+    assert_eq!(counts(&e2, mg).0, 2);
+}
+
+#[tokio::test]
+async fn fifo_purge_forgets_the_window_and_its_records() {
+    let f = fixture();
+    let q = "q.fifo";
+    f.engine.create_queue(q, &attrs(&[("FifoQueue", "true")]), &BTreeMap::new()).await.unwrap();
+    let first = send_fifo(&f.engine, q, "a", "g", Some("d1")).await;
+    send_fifo(&f.engine, q, "b", "g", Some("d2")).await;
+    let got = receive(&f.engine, q, 1, None).await;
+    f.engine.delete_messages(q, &[got[0].receipt_handle.clone()]).unwrap();
+    flush(&f.engine).await;
+    assert_eq!(dedup_records(&f.backend).len(), 1);
+    f.engine.purge_queue(q).await.unwrap();
+    assert!(dedup_records(&f.backend).is_empty());
+    let again = send_fifo(&f.engine, q, "a", "g", Some("d1")).await;
+    assert_ne!(again.message_id, first.message_id);
+    assert_ne!(send_fifo(&f.engine, q, "b", "g", Some("d2")).await.sequence_number, None);
+    assert_eq!(counts(&f.engine, q), (2, 0, 0));
+    f.engine.close().await;
+    let e2 = open(&f.backend, &f.clock, config());
+    assert_eq!(send_fifo(&e2, q, "a", "g", Some("d1")).await.message_id, again.message_id);
+    assert_eq!(counts(&e2, q), (2, 0, 0));
+}
+
+#[tokio::test]
+async fn fifo_dead_lettered_and_expired_messages_keep_their_window() {
+    let f = fixture();
+    let none = BTreeMap::new();
+    f.engine.create_queue("dlq.fifo", &attrs(&[("FifoQueue", "true")]), &none).await.unwrap();
+    let policy = r#"{"deadLetterTargetArn":"arn:aws:sqs:us-east-1:000000000000:dlq.fifo","maxReceiveCount":1}"#;
+    let src_attrs = attrs(&[("FifoQueue", "true"), ("RedrivePolicy", policy), ("MessageRetentionPeriod", "60")]);
+    f.engine.create_queue("src.fifo", &src_attrs, &none).await.unwrap();
+    let poison = send_fifo(&f.engine, "src.fifo", "poison", "g1", Some("p")).await;
+    assert_eq!(receive(&f.engine, "src.fifo", 1, Some(0)).await.len(), 1);
+    assert!(receive(&f.engine, "src.fifo", 1, Some(0)).await.is_empty());
+    assert_eq!(counts(&f.engine, "dlq.fifo").0, 1);
+    // Dead-lettered: still a duplicate in the source; the DLQ's copy carries no window.
+    assert_eq!(send_fifo(&f.engine, "src.fifo", "poison", "g1", Some("p")).await.message_id, poison.message_id);
+    let dlq_id = f.engine.queue("dlq.fifo").unwrap().id;
+    assert!(meta_digests(&f.backend, dlq_id).iter().all(|(_, d)| d.is_none()));
+    assert_ne!(send_fifo(&f.engine, "dlq.fifo", "x", "g1", Some("p")).await.message_id, poison.message_id);
+    // Expired by retention (60 s) inside the 5-minute window: still a duplicate.
+    let old = send_fifo(&f.engine, "src.fifo", "old", "g2", Some("o")).await;
+    f.clock.advance_ms(60_000);
+    assert_eq!(counts(&f.engine, "src.fifo"), (0, 0, 0));
+    assert_eq!(send_fifo(&f.engine, "src.fifo", "old", "g2", Some("o")).await.message_id, old.message_id);
+    flush(&f.engine).await;
+    let mut keys: Vec<DedupKey> = dedup_records(&f.backend).into_iter().map(|(k, _)| k).collect();
+    keys.sort();
+    let mut want = vec![dedup_key("p"), dedup_key("o")];
+    want.sort();
+    assert_eq!(keys, want);
+    f.engine.close().await;
+    let e2 = open(&f.backend, &f.clock, config());
+    assert_eq!(send_fifo(&e2, "src.fifo", "poison", "g1", Some("p")).await.message_id, poison.message_id);
+    assert_eq!(send_fifo(&e2, "src.fifo", "old", "g2", Some("o")).await.message_id, old.message_id);
+    assert_eq!(counts(&e2, "src.fifo"), (0, 0, 0));
+}
+
+#[tokio::test]
+async fn fifo_redriven_messages_leave_the_dlq_without_a_window() {
+    let f = fixture();
+    let none = BTreeMap::new();
+    f.engine.create_queue("dlq.fifo", &attrs(&[("FifoQueue", "true")]), &none).await.unwrap();
+    let policy = r#"{"deadLetterTargetArn":"arn:aws:sqs:us-east-1:000000000000:dlq.fifo","maxReceiveCount":1}"#;
+    f.engine.create_queue("src.fifo", &attrs(&[("FifoQueue", "true"), ("RedrivePolicy", policy)]), &none).await.unwrap();
+    let sent = send_fifo(&f.engine, "src.fifo", "m", "g", Some("d")).await;
+    receive(&f.engine, "src.fifo", 1, Some(0)).await;
+    receive(&f.engine, "src.fifo", 1, Some(0)).await;
+    let engine = Arc::new(f.engine);
+    let dlq_arn = "arn:aws:sqs:us-east-1:000000000000:dlq.fifo";
+    engine.start_message_move_task(dlq_arn, None, None).unwrap();
+    for _ in 0..100 {
+        if engine.list_message_move_tasks(dlq_arn, None).unwrap()[0].status == "COMPLETED" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(counts(&engine, "src.fifo"), (1, 0, 0));
+    // The source's window (from the original send) still answers duplicates.
+    assert_eq!(send_fifo(&engine, "src.fifo", "m", "g", Some("d")).await.message_id, sent.message_id);
+    flush(&engine).await;
+    assert_eq!(dedup_records(&f.backend).len(), 1, "only the source's record of the dead-lettering");
+}
+
+/// A data directory written before meta version 4: v3 meta records and a kv record per send.
+#[tokio::test]
+async fn fifo_data_from_before_meta_v4_still_loads() {
+    let f = fixture();
+    let q = "q.fifo";
+    f.engine.create_queue(q, &attrs(&[("FifoQueue", "true")]), &BTreeMap::new()).await.unwrap();
+    let id = f.engine.queue(q).unwrap().id;
+    f.engine.close().await;
+    let message_id = [0x42u8; 16];
+    let seq: Seq = 77 << 20;
+    let mut v3 = vec![3u8];
+    v3.extend_from_slice(&message_id);
+    for x in [T0, 0, T0] {
+        v3.extend_from_slice(&x.to_be_bytes());
+    }
+    v3.extend_from_slice(&0u32.to_be_bytes());
+    v3.extend_from_slice(&4u32.to_be_bytes());
+    v3.extend_from_slice(&0u64.to_be_bytes());
+    v3.push(1);
+    v3.push(b'g');
+    let body = crate::record::BodyRecord {
+        body: "old".into(),
+        attributes: Default::default(),
+        system_attributes: Default::default(),
+        sender_id: "s".into(),
+        group_id: Some("g".into()),
+        deduplication_id: Some("d1".into()),
+        dead_letter_source_arn: None,
+    };
+    let key = dedup_key("d1");
+    let entry = DedupEntry { message_id, seq, expires_ms: T0 + WINDOW };
+    f.backend
+        .apply(&[
+            Op::PutMessage { queue: id, seq, meta: v3, body: body.encode() },
+            Op::PutKv { queue: id, key: dedup_kv_key(&key), value: entry.encode() },
+        ])
+        .unwrap();
+    f.clock.advance_ms(1_000);
+
+    let e2 = open(&f.backend, &f.clock, config());
+    let dup = send_fifo(&e2, q, "old", "g", Some("d1")).await;
+    assert_eq!(dup.message_id, uuid::Uuid::from_bytes(message_id).to_string());
+    assert_eq!(dup.sequence_number, Some(seq.to_string()));
+    let got = receive(&e2, q, 10, None).await;
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].body, "old");
+    e2.delete_messages(q, &[got[0].receipt_handle.clone()]).unwrap();
+    flush(&e2).await;
+    // The existing record already holds the entry: kept as it is, still a duplicate.
+    assert_eq!(dedup_records(&f.backend), vec![(key, entry)]);
+    assert_eq!(send_fifo(&e2, q, "old", "g", Some("d1")).await.message_id, dup.message_id);
+    f.clock.advance_ms(WINDOW);
+    let new = send_fifo(&e2, q, "old", "g", Some("d1")).await;
+    assert_ne!(new.message_id, dup.message_id);
+    assert!(new.sequence_number.unwrap().parse::<Seq>().unwrap() > seq);
+    flush(&e2).await;
+    assert!(dedup_records(&f.backend).is_empty(), "pruned with the window");
 }

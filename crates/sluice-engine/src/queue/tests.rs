@@ -138,19 +138,6 @@ fn dead_letters_leave_after_max_receives() {
     assert_eq!(s.counts(), Counts::default());
 }
 
-#[test]
-fn dedup_entries_expire() {
-    let mut s = state(true);
-    let e = DedupEntry { message_id: [1; 16], seq: 5, expires_ms: 100 };
-    let k = dedup_key("k");
-    s.dedup_put(k, e);
-    assert_eq!(s.dedup_get(&k, 99), Some(e));
-    assert_eq!(s.dedup_get(&dedup_key("other"), 99), None);
-    assert_eq!(s.dedup_get(&k, 100), None);
-    assert_eq!(s.dedup_prune(100), vec![k]);
-    assert_eq!(DedupEntry::decode(&e.encode()), Some(e));
-}
-
 /// Resident memory of this process, from /proc (0 where there is none).
 fn rss_bytes() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
