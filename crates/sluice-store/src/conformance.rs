@@ -35,7 +35,7 @@ pub fn run_all(open: Open, durable: bool) {
     assert!(queues(b.as_ref()).is_empty(), "backend must start empty");
 
     // Puts are readable and scans come back in (queue, seq) order, whatever the insertion order.
-    b.apply(&[
+    b.apply(vec![
         Op::PutQueue { queue: 7, record: b"q7".to_vec() },
         Op::PutQueue { queue: 3, record: b"q3".to_vec() },
         put(7, 2),
@@ -51,25 +51,25 @@ pub fn run_all(open: Open, durable: bool) {
     assert_eq!(b.get_body(7, 99).unwrap(), None);
 
     // PutMeta replaces metadata and keeps the body; on a deleted message it must not resurrect it.
-    b.apply(&[Op::PutMeta { queue: 7, seq: 1, meta: b"new".to_vec() }]).unwrap();
+    b.apply(vec![Op::PutMeta { queue: 7, seq: 1, meta: b"new".to_vec() }]).unwrap();
     assert!(metas(b.as_ref()).contains(&(7, 1, b"new".to_vec())));
     assert_eq!(b.get_body(7, 1).unwrap().as_deref(), Some(&b"body-7-1"[..]));
-    b.apply(&[Op::DeleteMessage { queue: 7, seq: 1 }, Op::PutMeta { queue: 7, seq: 1, meta: b"x".to_vec() }])
+    b.apply(vec![Op::DeleteMessage { queue: 7, seq: 1 }, Op::PutMeta { queue: 7, seq: 1, meta: b"x".to_vec() }])
         .unwrap();
     assert!(!metas(b.as_ref()).iter().any(|(q, s, _)| (*q, *s) == (7, 1)));
     assert_eq!(b.get_body(7, 1).unwrap(), None);
     // Deleting a missing message is fine.
-    b.apply(&[Op::DeleteMessage { queue: 7, seq: 12345 }]).unwrap();
+    b.apply(vec![Op::DeleteMessage { queue: 7, seq: 12345 }]).unwrap();
 
     // Purge removes only seqs below the bound, only in that queue.
-    b.apply(&[put(7, 10), put(7, 11), put(3, 5)]).unwrap();
-    b.apply(&[Op::PurgeMessages { queue: 7, below: 11 }]).unwrap();
+    b.apply(vec![put(7, 10), put(7, 11), put(3, 5)]).unwrap();
+    b.apply(vec![Op::PurgeMessages { queue: 7, below: 11 }]).unwrap();
     let order: Vec<_> = metas(b.as_ref()).into_iter().map(|(q, s, _)| (q, s)).collect();
     assert_eq!(order, vec![(3, 5), (3, 300), (7, 11), (7, u64::MAX - 1)]);
     assert_eq!(b.get_body(7, 10).unwrap(), None);
 
     // Key/value records: put, replace, delete, scanned in (queue, key) order.
-    b.apply(&[
+    b.apply(vec![
         Op::PutKv { queue: 7, key: b"b".to_vec(), value: b"1".to_vec() },
         Op::PutKv { queue: 7, key: b"a".to_vec(), value: b"2".to_vec() },
         Op::PutKv { queue: 3, key: b"z".to_vec(), value: b"3".to_vec() },
@@ -81,11 +81,11 @@ pub fn run_all(open: Open, durable: bool) {
         kvs(b.as_ref()),
         vec![(3, b"z".to_vec(), b"3".to_vec()), (7, b"a".to_vec(), b"4".to_vec()), (7, b"b".to_vec(), b"1".to_vec())]
     );
-    b.apply(&[Op::DeleteKv { queue: 7, key: b"b".to_vec() }]).unwrap();
+    b.apply(vec![Op::DeleteKv { queue: 7, key: b"b".to_vec() }]).unwrap();
     assert_eq!(kvs(b.as_ref()).len(), 2);
 
     // DeleteQueue removes the queue record, all of its messages and its key/value records.
-    b.apply(&[Op::DeleteQueue { queue: 7 }]).unwrap();
+    b.apply(vec![Op::DeleteQueue { queue: 7 }]).unwrap();
     assert_eq!(kvs(b.as_ref()), vec![(3, b"z".to_vec(), b"3".to_vec())]);
     assert_eq!(queues(b.as_ref()), vec![(3, b"q3".to_vec())]);
     let order: Vec<_> = metas(b.as_ref()).into_iter().map(|(q, s, _)| (q, s)).collect();
@@ -94,7 +94,7 @@ pub fn run_all(open: Open, durable: bool) {
 
     // A large batch in one apply.
     let batch: Vec<Op> = (1000..3000).map(|s| put(9, s)).collect();
-    b.apply(&batch).unwrap();
+    b.apply(batch).unwrap();
     assert_eq!(metas(b.as_ref()).iter().filter(|(q, _, _)| *q == 9).count(), 2000);
 
     if durable {

@@ -270,7 +270,7 @@ fn apply_ops<'a>(tx: &WriteTransaction, ops: impl IntoIterator<Item = &'a Op>) -
 }
 
 impl Backend for EmbeddedBackend {
-    fn apply(&self, ops: &[Op]) -> Result<(), StoreError> {
+    fn apply(&self, ops: Vec<Op>) -> Result<(), StoreError> {
         let mut log = self.log.lock().map_err(|_| StoreError::Io("store writer panicked".into()))?;
         if let Some(why) = &log.failed {
             return Err(StoreError::Io(format!("store refuses writes until restarted: {why}")));
@@ -278,7 +278,7 @@ impl Backend for EmbeddedBackend {
         // A failed write leaves nothing applied and the log's end where it was; a failed sync
         // leaves the record's fate unknown, so writes stop until a restart replays what is there.
         let started = Instant::now();
-        log.wal.append(ops)?;
+        log.wal.append(&ops)?;
         let written = Instant::now();
         if let Err(e) = log.wal.sync() {
             log.failed = Some(e.to_string());
@@ -403,19 +403,19 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("sluice-embedded-pending-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let backend = EmbeddedBackend::open(&dir.join("store.redb")).unwrap();
-        backend.apply(&[Op::PutQueue { queue: 5, record: b"q".to_vec() }, message(5, 1), message(5, 2)]).unwrap();
+        backend.apply(vec![Op::PutQueue { queue: 5, record: b"q".to_vec() }, message(5, 1), message(5, 2)]).unwrap();
         backend.maintain().unwrap();
         assert!(!backend.layers().active.is_empty(), "below every threshold: still pending");
         assert_eq!(backend.get_body(5, 1).unwrap(), Some(b"body 1".to_vec()));
-        backend.apply(&[Op::DeleteMessage { queue: 5, seq: 1 }, Op::PutMeta { queue: 5, seq: 2, meta: vec![7] }]).unwrap();
+        backend.apply(vec![Op::DeleteMessage { queue: 5, seq: 1 }, Op::PutMeta { queue: 5, seq: 2, meta: vec![7] }]).unwrap();
         let many: Vec<Op> = (10..10 + FLUSH_OPS as u64).map(|s| message(5, s)).collect();
-        backend.apply(&many).unwrap();
+        backend.apply(many).unwrap();
         backend.maintain().unwrap();
         assert!(backend.layers().active.is_empty() && backend.layers().applying.is_none(), "applied to redb");
         assert_eq!(backend.get_body(5, 2).unwrap(), Some(b"body 2".to_vec()));
         assert_eq!(backend.get_body(5, 10).unwrap(), Some(b"body 10".to_vec()));
         assert_eq!(backend.get_body(5, 1).unwrap(), None);
-        backend.apply(&[Op::DeleteMessage { queue: 5, seq: 10 }, message(5, 99_999)]).unwrap();
+        backend.apply(vec![Op::DeleteMessage { queue: 5, seq: 10 }, message(5, 99_999)]).unwrap();
         let mut seen = Vec::new();
         backend.scan_meta(&mut |q, s, m| seen.push((q, s, m.to_vec()))).unwrap();
         assert_eq!(seen.len(), 1 + (FLUSH_OPS - 1) + 1, "seq 2, 11..10+FLUSH_OPS and 99999; 1 and 10 deleted");
@@ -434,7 +434,7 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         let path = dir.join("store.redb");
         let backend = EmbeddedBackend::open(&path).unwrap();
-        backend.apply(&[Op::PutQueue { queue: 5, record: b"q".to_vec() }, message(5, 1), message(5, 2)]).unwrap();
+        backend.apply(vec![Op::PutQueue { queue: 5, record: b"q".to_vec() }, message(5, 1), message(5, 2)]).unwrap();
         drop(backend);
         let (mut wal, records) = Wal::open(&path.with_extension("wal")).unwrap();
         assert!(records.is_empty(), "a clean close checkpoints and empties the log");

@@ -69,8 +69,8 @@ pub enum StoreError {
 /// Implementations must make `apply` atomic (all ops or none) and durable when it returns (fsync),
 /// unless the operator chose a weaker mode.
 pub trait Backend: Send + Sync + 'static {
-    /// Applies `ops` in one atomic, durable transaction.
-    fn apply(&self, ops: &[Op]) -> Result<(), StoreError>;
+    /// Applies `ops` in one atomic, durable transaction (taking them: a backend may keep them).
+    fn apply(&self, ops: Vec<Op>) -> Result<(), StoreError>;
     /// Housekeeping the writer runs after answering a group's waiters (the embedded backend moves
     /// logged changes into its B-tree here). An error means later writes will fail.
     fn maintain(&self) -> Result<(), StoreError> {

@@ -35,42 +35,42 @@ fn remove_range(map: &mut BTreeMap<(QueueId, Seq), Vec<u8>>, queue: QueueId, bel
 }
 
 impl Backend for MemoryBackend {
-    fn apply(&self, ops: &[Op]) -> Result<(), StoreError> {
+    fn apply(&self, ops: Vec<Op>) -> Result<(), StoreError> {
         let mut t = self.inner.lock().map_err(|_| StoreError::Io("poisoned lock".into()))?;
         for op in ops {
             match op {
                 Op::PutQueue { queue, record } => {
-                    t.queues.insert(*queue, record.clone());
+                    t.queues.insert(queue, record);
                 }
                 Op::DeleteQueue { queue } => {
-                    t.queues.remove(queue);
-                    remove_range(&mut t.meta, *queue, Seq::MAX);
-                    remove_range(&mut t.body, *queue, Seq::MAX);
-                    t.kv.retain(|(q, _), _| q != queue);
+                    t.queues.remove(&queue);
+                    remove_range(&mut t.meta, queue, Seq::MAX);
+                    remove_range(&mut t.body, queue, Seq::MAX);
+                    t.kv.retain(|(q, _), _| *q != queue);
                 }
                 Op::PutKv { queue, key, value } => {
-                    t.kv.insert((*queue, key.clone()), value.clone());
+                    t.kv.insert((queue, key.clone()), value.clone());
                 }
                 Op::DeleteKv { queue, key } => {
-                    t.kv.remove(&(*queue, key.clone()));
+                    t.kv.remove(&(queue, key));
                 }
                 Op::PutMessage { queue, seq, meta, body } => {
-                    t.meta.insert((*queue, *seq), meta.clone());
-                    t.body.insert((*queue, *seq), body.clone());
+                    t.meta.insert((queue, seq), meta);
+                    t.body.insert((queue, seq), body);
                 }
                 Op::PutMeta { queue, seq, meta } => {
                     // Metadata of a message deleted meanwhile must not resurrect it.
-                    if let Some(m) = t.meta.get_mut(&(*queue, *seq)) {
-                        *m = meta.clone();
+                    if let Some(m) = t.meta.get_mut(&(queue, seq)) {
+                        *m = meta;
                     }
                 }
                 Op::DeleteMessage { queue, seq } => {
-                    t.meta.remove(&(*queue, *seq));
-                    t.body.remove(&(*queue, *seq));
+                    t.meta.remove(&(queue, seq));
+                    t.body.remove(&(queue, seq));
                 }
                 Op::PurgeMessages { queue, below } => {
-                    remove_range(&mut t.meta, *queue, *below);
-                    remove_range(&mut t.body, *queue, *below);
+                    remove_range(&mut t.meta, queue, below);
+                    remove_range(&mut t.body, queue, below);
                 }
             }
         }

@@ -30,10 +30,10 @@ pub struct Pending {
 
 impl Pending {
     /// Appends one group's ops (already durable in the log).
-    pub fn extend(&mut self, ops: &[Op]) {
+    pub fn extend(&mut self, ops: Vec<Op>) {
         self.since.get_or_insert_with(Instant::now);
         for op in ops {
-            match op {
+            match &op {
                 Op::PutMessage { queue, seq, meta, body } => {
                     self.bodies.insert((*queue, *seq), self.ops.len());
                     self.bytes += meta.len() + body.len();
@@ -47,7 +47,7 @@ impl Pending {
                 Op::DeleteQueue { .. } | Op::PurgeMessages { .. } | Op::DeleteKv { .. } => {}
             }
             self.bytes += 32;
-            self.ops.push(op.clone());
+            self.ops.push(op);
         }
     }
 
@@ -106,8 +106,8 @@ mod tests {
     #[test]
     fn a_message_sent_and_deleted_while_pending_leaves_no_op() {
         let mut p = Pending::default();
-        p.extend(&[put(1), put(2), Op::PutMeta { queue: 1, seq: 1, meta: vec![2] }]);
-        p.extend(&[Op::DeleteMessage { queue: 1, seq: 1 }, Op::DeleteMessage { queue: 1, seq: 7 }]);
+        p.extend(vec![put(1), put(2), Op::PutMeta { queue: 1, seq: 1, meta: vec![2] }]);
+        p.extend(vec![Op::DeleteMessage { queue: 1, seq: 1 }, Op::DeleteMessage { queue: 1, seq: 7 }]);
         assert_eq!(p.body(1, 2), Some(&b"b2"[..]));
         assert_eq!(p.body(1, 1), Some(&b"b1"[..]), "readable until applied; the engine no longer asks");
         assert_eq!(p.body(2, 2), None);
@@ -120,7 +120,7 @@ mod tests {
     #[test]
     fn structural_ops_keep_their_place() {
         let mut p = Pending::default();
-        p.extend(&[put(1), Op::PurgeMessages { queue: 1, below: 2 }, put(2), Op::DeleteQueue { queue: 3 }]);
+        p.extend(vec![put(1), Op::PurgeMessages { queue: 1, below: 2 }, put(2), Op::DeleteQueue { queue: 3 }]);
         let ops: Vec<&Op> = p.effective_ops().collect();
         assert_eq!(ops.len(), 4);
         assert!(matches!(ops[1], Op::PurgeMessages { below: 2, .. }));

@@ -184,18 +184,18 @@ fn writer_loop(backend: &dyn Backend, rx: mpsc::Receiver<Job>, stats: &StoreStat
         }
         if !ops.is_empty() {
             let started = std::time::Instant::now();
-            let result = backend.apply(&ops);
+            let count = ops.len();
+            let result = backend.apply(std::mem::take(&mut ops));
             stats.commit_seconds.observe(started.elapsed().as_secs_f64());
-            stats.commit_ops.observe(ops.len() as f64);
+            stats.commit_ops.observe(count as f64);
             if let Err(e) = &result {
-                tracing::error!(error = %e, ops = ops.len(), "group commit failed");
+                tracing::error!(error = %e, ops = count, "group commit failed");
             }
             stats.commits.fetch_add(1, Ordering::Relaxed);
-            stats.ops.fetch_add(ops.len() as u64, Ordering::Relaxed);
+            stats.ops.fetch_add(count as u64, Ordering::Relaxed);
             for w in waiters.drain(..) {
                 let _ = w.send(result.clone());
             }
-            ops.clear();
             if result.is_ok() {
                 if let Err(e) = backend.maintain() {
                     tracing::error!(error = %e, "store maintenance failed");

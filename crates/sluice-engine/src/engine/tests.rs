@@ -787,7 +787,7 @@ async fn fifo_data_from_before_meta_v4_still_loads() {
     let key = dedup_key("d1");
     let entry = DedupEntry { message_id, seq, expires_ms: T0 + WINDOW };
     f.backend
-        .apply(&[
+        .apply(vec![
             Op::PutMessage { queue: id, seq, meta: v3, body: body.encode() },
             Op::PutKv { queue: id, key: dedup_kv_key(&key), value: entry.encode() },
         ])
