@@ -25,6 +25,7 @@
 //! `SLUICE_LOG=sluice_store=debug` logs, at each checkpoint, the commits since the previous one and
 //! where their time went (redb apply, waiting for the fdatasync, the checkpoint itself).
 
+use std::fs::File;
 use std::path::Path;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -106,6 +107,7 @@ impl EmbeddedBackend {
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(io)?;
         }
+        prefetch_in_background(path);
         let db = Database::builder().set_cache_size(CACHE_BYTES).create(path).map_err(io)?;
         let (mut wal, records) = Wal::open(&path.with_extension("wal"))?;
         let mut tx = db.begin_write().map_err(io)?;
@@ -193,6 +195,60 @@ fn checkpoint(backend: &EmbeddedBackend, log: &mut LogState) -> Result<(), Store
         "checkpoint"
     );
     Ok(())
+}
+
+/// Bytes asked of the kernel at a time while prefetching.
+const PREFETCH_CHUNK: u64 = 16 << 20;
+
+/// Reads the store file into the page cache, sequentially, on a background thread.
+///
+/// Recovery walks the `meta` table in key order, and its pages lie scattered between the bodies
+/// written with them: with a cold page cache (a fresh boot, or the host reclaiming the cache, as it
+/// does here minutes after a large fill) that walk was a stream of small random reads, 14.8 s for
+/// a 10M-message FIFO queue that recovers in 4.9 s from a warm cache. Streaming the whole file in
+/// at the disk's sequential rate beside the walk brings the cold case near the warm one. Skipped
+/// when the file would take more than half the memory available, where it would evict itself.
+fn prefetch_in_background(path: &Path) {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        let Ok(file) = File::open(path) else { return };
+        let Ok(len) = file.metadata().map(|m| m.len()) else { return };
+        let available = std::fs::read_to_string("/proc/meminfo").ok().and_then(|m| {
+            let line = m.lines().find(|l| l.starts_with("MemAvailable:"))?;
+            line.split_whitespace().nth(1)?.parse::<u64>().ok().map(|kib| kib * 1024)
+        });
+        if len < PREFETCH_CHUNK || available.is_none_or(|a| len > a / 2) {
+            return;
+        }
+        let spawned = std::thread::Builder::new().name("sluice-store-prefetch".into()).spawn(move || {
+            let started = Instant::now();
+            let mut offset = 0;
+            while offset < len {
+                let n = PREFETCH_CHUNK.min(len - offset) as usize;
+                // SAFETY: maps a range of an open file read-only and unmaps it before the next; the
+                // populate makes the kernel read the range into the page cache now, without copying it
+                // into this process (a plain read would cost a memcpy per byte on the recovery's cores).
+                let done = unsafe {
+                    let map = libc::mmap(std::ptr::null_mut(), n, libc::PROT_READ, libc::MAP_SHARED, file.as_raw_fd(), offset as libc::off_t);
+                    if map == libc::MAP_FAILED {
+                        return;
+                    }
+                    let populated = libc::madvise(map, n, libc::MADV_POPULATE_READ);
+                    libc::munmap(map, n);
+                    populated
+                };
+                if done != 0 {
+                    return;
+                }
+                offset += n as u64;
+            }
+            tracing::debug!(bytes = len, ms = started.elapsed().as_millis() as u64, "store file prefetched");
+        });
+        if let Err(e) = spawned {
+            tracing::debug!(error = %e, "no prefetch thread");
+        }
+    }
 }
 
 impl Drop for EmbeddedBackend {
