@@ -323,6 +323,15 @@ impl DedupWindow {
         stale
     }
 
+    /// Takes back the entry of a send whose commit failed (the message was never acknowledged),
+    /// so that a retry is stored instead of answered as a duplicate of nothing. Its slot stays in
+    /// the ring, no longer current, until pruned.
+    pub fn withdraw(&mut self, key: &DedupKey, seq: Seq) {
+        if self.find(key).is_some_and(|pos| self.ring.slot(pos).entry.seq == seq) {
+            self.unlink(key);
+        }
+    }
+
     /// Drops the entries whose window ended by `now`; returns the keys of those that have a kv
     /// record (the caller deletes the records).
     pub fn prune(&mut self, now: u64) -> Vec<DedupKey> {

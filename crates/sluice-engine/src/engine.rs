@@ -531,6 +531,8 @@ impl Engine {
         let mut results = Vec::with_capacity(prepared.len());
         let mut ops = Vec::with_capacity(prepared.len());
         let mut committed = Vec::with_capacity(prepared.len());
+        // De-duplication entries this send added, to take back if its commit fails.
+        let mut windowed = Vec::new();
         {
             let mut state = queue.lock();
             push_dedup_prune(&queue, &mut state, now, &mut ops);
@@ -558,6 +560,7 @@ impl Engine {
                     if let Some(stale) = state.dedup.insert(*key, entry) {
                         ops.push(Op::DeleteKv { queue: queue.id, key: dedup_kv_key(&stale) });
                     }
+                    windowed.push((*key, seq));
                     p.result.sequence_number = Some(seq.to_string());
                 }
                 let group = p.body.group_id.clone().unwrap_or_default();
@@ -571,7 +574,13 @@ impl Engine {
             self.store.commit_lazy(ops);
             return Ok(results);
         }
-        self.store.commit(ops).await?;
+        if let Err(e) = self.store.commit(ops).await {
+            let mut state = queue.lock();
+            for (key, seq) in &windowed {
+                state.dedup.withdraw(key, *seq);
+            }
+            return Err(e.into());
+        }
         {
             let mut state = queue.lock();
             if state.deleted {
@@ -918,6 +927,7 @@ impl Engine {
         let mut wake = false;
         let results = {
             let mut state = queue.lock();
+            self.tick(&queue, &mut state, now);
             changes
                 .iter()
                 .map(|(h, timeout)| {

@@ -528,8 +528,9 @@ impl QueueState {
     /// As on AWS: a message whose timeout already ran out (and that nobody received since) is hidden
     /// again; a deleted message is InvalidParameterValue. A handle superseded by a later receive names
     /// a receive that is no longer in flight: MessageNotInflight.
+    /// The caller has brought the queue up to `now` ([`QueueState::tick`]) and committed what that
+    /// removed.
     pub fn change_visibility(&mut self, r: Receipt, now: u64, timeout_ms: u64, handle: &str) -> Result<MessageMeta> {
-        self.tick(now);
         let meta = *self.msgs.get(&r.seq).ok_or_else(|| {
             EngineError::InvalidParameterValue(format!(
                 "Value {handle} for parameter ReceiptHandle is invalid. Reason: Message does not exist or is not available for visibility timeout change."

@@ -126,6 +126,26 @@ async fn retention_removes_expired_messages() {
     assert_eq!(receive(&f.engine, "q", 10, None).await[0].body, "young");
 }
 
+/// A change of visibility runs the queue's clock; the retention removals it finds must reach the
+/// store like any other (they were once dropped, leaving the records on disk until a restart).
+#[tokio::test]
+async fn change_visibility_commits_the_retention_removals_it_finds() {
+    let f = fixture();
+    f.engine.create_queue("q", &attrs(&[("MessageRetentionPeriod", "60")]), &BTreeMap::new()).await.unwrap();
+    send(&f.engine, "q", "old").await;
+    f.clock.advance_ms(30_000);
+    send(&f.engine, "q", "young").await;
+    let received = receive(&f.engine, "q", 2, Some(120)).await;
+    let young = received.iter().find(|m| m.body == "young").unwrap();
+    f.clock.advance_ms(31_000);
+    assert_eq!(f.engine.change_visibility("q", &[(young.receipt_handle.clone(), 10)]).unwrap(), vec![Ok(())]);
+    // An awaited commit: everything queued lazily before it is in the store once it returns.
+    send(&f.engine, "q", "flush").await;
+    let mut stored = 0;
+    f.backend.scan_meta(&mut |_, _, _| stored += 1).unwrap();
+    assert_eq!(stored, 2, "young and flush; old expired and was deleted");
+}
+
 #[tokio::test]
 async fn change_visibility_and_stale_receipts() {
     let f = fixture();
@@ -812,4 +832,52 @@ async fn fifo_data_from_before_meta_v4_still_loads() {
     assert!(new.sequence_number.unwrap().parse::<Seq>().unwrap() > seq);
     flush(&e2).await;
     assert!(dedup_records(&f.backend).is_empty(), "pruned with the window");
+}
+
+/// A memory backend whose commits fail while `failing` is set (a disk answering EIO).
+#[derive(Default)]
+struct FlakyBackend {
+    inner: MemoryBackend,
+    failing: std::sync::atomic::AtomicBool,
+}
+
+impl Backend for FlakyBackend {
+    fn apply(&self, ops: Vec<Op>) -> std::result::Result<(), sluice_store::StoreError> {
+        if self.failing.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(sluice_store::StoreError::Io("injected failure".into()));
+        }
+        self.inner.apply(ops)
+    }
+    fn get_body(&self, queue: QueueId, seq: Seq) -> std::result::Result<Option<Vec<u8>>, sluice_store::StoreError> {
+        self.inner.get_body(queue, seq)
+    }
+    fn scan_queues(&self, visit: &mut dyn FnMut(QueueId, &[u8])) -> std::result::Result<(), sluice_store::StoreError> {
+        self.inner.scan_queues(visit)
+    }
+    fn scan_meta(&self, visit: &mut dyn FnMut(QueueId, Seq, &[u8])) -> std::result::Result<(), sluice_store::StoreError> {
+        self.inner.scan_meta(visit)
+    }
+    fn scan_kv(&self, visit: &mut dyn FnMut(QueueId, &[u8], &[u8])) -> std::result::Result<(), sluice_store::StoreError> {
+        self.inner.scan_kv(visit)
+    }
+}
+
+/// A FIFO send whose commit failed was never acknowledged, so its retry must be stored, not
+/// answered as a duplicate of a message that does not exist.
+#[tokio::test]
+async fn a_fifo_send_whose_commit_failed_is_stored_when_retried() {
+    let backend = Arc::new(FlakyBackend::default());
+    let clock = Arc::new(ManualClock::new(T0));
+    let engine = Engine::open(config(), clock, Arc::new(Store::new(backend.clone() as Arc<dyn Backend>))).unwrap();
+    engine.create_queue("q.fifo", &attrs(&[("FifoQueue", "true")]), &BTreeMap::new()).await.unwrap();
+    backend.failing.store(true, std::sync::atomic::Ordering::SeqCst);
+    assert!(engine.send_messages("q.fifo", vec![fifo_msg("m", "g", Some("d1"))], "s").await.is_err());
+    backend.failing.store(false, std::sync::atomic::Ordering::SeqCst);
+    let retry = send_fifo(&engine, "q.fifo", "m", "g", Some("d1")).await;
+    let got = receive(&engine, "q.fifo", 10, None).await;
+    assert_eq!(got.len(), 1, "the retry was stored");
+    assert_eq!(got[0].message_id, retry.message_id);
+    // And it is the window's entry now: a second retry is its duplicate.
+    let dup = send_fifo(&engine, "q.fifo", "m", "g", Some("d1")).await;
+    assert_eq!(dup.message_id, retry.message_id);
 }
