@@ -35,17 +35,20 @@ pub struct Receipt {
 /// Issues and checks receipt handles with one secret key.
 #[derive(Clone)]
 pub struct ReceiptKey {
-    key: Vec<u8>,
+    /// HMAC state with the key already absorbed: cloning it per handle saves the two SHA-256 blocks
+    /// of the key schedule that `new_from_slice` would hash again (every receive and delete checks
+    /// or issues a handle).
+    keyed: Hmac<Sha256>,
 }
 
 impl ReceiptKey {
     /// A key from secret bytes (the server keeps them in its data directory so handles survive restarts).
     pub fn new(secret: &[u8]) -> Self {
-        ReceiptKey { key: secret.to_vec() }
+        ReceiptKey { keyed: <Hmac<Sha256> as Mac>::new_from_slice(secret).expect("HMAC takes keys of any length") }
     }
 
     fn mac(&self, payload: &[u8]) -> [u8; MAC_LEN] {
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.key).expect("HMAC takes keys of any length");
+        let mut mac = self.keyed.clone();
         mac.update(payload);
         let full = mac.finalize().into_bytes();
         let mut out = [0u8; MAC_LEN];
