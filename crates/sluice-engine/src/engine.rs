@@ -533,56 +533,86 @@ impl Engine {
         let mut committed = Vec::with_capacity(prepared.len());
         // De-duplication entries this send added, to take back if its commit fails.
         let mut windowed = Vec::new();
-        {
-            let mut state = queue.lock();
-            push_dedup_prune(&queue, &mut state, now, &mut ops);
-            let first_seq = state.alloc_seqs(prepared.len());
-            for (i, p) in prepared.into_iter().enumerate() {
-                let mut p = match p {
-                    Ok(p) => p,
-                    Err(e) => {
-                        results.push(Err(e));
-                        continue;
-                    }
-                };
-                let seq = first_seq + i as u64;
-                if let Some(key) = &p.dedup_key {
-                    if let Some(original) = state.dedup.get(key, now) {
-                        p.result.message_id = uuid::Uuid::from_bytes(original.message_id).to_string();
-                        p.result.sequence_number = Some(original.seq.to_string());
+        let mut prepared = Some(prepared);
+        loop {
+            // A duplicate of a send whose commit is still on its way to the disk must not be
+            // acknowledged before that commit is: it waits for the original to settle (committed,
+            // or failed and withdrawn) and then looks again.
+            let settled = queue.dedup_settled.notified();
+            tokio::pin!(settled);
+            let waiting = {
+                let mut state = queue.lock();
+                let batch = prepared.as_ref().expect("taken only when the loop ends");
+                let unsettled_original = batch.iter().filter_map(|p| p.as_ref().ok()?.dedup_key.as_ref()).any(|key| {
+                    state.dedup.get(key, now).is_some_and(|original| state.dedup_unsettled(original.seq))
+                });
+                if unsettled_original {
+                    settled.as_mut().enable();
+                    true
+                } else {
+                    let batch = prepared.take().expect("taken only when the loop ends");
+                    push_dedup_prune(&queue, &mut state, now, &mut ops);
+                    let first_seq = state.alloc_seqs(batch.len());
+                    for (i, p) in batch.into_iter().enumerate() {
+                        let mut p = match p {
+                            Ok(p) => p,
+                            Err(e) => {
+                                results.push(Err(e));
+                                continue;
+                            }
+                        };
+                        let seq = first_seq + i as u64;
+                        if let Some(key) = &p.dedup_key {
+                            if let Some(original) = state.dedup.get(key, now) {
+                                p.result.message_id = uuid::Uuid::from_bytes(original.message_id).to_string();
+                                p.result.sequence_number = Some(original.seq.to_string());
+                                results.push(Ok(p.result));
+                                continue;
+                            }
+                            // No kv record: the entry is persisted in the message's meta record
+                            // (expiry = sent_ms + window, as recovery computes it).
+                            debug_assert_eq!(p.meta.sent_ms, now);
+                            let entry = DedupEntry { message_id: p.meta.id, seq, expires_ms: now + DEDUP_WINDOW_MS };
+                            if let Some(stale) = state.dedup.insert(*key, entry) {
+                                ops.push(Op::DeleteKv { queue: queue.id, key: dedup_kv_key(&stale) });
+                            }
+                            windowed.push((*key, seq));
+                            p.result.sequence_number = Some(seq.to_string());
+                        }
+                        let group = p.body.group_id.clone().unwrap_or_default();
+                        let meta = p.meta.encode(&group, p.dedup_key.as_ref());
+                        ops.push(Op::PutMessage { queue: queue.id, seq, meta, body: p.body.encode() });
+                        committed.push((seq, p.meta, group));
                         results.push(Ok(p.result));
-                        continue;
                     }
-                    // No kv record: the entry is persisted in the message's meta record (expiry =
-                    // sent_ms + window, as recovery computes it).
-                    debug_assert_eq!(p.meta.sent_ms, now);
-                    let entry = DedupEntry { message_id: p.meta.id, seq, expires_ms: now + DEDUP_WINDOW_MS };
-                    if let Some(stale) = state.dedup.insert(*key, entry) {
-                        ops.push(Op::DeleteKv { queue: queue.id, key: dedup_kv_key(&stale) });
+                    for (_, seq) in &windowed {
+                        state.mark_dedup_unsettled(*seq);
                     }
-                    windowed.push((*key, seq));
-                    p.result.sequence_number = Some(seq.to_string());
+                    false
                 }
-                let group = p.body.group_id.clone().unwrap_or_default();
-                let meta = p.meta.encode(&group, p.dedup_key.as_ref());
-                ops.push(Op::PutMessage { queue: queue.id, seq, meta, body: p.body.encode() });
-                committed.push((seq, p.meta, group));
-                results.push(Ok(p.result));
+            };
+            if !waiting {
+                break;
             }
+            settled.await;
         }
         if committed.is_empty() {
             self.store.commit_lazy(ops);
             return Ok(results);
         }
-        if let Err(e) = self.store.commit(ops).await {
-            let mut state = queue.lock();
-            for (key, seq) in &windowed {
-                state.dedup.withdraw(key, *seq);
-            }
-            return Err(e.into());
-        }
+        let outcome = self.store.commit(ops).await;
         {
             let mut state = queue.lock();
+            for (key, seq) in &windowed {
+                state.settle_dedup(*seq);
+                if outcome.is_err() {
+                    state.dedup.withdraw(key, *seq);
+                }
+            }
+            if !windowed.is_empty() {
+                queue.dedup_settled.notify_waiters();
+            }
+            outcome?;
             if state.deleted {
                 return Err(EngineError::QueueDoesNotExist);
             }

@@ -36,6 +36,8 @@ pub struct Queue {
     pub state: std::sync::Mutex<QueueState>,
     /// Woken when messages may have become receivable (a send, a visibility change to 0, deletion).
     pub notify: Notify,
+    /// Woken when a FIFO send's commit settles (see `QueueState::dedup_unsettled`).
+    pub dedup_settled: Notify,
     /// Running totals for metrics, outside the lock.
     pub stats: QueueStats,
 }
@@ -64,6 +66,7 @@ impl Queue {
             arn,
             state: std::sync::Mutex::new(state),
             notify: Notify::new(),
+            dedup_settled: Notify::new(),
             stats: QueueStats::default(),
         }
     }
@@ -163,6 +166,9 @@ pub struct QueueState {
     /// FIFO de-duplication window (see `dedup.rs`). The engine calls it directly; entries must go
     /// in under this lock in the order seqs are allocated.
     pub dedup: DedupWindow,
+    /// Seqs of FIFO sends whose de-duplication entries are in the window but whose commit has not
+    /// returned yet (a handful at most: the sends in flight on this queue).
+    dedup_unsettled: Vec<Seq>,
     attempts: HashMap<String, Attempt>,
 }
 
@@ -193,8 +199,23 @@ impl QueueState {
             visible_count: 0,
             bytes: 0,
             dedup: DedupWindow::default(),
+            dedup_unsettled: Vec::new(),
             attempts: HashMap::new(),
         }
+    }
+
+    /// Whether the send that made the window entry of `seq` is still waiting for its commit.
+    pub fn dedup_unsettled(&self, seq: Seq) -> bool {
+        self.dedup_unsettled.contains(&seq)
+    }
+
+    pub fn mark_dedup_unsettled(&mut self, seq: Seq) {
+        self.dedup_unsettled.push(seq);
+    }
+
+    /// The commit of the send that made the window entry of `seq` returned (either way).
+    pub fn settle_dedup(&mut self, seq: Seq) {
+        self.dedup_unsettled.retain(|&s| s != seq);
     }
 
     fn fifo(&self) -> bool {

@@ -834,16 +834,25 @@ async fn fifo_data_from_before_meta_v4_still_loads() {
     assert!(dedup_records(&f.backend).is_empty(), "pruned with the window");
 }
 
-/// A memory backend whose commits fail while `failing` is set (a disk answering EIO).
+/// A memory backend whose commits fail while `failing` is set (a disk answering EIO), or once
+/// after `fail_next` is set; while `hold` is set a commit waits (a slow fsync).
 #[derive(Default)]
 struct FlakyBackend {
     inner: MemoryBackend,
     failing: std::sync::atomic::AtomicBool,
+    fail_next: std::sync::atomic::AtomicBool,
+    hold: std::sync::atomic::AtomicBool,
+    applies: std::sync::atomic::AtomicUsize,
 }
 
 impl Backend for FlakyBackend {
     fn apply(&self, ops: Vec<Op>) -> std::result::Result<(), sluice_store::StoreError> {
-        if self.failing.load(std::sync::atomic::Ordering::SeqCst) {
+        use std::sync::atomic::Ordering::SeqCst;
+        self.applies.fetch_add(1, SeqCst);
+        while self.hold.load(SeqCst) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        if self.failing.load(SeqCst) || self.fail_next.swap(false, SeqCst) {
             return Err(sluice_store::StoreError::Io("injected failure".into()));
         }
         self.inner.apply(ops)
@@ -880,4 +889,38 @@ async fn a_fifo_send_whose_commit_failed_is_stored_when_retried() {
     // And it is the window's entry now: a second retry is its duplicate.
     let dup = send_fifo(&engine, "q.fifo", "m", "g", Some("d1")).await;
     assert_eq!(dup.message_id, retry.message_id);
+}
+
+/// A duplicate that arrives while the original's commit is still on its way to the disk is not
+/// acknowledged before that commit: if the original then fails, the duplicate is stored itself
+/// (it used to be answered at once with the original's MessageId, for a message never stored).
+#[tokio::test]
+async fn a_fifo_duplicate_waits_for_the_original_commit() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let backend = Arc::new(FlakyBackend::default());
+    let clock = Arc::new(ManualClock::new(T0));
+    let engine = Arc::new(Engine::open(config(), clock, Arc::new(Store::new(backend.clone() as Arc<dyn Backend>))).unwrap());
+    engine.create_queue("q.fifo", &attrs(&[("FifoQueue", "true")]), &BTreeMap::new()).await.unwrap();
+    let before = backend.applies.load(SeqCst);
+    backend.hold.store(true, SeqCst);
+    backend.fail_next.store(true, SeqCst);
+    let original = {
+        let e = engine.clone();
+        tokio::spawn(async move { e.send_messages("q.fifo", vec![fifo_msg("m", "g", Some("d1"))], "s").await })
+    };
+    // The original's commit has reached the (held) disk: its window entry is in place.
+    while backend.applies.load(SeqCst) == before {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let duplicate = {
+        let e = engine.clone();
+        tokio::spawn(async move { e.send_messages("q.fifo", vec![fifo_msg("m", "g", Some("d1"))], "s").await })
+    };
+    tokio::task::yield_now().await;
+    backend.hold.store(false, SeqCst);
+    assert!(original.await.unwrap().is_err(), "the original's commit failed");
+    let stored = duplicate.await.unwrap().unwrap().remove(0).unwrap();
+    let got = receive(&engine, "q.fifo", 10, None).await;
+    assert_eq!(got.len(), 1, "the duplicate was stored once the original failed");
+    assert_eq!(got[0].message_id, stored.message_id);
 }
