@@ -398,7 +398,7 @@ impl Engine {
 
     /// Brings a queue up to now and commits retention removals (and ended de-duplication windows)
     /// lazily.
-    fn tick(&self, queue: &Queue, state: &mut QueueState, now: u64) {
+    pub(crate) fn tick(&self, queue: &Queue, state: &mut QueueState, now: u64) {
         let expired = state.tick(now);
         let mut ops = Vec::new();
         for seq in expired {

@@ -124,7 +124,8 @@ impl Engine {
         let now = self.clock().now_ms();
         let to_move = {
             let mut s = source.lock();
-            s.tick(now);
+            // Through the engine, so the retention removals the tick finds are committed.
+            self.tick(&source, &mut s, now);
             s.counts().visible as u64
         };
         let task = Arc::new(MoveTask {

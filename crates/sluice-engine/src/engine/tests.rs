@@ -924,3 +924,25 @@ async fn a_fifo_duplicate_waits_for_the_original_commit() {
     assert_eq!(got.len(), 1, "the duplicate was stored once the original failed");
     assert_eq!(got[0].message_id, stored.message_id);
 }
+
+/// Starting a move task runs the source queue's clock; the retention removals it finds must reach
+/// the store (they were once dropped, leaving the records on disk until a restart).
+#[tokio::test]
+async fn move_task_start_commits_the_retention_removals_it_finds() {
+    let f = fixture();
+    let none = BTreeMap::new();
+    f.engine.create_queue("dlq", &attrs(&[("MessageRetentionPeriod", "60")]), &none).await.unwrap();
+    let policy = r#"{"deadLetterTargetArn":"arn:aws:sqs:us-east-1:000000000000:dlq","maxReceiveCount":1}"#;
+    f.engine.create_queue("src", &attrs(&[("RedrivePolicy", policy)]), &none).await.unwrap();
+    send(&f.engine, "src", "poison").await;
+    receive(&f.engine, "src", 10, Some(0)).await;
+    assert!(receive(&f.engine, "src", 10, Some(0)).await.is_empty());
+    f.clock.advance_ms(61_000);
+    let engine = Arc::new(f.engine);
+    engine.start_message_move_task("arn:aws:sqs:us-east-1:000000000000:dlq", None, Some(1)).unwrap();
+    // An awaited commit on another queue: everything queued lazily before it is in the store.
+    send(&engine, "src", "flush").await;
+    let mut stored = 0;
+    f.backend.scan_meta(&mut |_, _, _| stored += 1).unwrap();
+    assert_eq!(stored, 1, "only the flush message; the expired dead letter was deleted");
+}
