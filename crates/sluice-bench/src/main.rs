@@ -32,7 +32,8 @@ struct Cli {
 enum Cmd {
     /// SendMessage (--batch 1) or SendMessageBatch (--batch 10) as fast as possible.
     Send(Common),
-    /// Pre-fill a queue (--prefill), then ReceiveMessage 10 + DeleteMessageBatch until drained or --duration.
+    /// Pre-fill a queue (--prefill), then ReceiveMessage 10 + DeleteMessageBatch until drained or --duration;
+    /// with --queue-name, drain that existing queue for --duration instead (no fill, kept).
     Receive(Common),
     /// Producers and consumers at once: throughput and send->receive latency (timestamp in the body).
     /// `--endpoint amqp://...` runs it against RabbitMQ (feature `rabbitmq`).
@@ -115,7 +116,8 @@ struct Common {
     /// backlog: the server's pid, to read VmRSS before and after filling.
     #[arg(long)]
     server_pid: Option<u32>,
-    /// backlog: name of the big queue (kept with --keep, for a restart test with `probe`).
+    /// backlog: name of the big queue (kept with --keep, for a restart test with `probe`);
+    /// receive: an existing queue to drain instead of a pre-filled new one.
     #[arg(long)]
     queue_name: Option<String>,
     /// Leave the queues in place at the end.
@@ -459,10 +461,21 @@ async fn drain(auth: &str, url: &str, n: u64, a: &Common, label: &str) -> Drain 
 async fn scenario_receive(a: &Common) -> Result<()> {
     let auth = a.authority()?;
     let label = a.label();
-    let url = setup_queue(&auth, &unique("recv"), &[]).await?;
-    fill(&auth, &url, a.prefill, a.connections, a.body_size, &label, None).await?;
-    let d = drain(&auth, &url, a.prefill, a, &format!("{label} receive")).await;
-    teardown(&auth, &[url], a.keep).await;
+    // With --queue-name: drain that existing queue for --duration, no fill, and keep it (to measure
+    // a backlog left by `backlog --keep` again, e.g. with another build of the server).
+    let (url, n, keep) = match &a.queue_name {
+        Some(name) => {
+            let attrs: &[(&str, &str)] = if name.ends_with(".fifo") { &[("FifoQueue", "true")] } else { &[] };
+            (setup_queue(&auth, name, attrs).await?, u64::MAX, true)
+        }
+        None => {
+            let url = setup_queue(&auth, &unique("recv"), &[]).await?;
+            fill(&auth, &url, a.prefill, a.connections, a.body_size, &label, None).await?;
+            (url, a.prefill, a.keep)
+        }
+    };
+    let d = drain(&auth, &url, n, a, &format!("{label} receive")).await;
+    teardown(&auth, &[url], keep).await;
     emit(json!({
         "scenario": "receive", "target": label, "msgs_per_s": round(d.msgs_per_s), "requests_per_s": round(d.reqs_per_s),
         "p50_ms": ms(d.p.0), "p99_ms": ms(d.p.1), "p999_ms": ms(d.p.2), "latency": "receive+delete",
