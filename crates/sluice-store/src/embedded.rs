@@ -8,7 +8,8 @@
 //! - `body`: (queue id, seq) → message body record (read on receive).
 //!
 //! Every `apply` is one record in the write-ahead log ([`crate::wal`]), fdatasynced, and its ops
-//! appended to the [`Pending`] changes. In [`Backend::maintain`], after the group's waiters were
+//! appended to the [`Pending`] changes; an `append` is the same record without the fdatasync, made
+//! durable by the next one. In [`Backend::maintain`], after the group's waiters were
 //! answered, pending changes go to redb in one transaction committed with `Durability::None` (no
 //! fsync) once they reach [`FLUSH_OPS`] ops, [`FLUSH_BYTES`] or [`FLUSH_AGE`]; messages sent and
 //! deleted within one such window never reach redb. A checkpoint — everything pending plus a durable redb commit, then a log reset — runs when
@@ -80,6 +81,8 @@ struct LogState {
     oldest: Option<Instant>,
     /// Why writes are refused, after a failure that left redb and the log out of step.
     failed: Option<String>,
+    /// Records were appended after the last fdatasync.
+    unsynced: bool,
     /// Time split since the last checkpoint (debug log only).
     split: Split,
 }
@@ -87,6 +90,8 @@ struct LogState {
 #[derive(Default)]
 struct Split {
     commits: u64,
+    /// fdatasyncs of the log (appended groups share the next one).
+    syncs: u64,
     ops: u64,
     /// Encoding and writing log records.
     write: Duration,
@@ -127,7 +132,7 @@ impl EmbeddedBackend {
             tracing::info!(records = records.len(), ops = replayed, "replayed the write-ahead log");
             wal.reset()?;
         }
-        let log = LogState { wal, oldest: None, failed: None, split: Split::default() };
+        let log = LogState { wal, oldest: None, failed: None, unsynced: false, split: Split::default() };
         Ok(EmbeddedBackend { db, log: Mutex::new(log), layers: Mutex::new(Layers::default()) })
     }
 
@@ -164,6 +169,29 @@ impl EmbeddedBackend {
         result
     }
 
+    /// Writes one log record for `ops` (fdatasynced if `durable`) and adds them to the pending
+    /// changes, where readers see them at once.
+    fn log_and_keep(&self, ops: Vec<Op>, durable: bool) -> Result<(), StoreError> {
+        let mut log = self.log.lock().map_err(|_| StoreError::Io("store writer panicked".into()))?;
+        if let Some(why) = &log.failed {
+            return Err(StoreError::Io(format!("store refuses writes until restarted: {why}")));
+        }
+        // A failed write leaves nothing applied and the log's end where it was; a failed sync
+        // leaves the record's fate unknown, so writes stop until a restart replays what is there.
+        let started = Instant::now();
+        log.wal.append(&ops)?;
+        log.split.write += started.elapsed();
+        log.unsynced = true;
+        if durable {
+            sync_log(&mut log)?;
+        }
+        log.split.commits += 1;
+        log.split.ops += ops.len() as u64;
+        log.oldest.get_or_insert_with(Instant::now);
+        self.layers().active.extend(ops);
+        Ok(())
+    }
+
     /// Applies what is pending (on request of a reader that needs redb complete: scans).
     fn flush(&self) -> Result<(), StoreError> {
         let log = self.log.lock().map_err(|_| StoreError::Io("store writer panicked".into()))?;
@@ -174,6 +202,20 @@ impl EmbeddedBackend {
     }
 }
 
+/// fdatasyncs the log: every record appended so far becomes durable.
+fn sync_log(log: &mut LogState) -> Result<(), StoreError> {
+    let started = Instant::now();
+    if let Err(e) = log.wal.sync() {
+        log.failed = Some(e.to_string());
+        tracing::error!(error = %e, "write-ahead log sync failed; refusing writes until restart");
+        return Err(e);
+    }
+    log.unsynced = false;
+    log.split.syncs += 1;
+    log.split.sync += started.elapsed();
+    Ok(())
+}
+
 /// Applies everything pending, commits redb durably (persisting every earlier non-durable commit)
 /// and empties the log.
 fn checkpoint(backend: &EmbeddedBackend, log: &mut LogState) -> Result<(), StoreError> {
@@ -182,14 +224,16 @@ fn checkpoint(backend: &EmbeddedBackend, log: &mut LogState) -> Result<(), Store
     let log_bytes = log.wal.used();
     log.wal.reset()?;
     log.oldest = None;
+    log.unsynced = false;
     let split = std::mem::take(&mut log.split);
     let per_commit = |d: Duration| d.as_micros() as u64 / split.commits.max(1);
     tracing::debug!(
         commits = split.commits,
+        syncs = split.syncs,
         ops = split.ops,
         log_bytes,
         write_us_per_commit = per_commit(split.write),
-        sync_us_per_commit = per_commit(split.sync),
+        sync_us_per_sync = split.sync.as_micros() as u64 / split.syncs.max(1),
         apply_us_per_commit = per_commit(split.apply),
         checkpoint_ms = started.elapsed().as_millis() as u64,
         "checkpoint"
@@ -327,27 +371,22 @@ fn apply_ops<'a>(tx: &WriteTransaction, ops: impl IntoIterator<Item = &'a Op>) -
 
 impl Backend for EmbeddedBackend {
     fn apply(&self, ops: Vec<Op>) -> Result<(), StoreError> {
+        self.log_and_keep(ops, true)
+    }
+
+    fn append(&self, ops: Vec<Op>) -> Result<(), StoreError> {
+        self.log_and_keep(ops, false)
+    }
+
+    fn sync(&self) -> Result<(), StoreError> {
         let mut log = self.log.lock().map_err(|_| StoreError::Io("store writer panicked".into()))?;
         if let Some(why) = &log.failed {
             return Err(StoreError::Io(format!("store refuses writes until restarted: {why}")));
         }
-        // A failed write leaves nothing applied and the log's end where it was; a failed sync
-        // leaves the record's fate unknown, so writes stop until a restart replays what is there.
-        let started = Instant::now();
-        log.wal.append(&ops)?;
-        let written = Instant::now();
-        if let Err(e) = log.wal.sync() {
-            log.failed = Some(e.to_string());
-            tracing::error!(error = %e, "write-ahead log sync failed; refusing writes until restart");
-            return Err(e);
+        if !log.unsynced {
+            return Ok(());
         }
-        log.split.commits += 1;
-        log.split.ops += ops.len() as u64;
-        log.split.write += written - started;
-        log.split.sync += written.elapsed();
-        log.oldest.get_or_insert_with(Instant::now);
-        self.layers().active.extend(ops);
-        Ok(())
+        sync_log(&mut log)
     }
 
     /// Applies pending changes to redb when enough have gathered, and checkpoints when the log is
@@ -477,6 +516,34 @@ mod tests {
         assert_eq!(seen.len(), 1 + (FLUSH_OPS - 1) + 1, "seq 2, 11..10+FLUSH_OPS and 99999; 1 and 10 deleted");
         assert_eq!(seen[0], (5, 2, vec![7]));
         assert_eq!(seen.last().unwrap().1, 99_999);
+        drop(backend);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// An append writes its log record at once (a process crash keeps it) and is readable at once;
+    /// only the fdatasync waits, for the next apply or sync.
+    #[test]
+    fn appends_are_logged_and_visible_at_once_and_synced_by_the_next_apply_or_sync() {
+        let dir = std::env::temp_dir().join(format!("sluice-embedded-append-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let backend = EmbeddedBackend::open(&dir.join("store.redb")).unwrap();
+        let state = |b: &EmbeddedBackend| {
+            let log = b.log.lock().unwrap();
+            (log.wal.used(), log.unsynced, log.split.syncs)
+        };
+        let (empty, _, _) = state(&backend);
+        backend.append(vec![Op::PutQueue { queue: 5, record: b"q".to_vec() }, message(5, 1)]).unwrap();
+        let (used, unsynced, syncs) = state(&backend);
+        assert!(used > empty && unsynced && syncs == 0, "written to the log, not synced: {used} {unsynced} {syncs}");
+        assert_eq!(backend.get_body(5, 1).unwrap(), Some(b"body 1".to_vec()));
+        backend.apply(vec![message(5, 2)]).unwrap();
+        assert!(!state(&backend).1, "the durable apply covers the append");
+        assert_eq!(state(&backend).2, 1);
+        backend.sync().unwrap();
+        assert_eq!(state(&backend).2, 1, "nothing unsynced: no fdatasync");
+        backend.append(vec![Op::DeleteMessage { queue: 5, seq: 1 }]).unwrap();
+        backend.sync().unwrap();
+        assert_eq!((state(&backend).1, state(&backend).2), (false, 2));
         drop(backend);
         let _ = std::fs::remove_dir_all(&dir);
     }

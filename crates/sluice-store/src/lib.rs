@@ -4,10 +4,11 @@
 //! the store a list of [`Op`]s; the store applies them atomically and durably.
 //!
 //! Layout:
-//! - [`Backend`]: the narrow trait every storage engine implements (one atomic, durable `apply`, point
-//!   reads of bodies, ordered scans for recovery).
+//! - [`Backend`]: the narrow trait every storage engine implements (one atomic, durable `apply`, an
+//!   `append` made durable by the next apply or sync, point reads of bodies, ordered scans for recovery).
 //! - [`Store`]: wraps a backend with the **group-commit writer**: one thread drains every operation
 //!   waiting in its channel, applies them in one transaction (one fsync), then answers every waiter.
+//!   Groups that nobody waits for are appended without an fsync of their own.
 //! - [`memory::MemoryBackend`]: no durability, for engine tests and `--data-dir :memory:`.
 //! - [`embedded::EmbeddedBackend`]: the default, redb on local disk (see `docs/STORE_SPIKE.md` for
 //!   why this engine) behind [`wal`], a write-ahead log that makes each group commit one fdatasync
@@ -22,7 +23,7 @@ pub mod stats;
 pub mod wal;
 mod writer;
 
-pub use writer::{Store, StoreStats};
+pub use writer::{Store, StoreStats, LAZY_SYNC_DELAY};
 
 /// Identifies a queue incarnation. Random, never reused: a queue deleted and re-created gets a new id,
 /// so stale receipt handles and stale records can never match the new queue.
@@ -70,7 +71,18 @@ pub enum StoreError {
 /// unless the operator chose a weaker mode.
 pub trait Backend: Send + Sync + 'static {
     /// Applies `ops` in one atomic, durable transaction (taking them: a backend may keep them).
+    /// Everything appended before is durable too when it returns.
     fn apply(&self, ops: Vec<Op>) -> Result<(), StoreError>;
+    /// Applies `ops` atomically, ordered after every earlier change, but durable only with the next
+    /// [`Backend::apply`] or [`Backend::sync`]: for changes nobody waits for (see [`Store::commit_lazy`]).
+    /// A backend without a cheaper path makes them durable at once.
+    fn append(&self, ops: Vec<Op>) -> Result<(), StoreError> {
+        self.apply(ops)
+    }
+    /// Makes everything appended so far durable.
+    fn sync(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
     /// Housekeeping the writer runs after answering a group's waiters (the embedded backend moves
     /// logged changes into its B-tree here). An error means later writes will fail.
     fn maintain(&self) -> Result<(), StoreError> {

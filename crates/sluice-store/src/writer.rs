@@ -3,12 +3,14 @@
 //! Request handlers never write to the backend themselves. They push their ops into one channel; a
 //! single writer thread takes everything that is waiting, applies it as one transaction (one fsync)
 //! and then answers every waiter. Idle, a lone send pays one fsync; under load each fsync carries
-//! hundreds of messages.
+//! hundreds of messages. A group of lazy writes only (nobody waits) is appended without an fsync:
+//! the next durable group's fsync covers it, or a sync after [`LAZY_SYNC_DELAY`].
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
@@ -92,7 +94,9 @@ impl Store {
     }
 
     /// Queues `ops` for the next group commit without waiting for it. Used for changes whose loss in a
-    /// crash only means a redelivery (deletes, receive bookkeeping); see docs/ARCHITECTURE.md.
+    /// crash only means a redelivery (deletes, receive bookkeeping); see docs/ARCHITECTURE.md. They
+    /// are written to the log at once and fdatasynced with the next durable commit, or after
+    /// [`LAZY_SYNC_DELAY`] at the latest.
     pub fn commit_lazy(&self, ops: Vec<Op>) {
         if ops.is_empty() {
             return;
@@ -158,11 +162,31 @@ fn raise_priority() {
     }
 }
 
+/// How long changes nobody waits for may stay appended but not fdatasynced, when no durable commit
+/// comes along to cover them. They survive a crash of the process either way (the log record is
+/// written); this bounds what a power loss can take back: a few deletes (redelivered) and receive
+/// updates. Receive-only traffic then costs a few fsyncs per second instead of one per group.
+pub const LAZY_SYNC_DELAY: Duration = Duration::from_millis(10);
+
 fn writer_loop(backend: &dyn Backend, rx: mpsc::Receiver<Job>, stats: &StoreStats) {
     raise_priority();
     let mut ops: Vec<Op> = Vec::new();
     let mut waiters: Vec<oneshot::Sender<Result<(), StoreError>>> = Vec::new();
-    while let Ok(first) = rx.recv() {
+    // When the oldest group appended without an fsync was written.
+    let mut unsynced_since: Option<Instant> = None;
+    loop {
+        let first = match unsynced_since {
+            None => rx.recv().ok(),
+            Some(since) => match rx.recv_timeout((since + LAZY_SYNC_DELAY).saturating_duration_since(Instant::now())) {
+                Ok(job) => Some(job),
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    sync_appended(backend, &mut unsynced_since);
+                    continue;
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => None,
+            },
+        };
+        let Some(first) = first else { break };
         let mut close: Option<oneshot::Sender<()>> = None;
         let mut next = Some(first);
         // Take everything already waiting: this is what makes one fsync serve many requests.
@@ -183,13 +207,20 @@ fn writer_loop(backend: &dyn Backend, rx: mpsc::Receiver<Job>, stats: &StoreStat
             next = rx.try_recv().ok();
         }
         if !ops.is_empty() {
-            let started = std::time::Instant::now();
+            let started = Instant::now();
             let count = ops.len();
-            let result = backend.apply(std::mem::take(&mut ops));
+            // A group nobody waits for is appended without its own fsync: the next durable commit,
+            // or LAZY_SYNC_DELAY, makes it durable.
+            let durable = !waiters.is_empty() || close.is_some();
+            let result = if durable { backend.apply(std::mem::take(&mut ops)) } else { backend.append(std::mem::take(&mut ops)) };
             stats.commit_seconds.observe(started.elapsed().as_secs_f64());
             stats.commit_ops.observe(count as f64);
-            if let Err(e) = &result {
-                tracing::error!(error = %e, ops = count, "group commit failed");
+            match &result {
+                Err(e) => tracing::error!(error = %e, ops = count, "group commit failed"),
+                Ok(()) if durable => unsynced_since = None,
+                Ok(()) => {
+                    unsynced_since.get_or_insert(started);
+                }
             }
             stats.commits.fetch_add(1, Ordering::Relaxed);
             stats.ops.fetch_add(count as u64, Ordering::Relaxed);
@@ -203,8 +234,110 @@ fn writer_loop(backend: &dyn Backend, rx: mpsc::Receiver<Job>, stats: &StoreStat
             }
         }
         if let Some(done) = close {
+            sync_appended(backend, &mut unsynced_since);
             let _ = done.send(());
             return;
         }
+    }
+    sync_appended(backend, &mut unsynced_since);
+}
+
+/// fdatasyncs what was appended without one, if anything.
+fn sync_appended(backend: &dyn Backend, unsynced_since: &mut Option<Instant>) {
+    if unsynced_since.take().is_some() {
+        if let Err(e) = backend.sync() {
+            tracing::error!(error = %e, "store sync failed");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::memory::MemoryBackend;
+    use std::sync::atomic::AtomicBool;
+
+    /// Counts how the writer reaches the backend and whether appended changes are still unsynced.
+    #[derive(Default)]
+    struct Recording {
+        inner: MemoryBackend,
+        applies: AtomicU64,
+        appends: AtomicU64,
+        syncs: AtomicU64,
+        unsynced: AtomicBool,
+    }
+
+    impl Backend for Recording {
+        fn apply(&self, ops: Vec<Op>) -> Result<(), StoreError> {
+            self.applies.fetch_add(1, Ordering::SeqCst);
+            self.unsynced.store(false, Ordering::SeqCst);
+            self.inner.apply(ops)
+        }
+        fn append(&self, ops: Vec<Op>) -> Result<(), StoreError> {
+            self.appends.fetch_add(1, Ordering::SeqCst);
+            self.unsynced.store(true, Ordering::SeqCst);
+            self.inner.apply(ops)
+        }
+        fn sync(&self) -> Result<(), StoreError> {
+            self.syncs.fetch_add(1, Ordering::SeqCst);
+            self.unsynced.store(false, Ordering::SeqCst);
+            Ok(())
+        }
+        fn get_body(&self, queue: QueueId, seq: Seq) -> Result<Option<Vec<u8>>, StoreError> {
+            self.inner.get_body(queue, seq)
+        }
+        fn scan_queues(&self, visit: &mut dyn FnMut(QueueId, &[u8])) -> Result<(), StoreError> {
+            self.inner.scan_queues(visit)
+        }
+        fn scan_meta(&self, visit: &mut dyn FnMut(QueueId, Seq, &[u8])) -> Result<(), StoreError> {
+            self.inner.scan_meta(visit)
+        }
+        fn scan_kv(&self, visit: &mut dyn FnMut(QueueId, &[u8], &[u8])) -> Result<(), StoreError> {
+            self.inner.scan_kv(visit)
+        }
+    }
+
+    fn kv(i: u8) -> Vec<Op> {
+        vec![Op::PutKv { queue: 1, key: vec![i], value: vec![i] }]
+    }
+
+    async fn eventually(what: &str, check: impl Fn() -> bool) {
+        for _ in 0..500 {
+            if check() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("{what} did not happen within 5 s");
+    }
+
+    #[tokio::test]
+    async fn lazy_writes_are_appended_and_synced_soon_after() {
+        let backend = Arc::new(Recording::default());
+        let store = Store::new(backend.clone());
+        store.commit_lazy(kv(1));
+        eventually("the sync of a lazy group", || backend.syncs.load(Ordering::SeqCst) == 1).await;
+        assert_eq!(backend.appends.load(Ordering::SeqCst), 1, "appended, not applied with an fsync of its own");
+        assert_eq!(backend.applies.load(Ordering::SeqCst), 0);
+        assert!(!backend.unsynced.load(Ordering::SeqCst));
+        store.close().await;
+        assert_eq!(backend.syncs.load(Ordering::SeqCst), 1, "nothing left to sync at close");
+    }
+
+    #[tokio::test]
+    async fn a_durable_commit_covers_the_lazy_writes_before_it() {
+        let backend = Arc::new(Recording::default());
+        let store = Store::new(backend.clone());
+        for i in 0..50 {
+            store.commit_lazy(kv(i));
+        }
+        store.commit(kv(200)).await.unwrap();
+        assert!(!backend.unsynced.load(Ordering::SeqCst), "acknowledged: everything queued before it is durable");
+        let mut keys = 0;
+        backend.scan_kv(&mut |_, _, _| keys += 1).unwrap();
+        assert_eq!(keys, 51);
+        store.commit_lazy(kv(201));
+        store.close().await;
+        assert!(!backend.unsynced.load(Ordering::SeqCst), "close leaves nothing unsynced");
     }
 }
