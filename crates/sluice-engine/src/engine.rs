@@ -746,8 +746,10 @@ impl Engine {
             }
         }
         let first_seq = to.lock().alloc_seqs(messages.len());
-        for (i, (seq, meta)) in messages.into_iter().enumerate() {
-            let Some(bytes) = self.store.get_body(from.id, seq)? else { continue };
+        let seqs: Vec<Seq> = messages.iter().map(|(seq, _)| *seq).collect();
+        let bodies = self.store.get_bodies(from.id, &seqs)?;
+        for (i, ((_, meta), bytes)) in messages.into_iter().zip(bodies).enumerate() {
+            let Some(bytes) = bytes else { continue };
             let mut body = BodyRecord::decode(&bytes)?;
             // Set when dead-lettering; cleared when a move task redrives the message.
             body.dead_letter_source_arn = dead_letter_source.map(str::to_string);
@@ -866,9 +868,11 @@ impl Engine {
     fn build_received(&self, queue: &Queue, taken: Vec<(Seq, MessageMeta)>, opts: &ReceiveOptions) -> Result<Vec<ReceivedMessage>> {
         let want_system = |name: &str| opts.system_attribute_names.iter().any(|n| n == "All" || n == name);
         let mut out = Vec::with_capacity(taken.len());
-        for (seq, meta) in taken {
+        let seqs: Vec<Seq> = taken.iter().map(|(seq, _)| *seq).collect();
+        let bodies = self.store.get_bodies(queue.id, &seqs)?;
+        for ((seq, meta), bytes) in taken.into_iter().zip(bodies) {
             // A body can be missing only if the message was deleted or purged meanwhile.
-            let Some(bytes) = self.store.get_body(queue.id, seq)? else { continue };
+            let Some(bytes) = bytes else { continue };
             let record = BodyRecord::decode(&bytes)?;
             let fifo_seq = record.deduplication_id.as_ref().map(|_| seq.to_string());
             let mut system = BTreeMap::new();
@@ -1053,8 +1057,10 @@ impl Engine {
         let now = self.clock.now_ms();
         let picked = queue.lock().peek_visible(now, max);
         let mut out = Vec::with_capacity(picked.len());
-        for (seq, meta) in picked {
-            let Some(bytes) = self.store.get_body(queue.id, seq)? else { continue };
+        let seqs: Vec<Seq> = picked.iter().map(|(seq, _)| *seq).collect();
+        let bodies = self.store.get_bodies(queue.id, &seqs)?;
+        for ((_, meta), bytes) in picked.into_iter().zip(bodies) {
+            let Some(bytes) = bytes else { continue };
             let record = BodyRecord::decode(&bytes)?;
             out.push(PeekedMessage {
                 message_id: uuid::Uuid::from_bytes(meta.id).to_string(),

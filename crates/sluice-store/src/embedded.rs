@@ -420,18 +420,32 @@ impl Backend for EmbeddedBackend {
     }
 
     fn get_body(&self, queue: QueueId, seq: Seq) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.get_bodies(queue, &[seq])?.pop().flatten())
+    }
+
+    /// One look at the pending layers for all, then one read transaction for those not there: with
+    /// a deep backlog most bodies come from redb, and a transaction and table open per body showed.
+    fn get_bodies(&self, queue: QueueId, seqs: &[Seq]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        let mut out = Vec::with_capacity(seqs.len());
         {
             let layers = self.layers();
-            let found = layers.active.body(queue, seq).or_else(|| layers.applying.as_ref()?.body(queue, seq));
-            if let Some(body) = found {
-                return Ok(Some(body.to_vec()));
+            for &seq in seqs {
+                let found = layers.active.body(queue, seq).or_else(|| layers.applying.as_ref()?.body(queue, seq));
+                out.push(found.map(<[u8]>::to_vec));
             }
+        }
+        if out.iter().all(Option::is_some) {
+            return Ok(out);
         }
         // Read after looking at the layers: a change leaves them only once redb has committed it.
         let tx = self.db.begin_read().map_err(io)?;
         let table = tx.open_table(BODY).map_err(io)?;
-        let value = table.get((queue, seq)).map_err(io)?;
-        Ok(value.map(|v| v.value().to_vec()))
+        for (slot, &seq) in out.iter_mut().zip(seqs) {
+            if slot.is_none() {
+                *slot = table.get((queue, seq)).map_err(io)?.map(|v| v.value().to_vec());
+            }
+        }
+        Ok(out)
     }
 
     fn scan_queues(&self, visit: &mut dyn FnMut(QueueId, &[u8])) -> Result<(), StoreError> {
@@ -511,6 +525,9 @@ mod tests {
         assert_eq!(backend.get_body(5, 10).unwrap(), Some(b"body 10".to_vec()));
         assert_eq!(backend.get_body(5, 1).unwrap(), None);
         backend.apply(vec![Op::DeleteMessage { queue: 5, seq: 10 }, message(5, 99_999)]).unwrap();
+        // One batch read across both places: seq 11 from redb, 99999 pending, 1 gone.
+        let bodies = backend.get_bodies(5, &[11, 99_999, 1]).unwrap();
+        assert_eq!(bodies, vec![Some(b"body 11".to_vec()), Some(b"body 99999".to_vec()), None]);
         let mut seen = Vec::new();
         backend.scan_meta(&mut |q, s, m| seen.push((q, s, m.to_vec()))).unwrap();
         assert_eq!(seen.len(), 1 + (FLUSH_OPS - 1) + 1, "seq 2, 11..10+FLUSH_OPS and 99999; 1 and 10 deleted");

@@ -90,6 +90,11 @@ pub trait Backend: Send + Sync + 'static {
     }
     /// Reads a message's body record.
     fn get_body(&self, queue: QueueId, seq: Seq) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Reads the body records of several messages of one queue (a receive's batch), in `seqs`' order;
+    /// a backend overrides it when one read for all is cheaper than one read each.
+    fn get_bodies(&self, queue: QueueId, seqs: &[Seq]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        seqs.iter().map(|&seq| self.get_body(queue, seq)).collect()
+    }
     /// Visits every queue record.
     fn scan_queues(&self, visit: &mut dyn FnMut(QueueId, &[u8])) -> Result<(), StoreError>;
     /// Visits every message's metadata, in (queue, seq) order.

@@ -111,6 +111,11 @@ impl Store {
         self.backend.get_body(queue, seq)
     }
 
+    /// Reads the body records of several messages of one queue, in `seqs`' order.
+    pub fn get_bodies(&self, queue: QueueId, seqs: &[Seq]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        self.backend.get_bodies(queue, seqs)
+    }
+
     /// Visits every queue record (recovery).
     pub fn scan_queues(&self, visit: &mut dyn FnMut(QueueId, &[u8])) -> Result<(), StoreError> {
         self.backend.scan_queues(visit)
