@@ -14,7 +14,8 @@
 //! fsync) once they reach [`FLUSH_OPS`] ops, [`FLUSH_BYTES`] or [`FLUSH_AGE`]; messages sent and
 //! deleted within one such window never reach redb. A checkpoint — everything pending plus a durable redb commit, then a log reset — runs when
 //! the log holds [`CHECKPOINT_BYTES`] or its oldest record is [`CHECKPOINT_INTERVAL`] old, and on
-//! open after replaying the log. Body reads look at the pending changes (the ones being applied
+//! open after replaying the log. Durable commits record redb's allocator state (quick repair), so a
+//! restart after a crash does not walk the whole file to rebuild it. Body reads look at the pending changes (the ones being applied
 //! stay readable until redb has them), then redb; scans apply what is pending first. Readers use
 //! MVCC read transactions and never wait for redb's writer.
 //!
@@ -117,6 +118,7 @@ impl EmbeddedBackend {
         let (mut wal, records) = Wal::open(&path.with_extension("wal"))?;
         let mut tx = db.begin_write().map_err(io)?;
         tx.set_durability(Durability::Immediate).map_err(io)?;
+        tx.set_quick_repair(true);
         tx.open_table(QUEUES).map_err(io)?;
         tx.open_table(META).map_err(io)?;
         tx.open_table(BODY).map_err(io)?;
@@ -156,6 +158,9 @@ impl EmbeddedBackend {
         let result = (|| {
             let mut tx = self.db.begin_write().map_err(io)?;
             tx.set_durability(durability).map_err(io)?;
+            // A durable commit records redb's allocator state, so that opening after a crash
+            // loads it instead of walking the whole file to rebuild it (see `open`).
+            tx.set_quick_repair(matches!(durability, Durability::Immediate));
             if !pending.is_empty() {
                 apply_ops(&tx, pending.effective_ops())?;
             }
