@@ -7,7 +7,8 @@
 //! readers at once, persisted only by a later durable commit) and makes the group durable by
 //! appending it to this log. Every so often a checkpoint commits redb durably and resets the log.
 //!
-//! File layout (`sluice.wal` beside the redb file):
+//! File layout (`sluice.wal` and `sluice.wal2` beside the redb file; see the embedded backend for
+//! why there are two):
 //! - a header at offset 0: magic, epoch (u64), CRC-32 of both;
 //! - records from [`HEADER_LEN`] on: `len: u32` (payload bytes), `crc: u32` over (epoch ‖ payload),
 //!   then the payload: one group's ops.
@@ -106,7 +107,9 @@ impl Wal {
     /// Creates a zero-filled log with a first header under a temporary name and renames it into
     /// place, so a crash while creating never leaves a half-made log behind.
     fn create(path: &Path) -> Result<(), StoreError> {
-        let tmp = path.with_extension("wal.tmp");
+        let mut tmp = path.as_os_str().to_owned();
+        tmp.push(".tmp");
+        let tmp = std::path::PathBuf::from(tmp);
         let mut file = OpenOptions::new().read(true).write(true).create(true).truncate(true).open(&tmp).map_err(io)?;
         let zeros = vec![0u8; 1 << 20];
         let mut written = 0;
@@ -149,10 +152,21 @@ impl Wal {
         self.end - HEADER_LEN
     }
 
+    /// The epoch of the records this log holds; the embedded backend's two logs replay in epoch order.
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
     /// Forgets every record: starts a new epoch and syncs the header. Only after the records'
     /// effects are durable elsewhere (the redb checkpoint).
     pub fn reset(&mut self) -> Result<(), StoreError> {
-        self.epoch += 1;
+        self.restart_after(self.epoch)
+    }
+
+    /// Forgets every record and starts epoch `previous + 1`: how the backend makes this log the
+    /// successor of another one whose epoch is `previous`, so a replay orders the two correctly.
+    pub fn restart_after(&mut self, previous: u64) -> Result<(), StoreError> {
+        self.epoch = previous + 1;
         let mut header = [0u8; 20];
         header[..8].copy_from_slice(MAGIC);
         header[8..16].copy_from_slice(&self.epoch.to_le_bytes());
