@@ -231,7 +231,9 @@ impl Shared {
 
     fn fail(&self, why: &StoreError) {
         let _ = self.failed.set(why.to_string());
-        // A writer held back or a flush waiting for the applier must not wait forever.
+        // A writer held back or a flush waiting for the applier must not wait forever. Taking the
+        // lock first means no waiter is between its check of `failed` and its wait.
+        drop(self.layers());
         self.layers_changed.notify_all();
     }
 
@@ -335,7 +337,7 @@ impl Shared {
             }
         }
         drop(self.wait_for_applier(self.layers(), |l| l.sealed.is_empty()));
-        Ok(())
+        self.refuse_if_failed()
     }
 
     /// The applier thread: commits sealed layers to redb, oldest first, until the backend closes.
@@ -406,9 +408,14 @@ impl Shared {
         }
         let pending = std::mem::take(&mut layers.active);
         self.commit_to_redb(pending.effective_ops(), Durability::Immediate)?;
-        log.wal.reset()?;
+        // The spare first: its records are older, and replaying them alone on top of a state
+        // that already has the active file's would undo those (a crash between the two resets).
         if let Some(spare) = layers.spare_log.as_mut() {
             spare.restart_after(log.wal.epoch())?;
+            let after = spare.epoch();
+            log.wal.restart_after(after)?;
+        } else {
+            log.wal.reset()?;
         }
         log.oldest = None;
         Ok(())
