@@ -206,7 +206,7 @@ impl EmbeddedBackend {
         });
         let applier = {
             let shared = shared.clone();
-            std::thread::Builder::new().name("sluice-store-apply".into()).spawn(move || shared.applier_loop()).map_err(io)?
+            std::thread::Builder::new().name("sluice-store-apply".into()).spawn(move || shared.run_applier()).map_err(io)?
         };
         Ok(EmbeddedBackend { shared, applier: Mutex::new(Some(applier)) })
     }
@@ -340,7 +340,22 @@ impl Shared {
         self.refuse_if_failed()
     }
 
-    /// The applier thread: commits sealed layers to redb, oldest first, until the backend closes.
+    /// The applier thread's body. A panic in it (a bug, or redb's) is turned into a failure, so that
+    /// writers held back and flushes waiting for the applier get an error instead of waiting forever.
+    fn run_applier(&self) {
+        self.fail_on_panic(|| self.applier_loop());
+    }
+
+    fn fail_on_panic(&self, body: impl FnOnce()) {
+        if let Err(panic) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)) {
+            let what = panic.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| panic.downcast_ref::<String>().cloned());
+            let why = StoreError::Io(format!("store applier panicked: {}", what.unwrap_or_default()));
+            tracing::error!(error = %why, "refusing writes until restart");
+            self.fail(&why);
+        }
+    }
+
+    /// Commits sealed layers to redb, oldest first, until the backend closes.
     fn applier_loop(&self) {
         let mut applies = 0u64;
         let mut apply_time = Duration::ZERO;
@@ -693,6 +708,29 @@ mod tests {
     /// Waits until the applier has committed every sealed layer to redb.
     fn settle(backend: &EmbeddedBackend) {
         drop(backend.shared.wait_for_applier(backend.shared.layers(), |l| l.sealed.is_empty()));
+    }
+
+    /// A panic on the applier thread must not leave writers waiting for it forever.
+    #[test]
+    fn a_panicking_applier_fails_the_backend_and_wakes_its_waiters() {
+        let dir = std::env::temp_dir().join(format!("sluice-embedded-panic-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let backend = EmbeddedBackend::open(&dir.join("store.redb")).unwrap();
+        let (woke, woken) = std::sync::mpsc::channel();
+        let shared = backend.shared.clone();
+        // Not scoped: if the failure did not wake it, the test fails instead of hanging.
+        std::thread::spawn(move || {
+            // Waits for a condition the applier never brings about: only a failure ends it.
+            drop(shared.wait_for_applier(shared.layers(), |_| false));
+            let _ = woke.send(());
+        });
+        std::thread::sleep(Duration::from_millis(50));
+        backend.shared.fail_on_panic(|| panic!("injected"));
+        woken.recv_timeout(Duration::from_secs(5)).expect("the waiter was not woken");
+        let refused = backend.apply(vec![message(1, 1)]).unwrap_err().to_string();
+        assert!(refused.contains("applier panicked: injected"), "{refused}");
+        drop(backend);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     fn message(queue: QueueId, seq: Seq) -> Op {
