@@ -5,7 +5,12 @@
 //! Tables:
 //! - `queues`: queue id → queue record;
 //! - `meta`: (queue id, seq) → message metadata (scanned at startup);
-//! - `body`: (queue id, seq) → message body record (read on receive).
+//! - `body`: (queue id, seq) → message body record (read on receive);
+//! - `kv`: (queue id, key) → small records the engine keeps beside a queue's messages;
+//! - `doomed`: queue id → purged below this seq, or deleted. A purge or a queue deletion only writes
+//!   this record; the applier then removes the records [`CLEANUP_CHUNK`] per transaction, between
+//!   layers, and readers leave them out meanwhile (deleting a queue of a million messages in one
+//!   transaction held every write back for a second).
 //!
 //! Every `apply` is one record in the write-ahead log ([`crate::wal`]), fdatasynced, and its ops
 //! appended to the active [`Pending`] layer; an `append` is the same record without the
@@ -37,9 +42,10 @@
 //! `SLUICE_LOG=sluice_store=debug` logs, at each checkpoint, the commits since the previous one and
 //! where their time went (log writes, fdatasyncs, redb applies, the checkpoint itself).
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::fs::File;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -54,6 +60,17 @@ const QUEUES: TableDefinition<u64, &[u8]> = TableDefinition::new("queues");
 const META: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("meta");
 const BODY: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("body");
 const KV: TableDefinition<(u64, &[u8]), &[u8]> = TableDefinition::new("kv");
+/// Queue → every message below this seq is gone ([`QUEUE_DELETED`]: the whole queue and its key/value
+/// records). The applier removes such records a chunk at a time; readers never see them meanwhile.
+const DOOMED: TableDefinition<u64, u64> = TableDefinition::new("doomed");
+
+/// The `DOOMED` bound of a deleted queue: everything of it goes.
+const QUEUE_DELETED: Seq = Seq::MAX;
+
+/// Records of a purge or a deleted queue removed per redb transaction. Removing a million in one
+/// transaction took 1.2 s, and the writer waits for the applier, so every send on every queue waited
+/// as long; a chunk takes a few milliseconds.
+pub const CLEANUP_CHUNK: usize = 4096;
 
 /// Page cache redb may use; bodies read on receive are mostly recent, so a modest cache suffices.
 const CACHE_BYTES: usize = 64 << 20;
@@ -95,6 +112,12 @@ struct Shared {
     layers_changed: Condvar,
     /// Why writes are refused, after a failure that left redb and the logs out of step.
     failed: OnceLock<String>,
+    /// Purged ranges and deleted queues whose records may still be in redb or a pending layer:
+    /// queue → bound as in `DOOMED`. Set when the op is logged, cleared once the applier removed the
+    /// last record. Readers leave these records out.
+    doomed: Mutex<HashMap<QueueId, Seq>>,
+    /// Transactions that removed doomed records (debug log, tests).
+    cleanup_chunks: AtomicU64,
 }
 
 /// Changes in the log but not (yet) in redb, as readers see them.
@@ -181,6 +204,7 @@ impl EmbeddedBackend {
         tx.open_table(META).map_err(io)?;
         tx.open_table(BODY).map_err(io)?;
         tx.open_table(KV).map_err(io)?;
+        tx.open_table(DOOMED).map_err(io)?;
         // Replaying is idempotent: every op sets or removes keys, so records whose effects a
         // checkpoint already made durable (a crash between checkpoint and log reset) replay harmlessly.
         let records = older_records.len() + newer_records.len();
@@ -195,6 +219,11 @@ impl EmbeddedBackend {
             older.restart_after(latest)?;
             newer.restart_after(older.epoch())?;
         }
+        let mut doomed = HashMap::new();
+        for item in db.begin_read().map_err(io)?.open_table(DOOMED).map_err(io)?.iter().map_err(io)? {
+            let (queue, below) = item.map_err(io)?;
+            doomed.insert(queue.value(), below.value());
+        }
         let log = LogState { wal: newer, oldest: None, unsynced: false, split: Split::default() };
         let layers = Layers { spare_log: Some(older), ..Layers::default() };
         let shared = Arc::new(Shared {
@@ -203,6 +232,8 @@ impl EmbeddedBackend {
             layers: Mutex::new(layers),
             layers_changed: Condvar::new(),
             failed: OnceLock::new(),
+            doomed: Mutex::new(doomed),
+            cleanup_chunks: AtomicU64::new(0),
         });
         let applier = {
             let shared = shared.clone();
@@ -265,8 +296,79 @@ impl Shared {
         log.split.commits += 1;
         log.split.ops += ops.len() as u64;
         log.oldest.get_or_insert_with(Instant::now);
+        self.note_doomed(&ops);
         self.layers().active.extend(ops);
         Ok(())
+    }
+
+    fn doomed(&self) -> MutexGuard<'_, HashMap<QueueId, Seq>> {
+        // Only inserts and removes happen under this lock.
+        self.doomed.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Hides from readers, from now on, the messages `ops` purge and the queues they delete.
+    fn note_doomed(&self, ops: &[Op]) {
+        for op in ops {
+            let (queue, below) = match op {
+                Op::DeleteQueue { queue } => (*queue, QUEUE_DELETED),
+                Op::PurgeMessages { queue, below } => (*queue, *below),
+                _ => continue,
+            };
+            let mut doomed = self.doomed();
+            let bound = doomed.entry(queue).or_insert(below);
+            *bound = (*bound).max(below);
+        }
+    }
+
+    /// Removes up to [`CLEANUP_CHUNK`] records of the first range in `DOOMED`, in one transaction
+    /// without an fsync (a crash before the next checkpoint only means removing them again).
+    /// Returns false once nothing is left to remove.
+    fn clean_up_chunk(&self) -> Result<bool, StoreError> {
+        let mut tx = self.db.begin_write().map_err(io)?;
+        tx.set_durability(Durability::None).map_err(io)?;
+        let (queue, below, finished) = {
+            let mut doomed = tx.open_table(DOOMED).map_err(io)?;
+            let first = doomed.first().map_err(io)?.map(|(k, v)| (k.value(), v.value()));
+            let Some((queue, below)) = first else {
+                drop(doomed);
+                tx.abort().map_err(io)?;
+                return Ok(false);
+            };
+            let mut finished = true;
+            if below > 0 {
+                let last = if below == QUEUE_DELETED { Seq::MAX } else { below - 1 };
+                for table in [META, BODY] {
+                    finished &= remove_some(&mut tx.open_table(table).map_err(io)?, queue, last)?;
+                }
+            }
+            if below == QUEUE_DELETED {
+                let mut kv = tx.open_table(KV).map_err(io)?;
+                let keys: Vec<Vec<u8>> = kv
+                    .range((queue, &[][..])..)
+                    .map_err(io)?
+                    .map_while(|item| item.ok().filter(|(k, _)| k.value().0 == queue).map(|(k, _)| k.value().1.to_vec()))
+                    .take(CLEANUP_CHUNK + 1)
+                    .collect();
+                finished &= keys.len() <= CLEANUP_CHUNK;
+                for key in keys.iter().take(CLEANUP_CHUNK) {
+                    kv.remove((queue, key.as_slice())).map_err(io)?;
+                }
+            }
+            if finished {
+                doomed.remove(queue).map_err(io)?;
+            }
+            (queue, below, finished)
+        };
+        tx.commit().map_err(io)?;
+        self.cleanup_chunks.fetch_add(1, Ordering::Relaxed);
+        if finished {
+            let mut doomed = self.doomed();
+            // A later purge logged meanwhile raised the bound: it stays until that one is done.
+            if doomed.get(&queue) == Some(&below) {
+                doomed.remove(&queue);
+            }
+        }
+        Ok(true)
     }
 
     /// fdatasyncs the log: every record appended so far becomes durable.
@@ -359,12 +461,23 @@ impl Shared {
     fn applier_loop(&self) {
         let mut applies = 0u64;
         let mut apply_time = Duration::ZERO;
+        // Doomed records may be left in redb: one chunk of them goes after each layer, and chunk
+        // after chunk while no layer waits.
+        let mut cleaning = !self.doomed().is_empty();
         loop {
             let (pending, checkpoint) = {
-                let mut layers = self.wait_for_applier(self.layers(), |l| !l.sealed.is_empty() || l.closing);
+                let mut layers = self.wait_for_applier(self.layers(), |l| !l.sealed.is_empty() || l.closing || cleaning);
+                let closing = layers.closing;
                 match layers.sealed.front_mut() {
                     Some(front) => (front.pending.clone(), front.checkpoint.take()),
-                    None => return,
+                    None if closing => return,
+                    None => {
+                        drop(layers);
+                        if !self.clean_up(&mut cleaning) {
+                            return;
+                        }
+                        continue;
+                    }
                 }
             };
             if self.failed.get().is_some() {
@@ -399,12 +512,32 @@ impl Shared {
                     applies,
                     apply_us_per_apply = apply_time.as_micros() as u64 / applies.max(1),
                     checkpoint_ms = started.elapsed().as_millis() as u64,
+                    cleanup_chunks = self.cleanup_chunks.load(Ordering::Relaxed),
                     "checkpoint"
                 );
                 (applies, apply_time) = (0, Duration::ZERO);
             }
             drop(layers);
             self.layers_changed.notify_all();
+            cleaning |= pending.dooms_records();
+            if cleaning && !self.clean_up(&mut cleaning) {
+                return;
+            }
+        }
+    }
+
+    /// One chunk of [`Shared::clean_up_chunk`]; false (stop the applier) if it failed.
+    fn clean_up(&self, cleaning: &mut bool) -> bool {
+        match self.clean_up_chunk() {
+            Ok(more) => {
+                *cleaning = more;
+                true
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "removing purged messages failed; refusing writes until restart");
+                self.fail(&e);
+                false
+            }
         }
     }
 
@@ -507,10 +640,19 @@ impl Drop for EmbeddedBackend {
 
 type MessageTable<'t> = Table<'t, (u64, u64), &'static [u8]>;
 
-fn remove_range(meta: &mut MessageTable, body: &mut MessageTable, queue: QueueId, below: Seq) -> Result<(), StoreError> {
-    meta.retain_in((queue, 0)..(queue, below), |_, _| false).map_err(io)?;
-    body.retain_in((queue, 0)..(queue, below), |_, _| false).map_err(io)?;
-    Ok(())
+/// Removes up to [`CLEANUP_CHUNK`] records of `queue` with seq up to `last`; true if none is left.
+fn remove_some(table: &mut MessageTable, queue: QueueId, last: Seq) -> Result<bool, StoreError> {
+    let beyond_chunk = table.range((queue, 0)..=(queue, last)).map_err(io)?.nth(CLEANUP_CHUNK).transpose().map_err(io)?;
+    match beyond_chunk.map(|(k, _)| k.value().1) {
+        Some(stop) => {
+            table.retain_in((queue, 0)..(queue, stop), |_, _| false).map_err(io)?;
+            Ok(false)
+        }
+        None => {
+            table.retain_in((queue, 0)..=(queue, last), |_, _| false).map_err(io)?;
+            Ok(true)
+        }
+    }
 }
 
 /// Applies `ops` inside `tx`.
@@ -520,23 +662,16 @@ fn apply_ops<'a>(tx: &WriteTransaction, ops: impl IntoIterator<Item = &'a Op>) -
         let mut meta = tx.open_table(META).map_err(io)?;
         let mut body = tx.open_table(BODY).map_err(io)?;
         let mut kv = tx.open_table(KV).map_err(io)?;
+        let mut doomed = tx.open_table(DOOMED).map_err(io)?;
         for op in ops {
             match op {
                 Op::PutQueue { queue, record } => {
                     queues.insert(*queue, record.as_slice()).map_err(io)?;
                 }
+                // Their records go later, a chunk at a time (`Shared::clean_up_chunk`).
                 Op::DeleteQueue { queue } => {
                     queues.remove(*queue).map_err(io)?;
-                    meta.retain_in((*queue, 0)..=(*queue, Seq::MAX), |_, _| false).map_err(io)?;
-                    body.retain_in((*queue, 0)..=(*queue, Seq::MAX), |_, _| false).map_err(io)?;
-                    let keys: Vec<Vec<u8>> = kv
-                        .range((*queue, &[][..])..)
-                        .map_err(io)?
-                        .map_while(|item| item.ok().filter(|(k, _)| k.value().0 == *queue).map(|(k, _)| k.value().1.to_vec()))
-                        .collect();
-                    for k in keys {
-                        kv.remove((*queue, k.as_slice())).map_err(io)?;
-                    }
+                    doomed.insert(*queue, QUEUE_DELETED).map_err(io)?;
                 }
                 Op::PutKv { queue, key, value } => {
                     kv.insert((*queue, key.as_slice()), value.as_slice()).map_err(io)?;
@@ -560,7 +695,12 @@ fn apply_ops<'a>(tx: &WriteTransaction, ops: impl IntoIterator<Item = &'a Op>) -
                     meta.remove((*queue, *seq)).map_err(io)?;
                     body.remove((*queue, *seq)).map_err(io)?;
                 }
-                Op::PurgeMessages { queue, below } => remove_range(&mut meta, &mut body, *queue, *below)?,
+                Op::PurgeMessages { queue, below } => {
+                    let bound = doomed.get(*queue).map_err(io)?.map_or(0, |b| b.value());
+                    if *below > bound {
+                        doomed.insert(*queue, *below).map_err(io)?;
+                    }
+                }
             }
         }
     }
@@ -630,22 +770,27 @@ impl Backend for EmbeddedBackend {
     /// One look at the pending layers for all, then one read transaction for those not there: with
     /// a deep backlog most bodies come from redb, and a transaction and table open per body showed.
     fn get_bodies(&self, queue: QueueId, seqs: &[Seq]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        // First: a doomed range leaves the map only after redb has committed its removal.
+        let doomed_below = self.shared.doomed().get(&queue).copied();
+        let gone = |seq: Seq| doomed_below.is_some_and(|below| below == QUEUE_DELETED || seq < below);
         let mut out = Vec::with_capacity(seqs.len());
+        let mut missing = false;
         {
             let layers = self.shared.layers();
             for &seq in seqs {
                 let found = layers.active.body(queue, seq).or_else(|| layers.sealed.iter().rev().find_map(|s| s.pending.body(queue, seq)));
-                out.push(found.map(<[u8]>::to_vec));
+                missing |= found.is_none() && !gone(seq);
+                out.push(found.filter(|_| !gone(seq)).map(<[u8]>::to_vec));
             }
         }
-        if out.iter().all(Option::is_some) {
+        if !missing {
             return Ok(out);
         }
         // Read after looking at the layers: a change leaves them only once redb has committed it.
         let tx = self.shared.db.begin_read().map_err(io)?;
         let table = tx.open_table(BODY).map_err(io)?;
         for (slot, &seq) in out.iter_mut().zip(seqs) {
-            if slot.is_none() {
+            if slot.is_none() && !gone(seq) {
                 *slot = table.get((queue, seq)).map_err(io)?.map(|v| v.value().to_vec());
             }
         }
@@ -669,10 +814,14 @@ impl Backend for EmbeddedBackend {
 
     fn scan_meta(&self, visit: &mut dyn FnMut(QueueId, Seq, &[u8])) -> Result<(), StoreError> {
         self.shared.flush()?;
+        let doomed = self.shared.doomed().clone();
         let tx = self.shared.db.begin_read().map_err(io)?;
         for item in tx.open_table(META).map_err(io)?.iter().map_err(io)? {
             let (k, v) = item.map_err(io)?;
             let (q, s) = k.value();
+            if doomed.get(&q).is_some_and(|&below| below == QUEUE_DELETED || s < below) {
+                continue;
+            }
             visit(q, s, v.value());
         }
         Ok(())
@@ -682,10 +831,14 @@ impl Backend for EmbeddedBackend {
 impl EmbeddedBackend {
     /// Visits every key/value record.
     fn visit_kv(&self, visit: &mut dyn FnMut(QueueId, &[u8], &[u8])) -> Result<(), StoreError> {
+        let doomed = self.shared.doomed().clone();
         let tx = self.shared.db.begin_read().map_err(io)?;
         for item in tx.open_table(KV).map_err(io)?.iter().map_err(io)? {
             let (k, v) = item.map_err(io)?;
             let (q, key) = k.value();
+            if doomed.get(&q) == Some(&QUEUE_DELETED) {
+                continue;
+            }
             visit(q, key, v.value());
         }
         Ok(())
@@ -729,6 +882,73 @@ mod tests {
         woken.recv_timeout(Duration::from_secs(5)).expect("the waiter was not woken");
         let refused = backend.apply(vec![message(1, 1)]).unwrap_err().to_string();
         assert!(refused.contains("applier panicked: injected"), "{refused}");
+        drop(backend);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Counts the records of `queue` physically in redb's message tables (doomed ones included).
+    fn raw_messages(backend: &EmbeddedBackend, queue: QueueId) -> (usize, usize) {
+        let tx = backend.shared.db.begin_read().unwrap();
+        let count = |t| tx.open_table(t).unwrap().range((queue, 0)..=(queue, Seq::MAX)).unwrap().count();
+        (count(META), count(BODY))
+    }
+
+    fn wait_until_clean(backend: &EmbeddedBackend) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !backend.shared.doomed().is_empty() {
+            assert!(Instant::now() < deadline, "doomed records were not removed within 20 s");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// A purge or a queue deletion of many messages is hidden at once and removed a chunk per
+    /// transaction (one big transaction held every send back for as long), also after a restart.
+    #[test]
+    fn big_purges_and_queue_deletions_are_hidden_at_once_and_removed_in_chunks() {
+        let dir = std::env::temp_dir().join(format!("sluice-embedded-doomed-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let path = dir.join("store.redb");
+        let n = 2 * CLEANUP_CHUNK as u64 + 10;
+        let backend = EmbeddedBackend::open(&path).unwrap();
+        for queue in [1, 2] {
+            backend.apply((0..n).map(|seq| message(queue, seq)).collect()).unwrap();
+        }
+        backend.apply(vec![message(3, 0), Op::PutKv { queue: 2, key: b"k".to_vec(), value: b"v".to_vec() }]).unwrap();
+        backend.shared.flush().unwrap();
+        assert_eq!(raw_messages(&backend, 1), (n as usize, n as usize));
+
+        backend.apply(vec![Op::PurgeMessages { queue: 1, below: n - 5 }, Op::DeleteQueue { queue: 2 }]).unwrap();
+        let visible = |b: &EmbeddedBackend| {
+            let mut seen = Vec::new();
+            b.scan_meta(&mut |q, s, _| seen.push((q, s))).unwrap();
+            seen
+        };
+        let expected: Vec<(QueueId, Seq)> = (n - 5..n).map(|s| (1, s)).chain([(3, 0)]).collect();
+        assert_eq!(visible(&backend), expected, "hidden from scans before they are removed");
+        assert_eq!(backend.get_bodies(1, &[0, n - 6, n - 5]).unwrap(), vec![None, None, Some(format!("body {}", n - 5).into_bytes())]);
+        assert_eq!(backend.get_body(2, 7).unwrap(), None);
+        let mut kvs = 0;
+        backend.scan_kv(&mut |_, _, _| kvs += 1).unwrap();
+        assert_eq!(kvs, 0, "a deleted queue's key/value records are hidden too");
+
+        wait_until_clean(&backend);
+        assert_eq!(raw_messages(&backend, 1), (5, 5));
+        assert_eq!(raw_messages(&backend, 2), (0, 0));
+        // Queue 1 takes three chunks (two full ones), queue 2 as many.
+        assert!(backend.shared.cleanup_chunks.load(Ordering::Relaxed) >= 6, "removed in chunks");
+
+        // Doomed before a restart: still hidden after it, and removed by the reopened backend.
+        backend.apply((n..2 * n).map(|seq| message(1, seq)).collect()).unwrap();
+        backend.shared.flush().unwrap();
+        backend.apply(vec![Op::PurgeMessages { queue: 1, below: 2 * n - 1 }]).unwrap();
+        drop(backend);
+        let backend = EmbeddedBackend::open(&path).unwrap();
+        assert_eq!(visible(&backend), vec![(1, 2 * n - 1), (3, 0)]);
+        wait_until_clean(&backend);
+        assert_eq!(raw_messages(&backend, 1), (1, 1));
+        let tx = backend.shared.db.begin_read().unwrap();
+        assert_eq!(tx.open_table(DOOMED).unwrap().iter().unwrap().count(), 0);
+        drop(tx);
         drop(backend);
         let _ = std::fs::remove_dir_all(&dir);
     }
@@ -898,3 +1118,4 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
+

@@ -26,6 +26,8 @@ pub struct Pending {
     bytes: usize,
     /// When the first op arrived.
     since: Option<Instant>,
+    /// Holds a purge or a queue deletion (whose records the applier then removes).
+    dooms: bool,
 }
 
 impl Pending {
@@ -44,7 +46,8 @@ impl Pending {
                 Op::PutMeta { meta, .. } => self.bytes += meta.len(),
                 Op::PutKv { key, value, .. } => self.bytes += key.len() + value.len(),
                 Op::PutQueue { record, .. } => self.bytes += record.len(),
-                Op::DeleteQueue { .. } | Op::PurgeMessages { .. } | Op::DeleteKv { .. } => {}
+                Op::DeleteQueue { .. } | Op::PurgeMessages { .. } => self.dooms = true,
+                Op::DeleteKv { .. } => {}
             }
             self.bytes += 32;
             self.ops.push(op);
@@ -57,6 +60,11 @@ impl Pending {
             Some(Op::PutMessage { body, .. }) => Some(body),
             _ => None,
         }
+    }
+
+    /// Whether a purge or a queue deletion is among the ops.
+    pub fn dooms_records(&self) -> bool {
+        self.dooms
     }
 
     pub fn is_empty(&self) -> bool {
