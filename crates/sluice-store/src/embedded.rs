@@ -64,6 +64,14 @@ const KV: TableDefinition<(u64, &[u8]), &[u8]> = TableDefinition::new("kv");
 /// records). The applier removes such records a chunk at a time; readers never see them meanwhile.
 const DOOMED: TableDefinition<u64, u64> = TableDefinition::new("doomed");
 
+/// Facts about the files themselves: `format` → [`FORMAT`].
+const INFO: TableDefinition<&str, u64> = TableDefinition::new("info");
+
+/// The on-disk format, raised whenever an older sluice would misread the files: 2 added the second
+/// log file (an older binary replays only one), 3 the `doomed` table (an older binary shows purged
+/// messages again). A store written in a newer format is refused instead of half read.
+pub const FORMAT: u64 = 3;
+
 /// The `DOOMED` bound of a deleted queue: everything of it goes.
 const QUEUE_DELETED: Seq = Seq::MAX;
 
@@ -189,6 +197,18 @@ impl EmbeddedBackend {
         }
         prefetch_in_background(path);
         let db = Database::builder().set_cache_size(CACHE_BYTES).create(path).map_err(io)?;
+        // Before the logs: a newer format's records may not even decode here.
+        let found = match db.begin_read().map_err(io)?.open_table(INFO) {
+            Ok(info) => info.get("format").map_err(io)?.map(|v| v.value()),
+            Err(redb::TableError::TableDoesNotExist(_)) => None,
+            Err(e) => return Err(io(e)),
+        };
+        if let Some(found) = found.filter(|&f| f > FORMAT) {
+            return Err(StoreError::Unsupported(format!(
+                "{} was written by a newer sluice (store format {found}; this one reads up to {FORMAT}): run that version or newer",
+                path.display()
+            )));
+        }
         let (first, first_records) = Wal::open(&path.with_extension(LOG_EXTENSIONS[0]))?;
         let (second, second_records) = Wal::open(&path.with_extension(LOG_EXTENSIONS[1]))?;
         // The lower epoch was written first (each switch starts the other file after this one).
@@ -205,6 +225,7 @@ impl EmbeddedBackend {
         tx.open_table(BODY).map_err(io)?;
         tx.open_table(KV).map_err(io)?;
         tx.open_table(DOOMED).map_err(io)?;
+        tx.open_table(INFO).map_err(io)?.insert("format", FORMAT).map_err(io)?;
         // Replaying is idempotent: every op sets or removes keys, so records whose effects a
         // checkpoint already made durable (a crash between checkpoint and log reset) replay harmlessly.
         let records = older_records.len() + newer_records.len();
@@ -950,6 +971,25 @@ mod tests {
         assert_eq!(tx.open_table(DOOMED).unwrap().iter().unwrap().count(), 0);
         drop(tx);
         drop(backend);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A store written by a newer sluice is refused before anything is replayed into it.
+    #[test]
+    fn a_store_in_a_newer_format_is_refused() {
+        let dir = std::env::temp_dir().join(format!("sluice-embedded-format-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let path = dir.join("store.redb");
+        drop(EmbeddedBackend::open(&path).unwrap());
+        {
+            let db = Database::create(&path).unwrap();
+            let tx = db.begin_write().unwrap();
+            assert_eq!(tx.open_table(INFO).unwrap().get("format").unwrap().map(|v| v.value()), Some(FORMAT));
+            tx.open_table(INFO).unwrap().insert("format", FORMAT + 1).unwrap();
+            tx.commit().unwrap();
+        }
+        let refused = EmbeddedBackend::open(&path).err().expect("a newer format must be refused").to_string();
+        assert!(refused.contains("written by a newer sluice"), "{refused}");
         let _ = std::fs::remove_dir_all(&dir);
     }
 

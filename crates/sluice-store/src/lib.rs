@@ -61,6 +61,9 @@ pub enum StoreError {
     Io(String),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    /// The files were written in a format this build does not read (a newer sluice's).
+    #[error("unsupported store: {0}")]
+    Unsupported(String),
     #[error("the store is shut down")]
     Closed,
 }
