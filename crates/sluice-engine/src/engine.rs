@@ -194,6 +194,11 @@ impl Engine {
         if let Some(e) = bad {
             return Err(e);
         }
+        store.scan_purge_bounds(&mut |id, below| {
+            if let Some(q) = queues.get_mut(&id) {
+                q.seqs_start_at_least(below);
+            }
+        })?;
         let mut orphans = Vec::new();
         let mut corrupt = 0usize;
         store.scan_meta(&mut |id, seq, bytes| match (queues.get_mut(&id), MessageMeta::decode(bytes)) {

@@ -278,6 +278,11 @@ impl QueueState {
         }
     }
 
+    /// Recovery: new messages get seqs at or above `floor` (a purge the store is still removing).
+    pub fn seqs_start_at_least(&mut self, floor: Seq) {
+        self.next_seq = self.next_seq.max(floor);
+    }
+
     /// Adds a message (a committed send, or one recovered from disk) of message group `group`
     /// ("" for none). The group is interned here, under the lock, so it cannot vanish meanwhile.
     pub fn insert(&mut self, seq: Seq, mut meta: MessageMeta, group: &str, now: u64) {

@@ -332,7 +332,7 @@ impl Shared {
         for op in ops {
             let (queue, below) = match op {
                 Op::DeleteQueue { queue } => (*queue, QUEUE_DELETED),
-                Op::PurgeMessages { queue, below } => (*queue, *below),
+                Op::PurgeMessages { queue, below } if *below > 0 => (*queue, *below),
                 _ => continue,
             };
             let mut doomed = self.doomed();
@@ -343,11 +343,11 @@ impl Shared {
 
     /// Removes up to [`CLEANUP_CHUNK`] records of the first range in `DOOMED`, in one transaction
     /// without an fsync (a crash before the next checkpoint only means removing them again).
-    /// Returns false once nothing is left to remove.
+    /// Returns whether anything is left to remove.
     fn clean_up_chunk(&self) -> Result<bool, StoreError> {
         let mut tx = self.db.begin_write().map_err(io)?;
         tx.set_durability(Durability::None).map_err(io)?;
-        let (queue, below, finished) = {
+        let (queue, below, finished, more) = {
             let mut doomed = tx.open_table(DOOMED).map_err(io)?;
             let first = doomed.first().map_err(io)?.map(|(k, v)| (k.value(), v.value()));
             let Some((queue, below)) = first else {
@@ -364,12 +364,14 @@ impl Shared {
             }
             if below == QUEUE_DELETED {
                 let mut kv = tx.open_table(KV).map_err(io)?;
-                let keys: Vec<Vec<u8>> = kv
-                    .range((queue, &[][..])..)
-                    .map_err(io)?
-                    .map_while(|item| item.ok().filter(|(k, _)| k.value().0 == queue).map(|(k, _)| k.value().1.to_vec()))
-                    .take(CLEANUP_CHUNK + 1)
-                    .collect();
+                let mut keys: Vec<Vec<u8>> = Vec::new();
+                for item in kv.range((queue, &[][..])..).map_err(io)?.take(CLEANUP_CHUNK + 1) {
+                    let (k, _) = item.map_err(io)?;
+                    if k.value().0 != queue {
+                        break;
+                    }
+                    keys.push(k.value().1.to_vec());
+                }
                 finished &= keys.len() <= CLEANUP_CHUNK;
                 for key in keys.iter().take(CLEANUP_CHUNK) {
                     kv.remove((queue, key.as_slice())).map_err(io)?;
@@ -378,7 +380,8 @@ impl Shared {
             if finished {
                 doomed.remove(queue).map_err(io)?;
             }
-            (queue, below, finished)
+            let more = !finished || doomed.first().map_err(io)?.is_some();
+            (queue, below, finished, more)
         };
         tx.commit().map_err(io)?;
         self.cleanup_chunks.fetch_add(1, Ordering::Relaxed);
@@ -389,7 +392,7 @@ impl Shared {
                 doomed.remove(&queue);
             }
         }
-        Ok(true)
+        Ok(more)
     }
 
     /// fdatasyncs the log: every record appended so far becomes durable.
@@ -488,6 +491,11 @@ impl Shared {
         loop {
             let (pending, checkpoint) = {
                 let mut layers = self.wait_for_applier(self.layers(), |l| !l.sealed.is_empty() || l.closing || cleaning);
+                // A failed backend wakes every wait at once; the applier must stop here, or its idle
+                // clean-up would spin (and keep committing to a redb whose state is uncertain).
+                if self.failed.get().is_some() {
+                    return;
+                }
                 let closing = layers.closing;
                 match layers.sealed.front_mut() {
                     Some(front) => (front.pending.clone(), front.checkpoint.take()),
@@ -833,6 +841,15 @@ impl Backend for EmbeddedBackend {
         self.visit_kv(visit)
     }
 
+    fn scan_purge_bounds(&self, visit: &mut dyn FnMut(QueueId, Seq)) -> Result<(), StoreError> {
+        for (&queue, &below) in self.shared.doomed().iter() {
+            if below != QUEUE_DELETED {
+                visit(queue, below);
+            }
+        }
+        Ok(())
+    }
+
     fn scan_meta(&self, visit: &mut dyn FnMut(QueueId, Seq, &[u8])) -> Result<(), StoreError> {
         self.shared.flush()?;
         let doomed = self.shared.doomed().clone();
@@ -907,6 +924,51 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
     }
 
+    /// A failure wakes every wait for the applier at once; an idle applier used to go on to its
+    /// clean-up and back, round and round (a core busy, commits to a redb in doubt).
+    #[test]
+    fn a_failed_backend_stops_its_applier() {
+        let dir = std::env::temp_dir().join(format!("sluice-embedded-failed-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let backend = EmbeddedBackend::open(&dir.join("store.redb")).unwrap();
+        backend.apply(vec![message(1, 1)]).unwrap();
+        backend.shared.flush().unwrap();
+        backend.shared.fail(&StoreError::Io("injected".into()));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !backend.applier.lock().unwrap().as_ref().is_some_and(|a| a.is_finished()) {
+            assert!(Instant::now() < deadline, "the applier still runs 10 s after the failure");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        drop(backend);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// The bound of a purge still being removed is reported, so recovery can start new seqs above
+    /// it; a finished purge, a deleted queue and an empty purge are not.
+    #[test]
+    fn purge_bounds_are_reported_until_their_records_are_removed() {
+        let dir = std::env::temp_dir().join(format!("sluice-embedded-bounds-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let backend = EmbeddedBackend::open(&dir.join("store.redb")).unwrap();
+        backend.apply((0..10).map(|seq| message(1, seq)).chain([message(2, 0)]).collect()).unwrap();
+        backend.shared.flush().unwrap();
+        let bounds = |b: &EmbeddedBackend| {
+            let mut seen = Vec::new();
+            b.scan_purge_bounds(&mut |q, below| seen.push((q, below))).unwrap();
+            seen.sort();
+            seen
+        };
+        // Logged, not yet applied: the applier has not started removing anything.
+        backend.apply(vec![Op::PurgeMessages { queue: 1, below: 7 }, Op::DeleteQueue { queue: 2 }, Op::PurgeMessages { queue: 3, below: 0 }]).unwrap();
+        assert_eq!(bounds(&backend), vec![(1, 7)]);
+        backend.shared.flush().unwrap();
+        wait_until_clean(&backend);
+        assert_eq!(bounds(&backend), vec![]);
+        assert_eq!(raw_messages(&backend, 1), (3, 3));
+        drop(backend);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
     /// Counts the records of `queue` physically in redb's message tables (doomed ones included).
     fn raw_messages(backend: &EmbeddedBackend, queue: QueueId) -> (usize, usize) {
         let tx = backend.shared.db.begin_read().unwrap();
@@ -934,7 +996,9 @@ mod tests {
         for queue in [1, 2] {
             backend.apply((0..n).map(|seq| message(queue, seq)).collect()).unwrap();
         }
-        backend.apply(vec![message(3, 0), Op::PutKv { queue: 2, key: b"k".to_vec(), value: b"v".to_vec() }]).unwrap();
+        // More key/value records than one chunk removes, the last of queue 2 followed by queue 3's.
+        let kv = |queue: QueueId, i: usize| Op::PutKv { queue, key: format!("k{i:05}").into_bytes(), value: b"v".to_vec() };
+        backend.apply((0..CLEANUP_CHUNK + 10).map(|i| kv(2, i)).chain([message(3, 0), kv(3, 0)]).collect()).unwrap();
         backend.shared.flush().unwrap();
         assert_eq!(raw_messages(&backend, 1), (n as usize, n as usize));
 
@@ -948,13 +1012,15 @@ mod tests {
         assert_eq!(visible(&backend), expected, "hidden from scans before they are removed");
         assert_eq!(backend.get_bodies(1, &[0, n - 6, n - 5]).unwrap(), vec![None, None, Some(format!("body {}", n - 5).into_bytes())]);
         assert_eq!(backend.get_body(2, 7).unwrap(), None);
-        let mut kvs = 0;
-        backend.scan_kv(&mut |_, _, _| kvs += 1).unwrap();
-        assert_eq!(kvs, 0, "a deleted queue's key/value records are hidden too");
+        let mut kvs = Vec::new();
+        backend.scan_kv(&mut |q, _, _| kvs.push(q)).unwrap();
+        assert_eq!(kvs, vec![3], "a deleted queue's key/value records are hidden too");
 
         wait_until_clean(&backend);
         assert_eq!(raw_messages(&backend, 1), (5, 5));
         assert_eq!(raw_messages(&backend, 2), (0, 0));
+        let raw_kvs = |b: &EmbeddedBackend| b.shared.db.begin_read().unwrap().open_table(KV).unwrap().iter().unwrap().count();
+        assert_eq!(raw_kvs(&backend), 1, "queue 2's removed in two chunks, queue 3's kept");
         // Queue 1 takes three chunks (two full ones), queue 2 as many.
         assert!(backend.shared.cleanup_chunks.load(Ordering::Relaxed) >= 6, "removed in chunks");
 

@@ -104,4 +104,11 @@ pub trait Backend: Send + Sync + 'static {
     fn scan_meta(&self, visit: &mut dyn FnMut(QueueId, Seq, &[u8])) -> Result<(), StoreError>;
     /// Visits every key/value record, in (queue, key) order.
     fn scan_kv(&self, visit: &mut dyn FnMut(QueueId, &[u8], &[u8])) -> Result<(), StoreError>;
+    /// Visits the bound of every purge whose removal is still under way (a backend that removes
+    /// purged messages at once has none). Until that removal ends, a message of the queue with a
+    /// seq below the bound would be removed with the purge: recovery must give new messages seqs
+    /// at or above it, even if the clock went back across a restart.
+    fn scan_purge_bounds(&self, _visit: &mut dyn FnMut(QueueId, Seq)) -> Result<(), StoreError> {
+        Ok(())
+    }
 }

@@ -131,6 +131,11 @@ impl Store {
         self.backend.scan_kv(visit)
     }
 
+    /// Visits the bounds of purges still being removed (recovery: see [`Backend::scan_purge_bounds`]).
+    pub fn scan_purge_bounds(&self, visit: &mut dyn FnMut(QueueId, Seq)) -> Result<(), StoreError> {
+        self.backend.scan_purge_bounds(visit)
+    }
+
     /// Writer counters.
     pub fn stats(&self) -> &StoreStats {
         &self.stats

@@ -843,6 +843,8 @@ struct FlakyBackend {
     fail_next: std::sync::atomic::AtomicBool,
     hold: std::sync::atomic::AtomicBool,
     applies: std::sync::atomic::AtomicUsize,
+    /// When not 0, reported as every queue's bound of a purge still being removed.
+    purge_bound: std::sync::atomic::AtomicU64,
 }
 
 impl Backend for FlakyBackend {
@@ -869,6 +871,32 @@ impl Backend for FlakyBackend {
     fn scan_kv(&self, visit: &mut dyn FnMut(QueueId, &[u8], &[u8])) -> std::result::Result<(), sluice_store::StoreError> {
         self.inner.scan_kv(visit)
     }
+    fn scan_purge_bounds(&self, visit: &mut dyn FnMut(QueueId, Seq)) -> std::result::Result<(), sluice_store::StoreError> {
+        let bound = self.purge_bound.load(std::sync::atomic::Ordering::SeqCst);
+        if bound != 0 {
+            self.inner.scan_queues(&mut |queue, _| visit(queue, bound))?;
+        }
+        Ok(())
+    }
+}
+
+/// A purge the store was still removing at a restart keeps its bound. New seqs start above it even
+/// when the clock went back across the restart: below it, a new message would be hidden and then
+/// removed with the purge.
+#[tokio::test]
+async fn new_seqs_start_above_a_purge_the_store_is_still_removing() {
+    let backend = Arc::new(FlakyBackend::default());
+    let store = || Arc::new(Store::new(backend.clone() as Arc<dyn Backend>));
+    let hour_later = T0 + 3_600_000;
+    let engine = Engine::open(config(), Arc::new(ManualClock::new(hour_later)), store()).unwrap();
+    engine.create_queue("q.fifo", &attrs(&[("FifoQueue", "true")]), &BTreeMap::new()).await.unwrap();
+    engine.close().await;
+    let bound: Seq = (hour_later << 20) + 5;
+    backend.purge_bound.store(bound, std::sync::atomic::Ordering::SeqCst);
+    // The clock stepped back an hour while the server was down.
+    let engine = Engine::open(config(), Arc::new(ManualClock::new(T0)), store()).unwrap();
+    let sent = send_fifo(&engine, "q.fifo", "new", "g", Some("d1")).await;
+    assert!(sent.sequence_number.unwrap().parse::<Seq>().unwrap() >= bound);
 }
 
 /// A FIFO send whose commit failed was never acknowledged, so its retry must be stored, not
