@@ -11,10 +11,16 @@ use crate::message::AttributeValue;
 
 /// Lower-case hex MD5 of `data`.
 pub fn md5_hex(data: &[u8]) -> String {
-    to_hex(&Md5::digest(data))
+    to_hex(&md5(data))
 }
 
-fn to_hex(bytes: &[u8]) -> String {
+/// MD5 of `data`.
+pub fn md5(data: &[u8]) -> [u8; 16] {
+    Md5::digest(data).into()
+}
+
+/// Lower-case hex of `bytes`.
+pub fn to_hex(bytes: &[u8]) -> String {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut s = String::with_capacity(bytes.len() * 2);
     for b in bytes {

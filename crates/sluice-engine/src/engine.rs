@@ -14,7 +14,7 @@ use tokio::sync::watch;
 
 use crate::attributes::{self, QueueAttributes, MAX_DELAY_SECONDS, MAX_MESSAGE_SIZE, MAX_VISIBILITY_TIMEOUT, MAX_WAIT_SECONDS};
 use crate::clock::Clock;
-use crate::digest::{md5_hex, md5_of_attributes};
+use crate::digest::{md5, md5_of_attributes, to_hex};
 use crate::error::{EngineError, Result};
 use crate::message::{self, Attributes, ReceivedMessage, SendMessage, SendResult};
 use crate::move_task::MoveTask;
@@ -701,9 +701,10 @@ impl Engine {
             group: 0,
             last_receive_ms: 0,
         };
+        let md5_of_body = md5(msg.body.as_bytes());
         let result = SendResult {
             message_id: uuid::Uuid::from_bytes(id).to_string(),
-            md5_of_body: md5_hex(msg.body.as_bytes()),
+            md5_of_body: to_hex(&md5_of_body),
             md5_of_attributes: md5_of_attributes(&msg.attributes),
             md5_of_system_attributes: md5_of_attributes(&msg.system_attributes),
             sequence_number: None,
@@ -720,6 +721,7 @@ impl Engine {
             group_id: msg.group_id,
             deduplication_id,
             dead_letter_source_arn: None,
+            md5_of_body: Some(md5_of_body),
         };
         Ok(Prepared { meta, body, result, dedup_key })
     }
@@ -879,6 +881,7 @@ impl Engine {
             // A body can be missing only if the message was deleted or purged meanwhile.
             let Some(bytes) = bytes else { continue };
             let record = BodyRecord::decode(&bytes)?;
+            let md5_of_body = to_hex(&record.body_md5());
             let fifo_seq = record.deduplication_id.as_ref().map(|_| seq.to_string());
             let mut system = BTreeMap::new();
             for &name in SYSTEM_ATTRIBUTES {
@@ -909,7 +912,7 @@ impl Engine {
             out.push(ReceivedMessage {
                 message_id: uuid::Uuid::from_bytes(meta.id).to_string(),
                 receipt_handle: self.receipts.issue(Receipt { queue: queue.id, seq, receive: meta.receive_count }),
-                md5_of_body: md5_hex(record.body.as_bytes()),
+                md5_of_body,
                 body: record.body,
                 system_attributes: system,
                 md5_of_attributes: md5_of_attributes(&attributes),

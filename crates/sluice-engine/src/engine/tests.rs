@@ -803,12 +803,15 @@ async fn fifo_data_from_before_meta_v4_still_loads() {
         group_id: Some("g".into()),
         deduplication_id: Some("d1".into()),
         dead_letter_source_arn: None,
+        md5_of_body: None,
     };
+    // Written before body records carried their MD5: plain bincode.
+    let old_body = bincode::serialize(&body).unwrap();
     let key = dedup_key("d1");
     let entry = DedupEntry { message_id, seq, expires_ms: T0 + WINDOW };
     f.backend
         .apply(vec![
-            Op::PutMessage { queue: id, seq, meta: v3, body: body.encode() },
+            Op::PutMessage { queue: id, seq, meta: v3, body: old_body },
             Op::PutKv { queue: id, key: dedup_kv_key(&key), value: entry.encode() },
         ])
         .unwrap();
@@ -821,6 +824,7 @@ async fn fifo_data_from_before_meta_v4_still_loads() {
     let got = receive(&e2, q, 10, None).await;
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].body, "old");
+    assert_eq!(got[0].md5_of_body, crate::digest::md5_hex(b"old"), "computed for a record without it");
     e2.delete_messages(q, &[got[0].receipt_handle.clone()]).unwrap();
     flush(&e2).await;
     // The existing record already holds the entry: kept as it is, still a duplicate.
