@@ -147,40 +147,35 @@ pub struct BodyRecord {
     pub deduplication_id: Option<String>,
     /// Set on messages moved to a dead-letter queue: the queue they came from.
     pub dead_letter_source_arn: Option<String>,
-    /// MD5 of `body`, computed once at send and, for bodies of at least [`STORED_MD5_FROM`] bytes,
-    /// stored after the bincode encoding (see [`BodyRecord::encode`]); None when not stored.
+    /// MD5 of `body`, computed once at send and stored after the bincode encoding (see
+    /// [`BodyRecord::encode`]); None only before it is computed.
     #[serde(skip)]
     pub md5_of_body: Option<[u8; 16]>,
 }
 
-/// Bodies at least this long carry their MD5 in the record. Below it, hashing the body again on
-/// receive (~1.7 µs per KiB here) is cheaper than writing 16 more bytes per message to the log and
-/// to redb: with 200-byte bodies the stored MD5 cost batch-10 sends ~4% (docs/BENCHMARKS.md).
-pub const STORED_MD5_FROM: usize = 1024;
-
 impl BodyRecord {
-    /// The bincode encoding, followed for bodies of [`STORED_MD5_FROM`] bytes or more by the 16
-    /// bytes of the body's MD5, so that a receive does not hash a big body again (with 16 KiB
-    /// bodies that was most of a receive's CPU). bincode 1 ignores trailing bytes: a binary from
-    /// before this reads these records, and a record without them gets its MD5 computed when read.
+    /// The bincode encoding followed by the 16 bytes of the body's MD5, so that a receive does not
+    /// hash the body again (with big bodies that was most of a receive's CPU). bincode 1 ignores
+    /// trailing bytes: a binary from before this reads these records, and a record from before
+    /// (no trailing bytes) gets its MD5 computed when read.
+    ///
+    /// The buffer is sized for both up front: appending the 16 bytes to `bincode::serialize`'s
+    /// exact-size Vec reallocated every record (and doubled its capacity), which made batch-10
+    /// sends ~4% slower (docs/BENCHMARKS.md, "The tenth session").
     pub fn encode(&self) -> Vec<u8> {
-        let md5 = (self.body.len() >= STORED_MD5_FROM).then(|| self.body_md5());
+        let md5 = self.body_md5();
         let size = bincode::serialized_size(self).expect("body records always serialise") as usize;
-        let mut out = Vec::with_capacity(size + md5.map_or(0, |m| m.len()));
+        let mut out = Vec::with_capacity(size + md5.len());
         bincode::serialize_into(&mut out, self).expect("body records always serialise");
-        out.extend_from_slice(md5.as_ref().map_or(&[][..], |m| &m[..]));
+        out.extend_from_slice(&md5);
         out
     }
 
     pub fn decode(bytes: &[u8]) -> Result<Self> {
         let corrupt = |e: bincode::Error| EngineError::Internal(format!("corrupt message body record: {e}"));
         let mut record: BodyRecord = bincode::deserialize(bytes).map_err(corrupt)?;
-        // Short bodies are hashed on demand, even where a record carries their MD5 (every record
-        // written by the release that stored it for all bodies).
-        if record.body.len() >= STORED_MD5_FROM {
-            let used = bincode::serialized_size(&record).map_err(corrupt)? as usize;
-            record.md5_of_body = bytes.get(used..).and_then(|rest| <[u8; 16]>::try_from(rest).ok());
-        }
+        let used = bincode::serialized_size(&record).map_err(corrupt)? as usize;
+        record.md5_of_body = bytes.get(used..).and_then(|rest| <[u8; 16]>::try_from(rest).ok());
         Ok(record)
     }
 
@@ -207,11 +202,11 @@ mod tests {
         }
     }
 
-    fn body(text: &str) -> BodyRecord {
+    fn body() -> BodyRecord {
         let mut attributes = Attributes::new();
         attributes.insert("a".into(), crate::message::AttributeValue { data_type: "String".into(), string_value: Some("v".into()), binary_value: None });
         BodyRecord {
-            body: text.into(),
+            body: "héllo".into(),
             attributes,
             system_attributes: Attributes::new(),
             sender_id: "s".into(),
@@ -222,15 +217,15 @@ mod tests {
         }
     }
 
-    /// A long body's MD5 is stored after the bincode encoding and read back; a record written
-    /// without it (plain bincode) still decodes and gets its MD5 computed; and plain bincode, as a
-    /// binary from before decodes, still reads the new records.
+    /// The body's MD5 is stored after the bincode encoding and read back; a record written before
+    /// (plain bincode) still decodes and gets its MD5 computed; and plain bincode, as a binary from
+    /// before decodes, still reads the new records.
     #[test]
-    fn long_body_records_carry_the_md5_of_their_body() {
-        let text = "h\u{e9}llo ".repeat(STORED_MD5_FROM / 6 + 1);
-        let plain = body(&text);
-        let md5 = crate::digest::md5(text.as_bytes());
+    fn body_records_carry_the_md5_of_their_body() {
+        let plain = body();
+        let md5 = crate::digest::md5("héllo".as_bytes());
         let stored = plain.encode();
+        assert_eq!(stored.capacity(), stored.len(), "sized up front, not reallocated");
         let decoded = BodyRecord::decode(&stored).unwrap();
         assert_eq!(decoded.md5_of_body, Some(md5));
         assert_eq!(BodyRecord { md5_of_body: None, ..decoded }, plain);
@@ -244,21 +239,6 @@ mod tests {
         let by_old_binary: BodyRecord = bincode::deserialize(&stored).unwrap();
         assert_eq!(by_old_binary, plain);
         assert!(BodyRecord::decode(&stored[..5]).is_err());
-    }
-
-    /// A short body is stored as plain bincode and hashed when read, also when its record carries
-    /// an MD5 (as every record did in the release before this).
-    #[test]
-    fn short_body_records_are_plain_bincode() {
-        let plain = body("h\u{e9}llo");
-        let md5 = crate::digest::md5("h\u{e9}llo".as_bytes());
-        assert_eq!(plain.encode(), bincode::serialize(&plain).unwrap());
-        let decoded = BodyRecord::decode(&plain.encode()).unwrap();
-        assert_eq!((decoded.md5_of_body, decoded.body_md5()), (None, md5));
-
-        let mut with_md5 = bincode::serialize(&plain).unwrap();
-        with_md5.extend_from_slice(&md5);
-        assert_eq!(BodyRecord::decode(&with_md5).unwrap().body_md5(), md5);
     }
 
     #[test]
