@@ -6,7 +6,7 @@
 //! hundreds of messages. A group of lazy writes only (nobody waits) is appended without an fsync:
 //! the next durable group's fsync covers it, or a sync after [`LAZY_SYNC_DELAY`].
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -54,7 +54,11 @@ impl Default for StoreStats {
 /// A backend plus its group-commit writer. Cheap to share behind an `Arc`.
 pub struct Store {
     backend: Arc<dyn Backend>,
-    jobs: Mutex<Option<mpsc::Sender<Job>>>,
+    /// Every request sends through this; no lock around it (a `Mutex<Option<Sender>>` here was
+    /// contended between the request threads under batch-1 load).
+    jobs: mpsc::Sender<Job>,
+    /// Set by [`Store::close`]: later writes fail with [`StoreError::Closed`].
+    closed: AtomicBool,
     writer: Mutex<Option<JoinHandle<()>>>,
     stats: Arc<StoreStats>,
 }
@@ -72,15 +76,16 @@ impl Store {
                 .spawn(move || writer_loop(backend.as_ref(), rx, &stats))
                 .expect("spawning the store writer thread")
         };
-        Store { backend, jobs: Mutex::new(Some(tx)), writer: Mutex::new(Some(writer)), stats }
+        Store { backend, jobs: tx, closed: AtomicBool::new(false), writer: Mutex::new(Some(writer)), stats }
     }
 
     fn send(&self, job: Job) -> Result<(), StoreError> {
-        let jobs = self.jobs.lock().map_err(|_| StoreError::Closed)?;
-        match jobs.as_ref() {
-            Some(tx) => tx.send(job).map_err(|_| StoreError::Closed),
-            None => Err(StoreError::Closed),
+        if self.closed.load(Ordering::Acquire) {
+            return Err(StoreError::Closed);
         }
+        // A job that slips in behind the Close is dropped with the writer's receiver: its waiter
+        // then gets Closed too.
+        self.jobs.send(job).map_err(|_| StoreError::Closed)
     }
 
     /// Applies `ops` atomically and returns once they are durable.
@@ -145,9 +150,7 @@ impl Store {
     pub async fn close(&self) {
         let (done, wait) = oneshot::channel();
         let sent = self.send(Job::Close { done }).is_ok();
-        if let Ok(mut jobs) = self.jobs.lock() {
-            jobs.take();
-        }
+        self.closed.store(true, Ordering::Release);
         if sent {
             let _ = wait.await;
         }
@@ -267,7 +270,6 @@ fn sync_appended(backend: &dyn Backend, unsynced_since: &mut Option<Instant>) {
 mod tests {
     use super::*;
     use crate::memory::MemoryBackend;
-    use std::sync::atomic::AtomicBool;
 
     /// Counts how the writer reaches the backend and whether appended changes are still unsynced.
     #[derive(Default)]
@@ -374,5 +376,19 @@ mod tests {
         store.commit_lazy(kv(201));
         store.close().await;
         assert!(!backend.unsynced.load(Ordering::SeqCst), "close leaves nothing unsynced");
+    }
+
+    #[tokio::test]
+    async fn writes_after_close_fail_and_close_is_idempotent() {
+        let backend = Arc::new(Recording::default());
+        let store = Store::new(backend.clone());
+        store.commit(kv(1)).await.unwrap();
+        store.close().await;
+        assert!(matches!(store.commit(kv(2)).await, Err(StoreError::Closed)));
+        store.commit_lazy(kv(3));
+        store.close().await;
+        let mut keys = 0;
+        backend.scan_kv(&mut |_, _, _| keys += 1).unwrap();
+        assert_eq!(keys, 1, "nothing written after close");
     }
 }
