@@ -5,6 +5,9 @@
 //! and then answers every waiter. Idle, a lone send pays one fsync; under load each fsync carries
 //! hundreds of messages. A group of lazy writes only (nobody waits) is appended without an fsync:
 //! the next durable group's fsync covers it, or a sync after [`LAZY_SYNC_DELAY`].
+//!
+//! The exception is [`Store::in_memory`] (`--data-dir :memory:`): with no fsync to share, commits
+//! are applied on the caller's thread and there is no writer.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
@@ -14,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
+use crate::memory::MemoryBackend;
 use crate::stats::{Histogram, SECONDS_BUCKETS, SIZE_BUCKETS};
 use crate::{Backend, Op, QueueId, Seq, StoreError};
 
@@ -51,16 +55,31 @@ impl Default for StoreStats {
     }
 }
 
+impl StoreStats {
+    fn record_commit(&self, took: Duration, ops: usize) {
+        self.commit_seconds.observe(took.as_secs_f64());
+        self.commit_ops.observe(ops as f64);
+        self.commits.fetch_add(1, Ordering::Relaxed);
+        self.ops.fetch_add(ops as u64, Ordering::Relaxed);
+    }
+}
+
 /// A backend plus its group-commit writer. Cheap to share behind an `Arc`.
 pub struct Store {
     backend: Arc<dyn Backend>,
+    /// None for [`Store::in_memory`]: commits are applied on the caller's thread.
+    writer: Option<Writer>,
+    /// Set by [`Store::close`]: later writes fail with [`StoreError::Closed`].
+    closed: AtomicBool,
+    stats: Arc<StoreStats>,
+}
+
+/// The group-commit writer thread and the channel to it.
+struct Writer {
     /// Every request sends through this; no lock around it (a `Mutex<Option<Sender>>` here was
     /// contended between the request threads under batch-1 load).
     jobs: mpsc::Sender<Job>,
-    /// Set by [`Store::close`]: later writes fail with [`StoreError::Closed`].
-    closed: AtomicBool,
-    writer: Mutex<Option<JoinHandle<()>>>,
-    stats: Arc<StoreStats>,
+    thread: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl Store {
@@ -68,7 +87,7 @@ impl Store {
     pub fn new(backend: Arc<dyn Backend>) -> Self {
         let (tx, rx) = mpsc::channel::<Job>();
         let stats = Arc::new(StoreStats::default());
-        let writer = {
+        let thread = {
             let backend = backend.clone();
             let stats = stats.clone();
             std::thread::Builder::new()
@@ -76,16 +95,41 @@ impl Store {
                 .spawn(move || writer_loop(backend.as_ref(), rx, &stats))
                 .expect("spawning the store writer thread")
         };
-        Store { backend, jobs: tx, closed: AtomicBool::new(false), writer: Mutex::new(Some(writer)), stats }
+        let writer = Writer { jobs: tx, thread: Mutex::new(Some(thread)) };
+        Store { backend, writer: Some(writer), closed: AtomicBool::new(false), stats }
     }
 
-    fn send(&self, job: Job) -> Result<(), StoreError> {
+    /// A store over an in-memory backend (`--data-dir :memory:`), without a writer thread: there is
+    /// no fsync for a group to share, and handing every commit to a thread and back cost more than
+    /// the commit itself (batch-1 sends into `:memory:` ran at ~50% of the HTTP ceiling through the
+    /// writer; docs/BENCHMARKS.md). Commits are applied on the caller's thread, in the order their
+    /// callers reach the backend's lock, which is the order the writer's channel gave them.
+    pub fn in_memory(backend: Arc<MemoryBackend>) -> Self {
+        Store { backend, writer: None, closed: AtomicBool::new(false), stats: Arc::new(StoreStats::default()) }
+    }
+
+    fn refuse_if_closed(&self) -> Result<(), StoreError> {
         if self.closed.load(Ordering::Acquire) {
             return Err(StoreError::Closed);
         }
+        Ok(())
+    }
+
+    fn send(&self, writer: &Writer, job: Job) -> Result<(), StoreError> {
+        self.refuse_if_closed()?;
         // A job that slips in behind the Close is dropped with the writer's receiver: its waiter
         // then gets Closed too.
-        self.jobs.send(job).map_err(|_| StoreError::Closed)
+        writer.jobs.send(job).map_err(|_| StoreError::Closed)
+    }
+
+    /// [`Store::in_memory`]: applies `ops` on the calling thread.
+    fn apply_here(&self, ops: Vec<Op>, durable: bool) -> Result<(), StoreError> {
+        self.refuse_if_closed()?;
+        let started = Instant::now();
+        let count = ops.len();
+        let result = if durable { self.backend.apply(ops) } else { self.backend.append(ops) };
+        self.stats.record_commit(started.elapsed(), count);
+        result
     }
 
     /// Applies `ops` atomically and returns once they are durable.
@@ -93,8 +137,9 @@ impl Store {
         if ops.is_empty() {
             return Ok(());
         }
+        let Some(writer) = &self.writer else { return self.apply_here(ops, true) };
         let (done, wait) = oneshot::channel();
-        self.send(Job::Write { ops, done: Some(done) })?;
+        self.send(writer, Job::Write { ops, done: Some(done) })?;
         wait.await.map_err(|_| StoreError::Closed)?
     }
 
@@ -106,8 +151,12 @@ impl Store {
         if ops.is_empty() {
             return;
         }
-        if let Err(e) = self.send(Job::Write { ops, done: None }) {
-            tracing::warn!(error = %e, "lazy write dropped: store closed");
+        let queued = match &self.writer {
+            Some(writer) => self.send(writer, Job::Write { ops, done: None }),
+            None => self.apply_here(ops, false),
+        };
+        if let Err(e) = queued {
+            tracing::warn!(error = %e, "lazy write dropped");
         }
     }
 
@@ -148,13 +197,17 @@ impl Store {
 
     /// Commits everything queued so far (lazy writes included) and stops the writer. Idempotent.
     pub async fn close(&self) {
+        let Some(writer) = &self.writer else {
+            self.closed.store(true, Ordering::Release);
+            return;
+        };
         let (done, wait) = oneshot::channel();
-        let sent = self.send(Job::Close { done }).is_ok();
+        let sent = self.send(writer, Job::Close { done }).is_ok();
         self.closed.store(true, Ordering::Release);
         if sent {
             let _ = wait.await;
         }
-        let handle = self.writer.lock().ok().and_then(|mut w| w.take());
+        let handle = writer.thread.lock().ok().and_then(|mut t| t.take());
         if let Some(handle) = handle {
             let _ = tokio::task::spawn_blocking(move || handle.join()).await;
         }
@@ -228,8 +281,7 @@ fn writer_loop(backend: &dyn Backend, rx: mpsc::Receiver<Job>, stats: &StoreStat
             let overdue = unsynced_since.is_some_and(|since| since.elapsed() >= LAZY_SYNC_DELAY);
             let durable = !waiters.is_empty() || close.is_some() || overdue;
             let result = if durable { backend.apply(std::mem::take(&mut ops)) } else { backend.append(std::mem::take(&mut ops)) };
-            stats.commit_seconds.observe(started.elapsed().as_secs_f64());
-            stats.commit_ops.observe(count as f64);
+            stats.record_commit(started.elapsed(), count);
             match &result {
                 Err(e) => tracing::error!(error = %e, ops = count, "group commit failed"),
                 Ok(()) if durable => unsynced_since = None,
@@ -237,8 +289,6 @@ fn writer_loop(backend: &dyn Backend, rx: mpsc::Receiver<Job>, stats: &StoreStat
                     unsynced_since.get_or_insert(started);
                 }
             }
-            stats.commits.fetch_add(1, Ordering::Relaxed);
-            stats.ops.fetch_add(count as u64, Ordering::Relaxed);
             for w in waiters.drain(..) {
                 let _ = w.send(result.clone());
             }
@@ -269,7 +319,6 @@ fn sync_appended(backend: &dyn Backend, unsynced_since: &mut Option<Instant>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::memory::MemoryBackend;
 
     /// Counts how the writer reaches the backend and whether appended changes are still unsynced.
     #[derive(Default)]
@@ -390,5 +439,27 @@ mod tests {
         let mut keys = 0;
         backend.scan_kv(&mut |_, _, _| keys += 1).unwrap();
         assert_eq!(keys, 1, "nothing written after close");
+    }
+
+    #[tokio::test]
+    async fn in_memory_store_applies_on_the_callers_thread() {
+        let backend = Arc::new(MemoryBackend::new());
+        let store = Store::in_memory(backend.clone());
+        let keys = || {
+            let mut n = 0;
+            backend.scan_kv(&mut |_, _, _| n += 1).unwrap();
+            n
+        };
+        store.commit(kv(1)).await.unwrap();
+        assert_eq!(keys(), 1);
+        store.commit_lazy(kv(2));
+        assert_eq!(keys(), 2, "a lazy write is applied before commit_lazy returns: there is no writer to wait for");
+        assert_eq!(store.stats().commits.load(Ordering::Relaxed), 2);
+        assert_eq!(store.stats().ops.load(Ordering::Relaxed), 2);
+        store.close().await;
+        assert!(matches!(store.commit(kv(3)).await, Err(StoreError::Closed)));
+        store.commit_lazy(kv(4));
+        store.close().await;
+        assert_eq!(keys(), 2, "nothing written after close");
     }
 }

@@ -12,7 +12,7 @@ use sluice_engine::{Engine, EngineConfig};
 use sluice_protocol::ProtocolConfig;
 use sluice_store::embedded::EmbeddedBackend;
 use sluice_store::memory::MemoryBackend;
-use sluice_store::{Backend, Store};
+use sluice_store::Store;
 
 use crate::config::Config;
 use crate::server::AppState;
@@ -67,11 +67,11 @@ fn receipt_secret(dir: &Path) -> Result<Vec<u8>, StartError> {
 /// Opens storage and recovers the engine.
 pub async fn open(config: &Config) -> Result<Opened, StartError> {
     let started = Instant::now();
-    let (backend, secret, lock): (Arc<dyn Backend>, Vec<u8>, Option<File>) = match &config.data_dir {
+    let (store, secret, lock): (Store, Vec<u8>, Option<File>) = match &config.data_dir {
         None => {
             tracing::warn!("data directory is :memory: — nothing will survive a restart");
             let secret = uuid::Uuid::new_v4().as_bytes().to_vec();
-            (Arc::new(MemoryBackend::new()), secret, None)
+            (Store::in_memory(Arc::new(MemoryBackend::new())), secret, None)
         }
         Some(dir) => {
             std::fs::create_dir_all(dir).map_err(dir_err(dir))?;
@@ -81,10 +81,10 @@ pub async fn open(config: &Config) -> Result<Opened, StartError> {
             }
             let secret = receipt_secret(dir)?;
             let backend = EmbeddedBackend::open(&dir.join("sluice.redb"))?;
-            (Arc::new(backend), secret, Some(lock))
+            (Store::new(Arc::new(backend)), secret, Some(lock))
         }
     };
-    let store = Arc::new(Store::new(backend));
+    let store = Arc::new(store);
     let engine = Engine::open(
         EngineConfig::new(&config.region, &config.account_id, secret),
         Arc::new(SystemClock),

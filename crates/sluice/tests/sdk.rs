@@ -1541,3 +1541,77 @@ async fn metrics_api_and_queue_attributes_agree() {
         assert_eq!(status, 200, "{path}");
     }
 }
+
+/// `--data-dir :memory:` applies commits on the request thread instead of a writer thread
+/// (`Store::in_memory`): the same API, nothing on disk, nothing after a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_memory_server_sends_receives_deletes_and_keeps_nothing() {
+    let mut server = TestServer::start_with(&["--data-dir", ":memory:"], &[]);
+    if skip_if_external(&server, "in_memory_server_sends_receives_deletes_and_keeps_nothing") {
+        return;
+    }
+    let client = server.client();
+    let name = queue_name("memory");
+    let url = create_queue(&client, &name).await;
+
+    let sent = client.send_message().queue_url(&url).message_body("m-0").send().await.expect("SendMessage");
+    assert_eq!(sent.md5_of_message_body(), Some(md5_hex(b"m-0").as_str()));
+    let entries: Vec<_> = (1..=10)
+        .map(|i| SendMessageBatchRequestEntry::builder().id(format!("e{i}")).message_body(format!("m-{i}")).build().unwrap())
+        .collect();
+    let batch = client.send_message_batch().queue_url(&url).set_entries(Some(entries)).send().await.expect("SendMessageBatch");
+    assert_eq!(batch.successful().len(), 10, "{batch:?}");
+    assert!(batch.failed().is_empty(), "{batch:?}");
+
+    let got = receive_exactly(&client, &url, 11, 60, Duration::from_secs(10)).await;
+    let bodies: HashSet<String> = got.iter().map(|m| m.body().unwrap().to_string()).collect();
+    let expected: HashSet<String> = (0..=10).map(|i| format!("m-{i}")).collect();
+    assert_eq!(bodies, expected);
+    for m in &got {
+        assert_eq!(m.md5_of_body(), Some(md5_hex(m.body().unwrap().as_bytes()).as_str()));
+    }
+    assert_eq!(counts(&client, &url).await, (0, 11, 0));
+    for chunk in got.chunks(10) {
+        let entries: Vec<_> = chunk
+            .iter()
+            .enumerate()
+            .map(|(i, m)| DeleteMessageBatchRequestEntry::builder().id(format!("d{i}")).receipt_handle(m.receipt_handle().unwrap()).build().unwrap())
+            .collect();
+        let out = client.delete_message_batch().queue_url(&url).set_entries(Some(entries)).send().await.expect("DeleteMessageBatch");
+        assert!(out.failed().is_empty(), "{out:?}");
+    }
+    assert_eq!(counts(&client, &url).await, (0, 0, 0));
+    assert!(receive_now(&client, &url, 10).await.is_empty());
+
+    // FIFO de-duplication works the same way in memory.
+    let fifo = format!("{name}.fifo");
+    let fifo_url = client
+        .create_queue()
+        .queue_name(&fifo)
+        .attributes(QA::FifoQueue, "true")
+        .send()
+        .await
+        .expect("CreateQueue fifo")
+        .queue_url()
+        .unwrap()
+        .to_string();
+    let send_fifo = || {
+        client.send_message().queue_url(&fifo_url).message_body("once").message_group_id("g").message_deduplication_id("d-1").send()
+    };
+    let first = send_fifo().await.expect("first FIFO send");
+    let again = send_fifo().await.expect("duplicate FIFO send");
+    assert_eq!(first.message_id(), again.message_id(), "a duplicate answers with the first send's MessageId");
+    assert_eq!(receive_exactly(&client, &fifo_url, 1, 60, Duration::from_secs(5)).await.len(), 1);
+    assert!(receive_now(&client, &fifo_url, 10).await.is_empty(), "the duplicate was not queued");
+
+    assert_eq!(std::fs::read_dir(server.data_dir()).unwrap().count(), 0, "nothing written to the default data dir");
+    let status = server.terminate();
+    assert!(status.success(), "graceful shutdown should exit 0, got {status}");
+    server.restart();
+    let client = server.client();
+    expect_service_err!(
+        "GetQueueUrl after an in-memory restart",
+        client.get_queue_url().queue_name(&name).send().await,
+        GetQueueUrlError::QueueDoesNotExist(_)
+    );
+}

@@ -153,7 +153,11 @@ impl TestServer {
         if !self.extra_env.iter().any(|(k, _)| k == "SLUICE_PORT") {
             command.arg("--port").arg("0");
         }
-        command.arg("--data-dir").arg(&data_dir).args(&self.extra_args);
+        // Extra arguments may choose the data dir themselves (e.g. `--data-dir :memory:`).
+        if !self.extra_args.iter().any(|a| a == "--data-dir") {
+            command.arg("--data-dir").arg(&data_dir);
+        }
+        command.args(&self.extra_args);
         for (k, v) in &self.extra_env {
             command.env(k, v);
         }
