@@ -950,8 +950,8 @@ impl Engine {
             // On a FIFO queue, deleting a group's in-flight message unblocks the group's next one:
             // a waiting long poll must see it now, not at its deadline.
             let unblocked = state.record.attributes.fifo_queue && !ops.is_empty();
-            // Handed to the writer under the lock, so a de-duplication record written here is
-            // queued before any prune of it (a prune runs under this lock too).
+            // Committed under the lock, so a de-duplication record written here reaches the store
+            // before any prune of it (a prune runs under this lock too).
             self.store.commit_lazy(ops);
             (results, unblocked)
         };

@@ -31,14 +31,15 @@ enum Job {
     Close { done: oneshot::Sender<()> },
 }
 
-/// Counters of the writer, for metrics and benchmarks.
+/// Counters of the commits (the writer's groups, or each commit of [`Store::in_memory`]), for
+/// metrics and benchmarks.
 #[derive(Debug)]
 pub struct StoreStats {
     /// Number of transactions committed.
     pub commits: AtomicU64,
     /// Number of ops committed.
     pub ops: AtomicU64,
-    /// Seconds each commit took (including its fsync).
+    /// Seconds each commit took (including its fsync, if any).
     pub commit_seconds: Histogram,
     /// Ops per commit: how much group commit is sharing.
     pub commit_ops: Histogram,
@@ -64,7 +65,8 @@ impl StoreStats {
     }
 }
 
-/// A backend plus its group-commit writer. Cheap to share behind an `Arc`.
+/// A backend plus its group-commit writer (none for [`Store::in_memory`]). Cheap to share behind an
+/// `Arc`.
 pub struct Store {
     backend: Arc<dyn Backend>,
     /// None for [`Store::in_memory`]: commits are applied on the caller's thread.
@@ -102,8 +104,9 @@ impl Store {
     /// A store over an in-memory backend (`--data-dir :memory:`), without a writer thread: there is
     /// no fsync for a group to share, and handing every commit to a thread and back cost more than
     /// the commit itself (batch-1 sends into `:memory:` ran at ~50% of the HTTP ceiling through the
-    /// writer; docs/BENCHMARKS.md). Commits are applied on the caller's thread, in the order their
-    /// callers reach the backend's lock, which is the order the writer's channel gave them.
+    /// writer; docs/BENCHMARKS.md). Commits are applied on the caller's thread. Commits the engine
+    /// orders (one after the other, or under a queue's lock) reach the backend in that order, as
+    /// they reached the writer's channel; a lazy write is applied before `commit_lazy` returns.
     pub fn in_memory(backend: Arc<MemoryBackend>) -> Self {
         Store { backend, writer: None, closed: AtomicBool::new(false), stats: Arc::new(StoreStats::default()) }
     }
@@ -123,11 +126,12 @@ impl Store {
     }
 
     /// [`Store::in_memory`]: applies `ops` on the calling thread.
-    fn apply_here(&self, ops: Vec<Op>, durable: bool) -> Result<(), StoreError> {
+    /// Lazy or not is the same here: nothing is fsynced.
+    fn apply_here(&self, ops: Vec<Op>) -> Result<(), StoreError> {
         self.refuse_if_closed()?;
         let started = Instant::now();
         let count = ops.len();
-        let result = if durable { self.backend.apply(ops) } else { self.backend.append(ops) };
+        let result = self.backend.apply(ops);
         self.stats.record_commit(started.elapsed(), count);
         result
     }
@@ -137,7 +141,7 @@ impl Store {
         if ops.is_empty() {
             return Ok(());
         }
-        let Some(writer) = &self.writer else { return self.apply_here(ops, true) };
+        let Some(writer) = &self.writer else { return self.apply_here(ops) };
         let (done, wait) = oneshot::channel();
         self.send(writer, Job::Write { ops, done: Some(done) })?;
         wait.await.map_err(|_| StoreError::Closed)?
@@ -153,7 +157,7 @@ impl Store {
         }
         let queued = match &self.writer {
             Some(writer) => self.send(writer, Job::Write { ops, done: None }),
-            None => self.apply_here(ops, false),
+            None => self.apply_here(ops),
         };
         if let Err(e) = queued {
             tracing::warn!(error = %e, "lazy write dropped");
