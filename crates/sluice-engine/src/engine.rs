@@ -556,7 +556,11 @@ impl Engine {
                     true
                 } else {
                     let batch = prepared.take().expect("taken only when the loop ends");
-                    push_dedup_prune(&queue, &mut state, now, &mut ops);
+                    // Committed under the lock, like every prune: a later send may re-open one of
+                    // these keys, and its record must not reach the store before this removal.
+                    let mut pruned = Vec::new();
+                    push_dedup_prune(&queue, &mut state, now, &mut pruned);
+                    self.store.commit_lazy(pruned);
                     let first_seq = state.alloc_seqs(batch.len());
                     for (i, p) in batch.into_iter().enumerate() {
                         let mut p = match p {
