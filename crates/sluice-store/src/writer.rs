@@ -6,10 +6,15 @@
 //! hundreds of messages. A group of lazy writes only (nobody waits) is appended without an fsync:
 //! the next durable group's fsync covers it, or a sync after [`LAZY_SYNC_DELAY`].
 //!
+//! A lazy write does not wake a writer that has just worked: after a round with jobs the writer
+//! dozes for at most [`LAZY_PICKUP_DELAY`] and takes whatever lazy writes came meanwhile in one
+//! group; only a durable write (someone waits) cuts the doze short. Waking it for every delete and
+//! receive update cost a futex wake and two context switches each (docs/BENCHMARKS.md).
+//!
 //! The exception is [`Store::in_memory`] (`--data-dir :memory:`): with no fsync to share, commits
 //! are applied on the caller's thread and there is no writer.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -81,23 +86,37 @@ struct Writer {
     /// Every request sends through this; no lock around it (a `Mutex<Option<Sender>>` here was
     /// contended between the request threads under batch-1 load).
     jobs: mpsc::Sender<Job>,
+    /// Whether the writer sleeps, and so which jobs must wake it ([`AWAKE`], [`DOZING`], [`ASLEEP`]).
+    sleep: Arc<AtomicU8>,
+    /// To unpark the writer.
+    waker: std::thread::Thread,
     thread: Mutex<Option<JoinHandle<()>>>,
 }
+
+/// The writer is working and will look at the channel again before it sleeps.
+const AWAKE: u8 = 0;
+/// Parked for at most [`LAZY_PICKUP_DELAY`] (or until a lazy sync is due): only a job somebody
+/// waits for wakes it.
+const DOZING: u8 = 1;
+/// Parked with nothing to do soon: every job wakes it.
+const ASLEEP: u8 = 2;
 
 impl Store {
     /// Starts the writer thread over `backend`.
     pub fn new(backend: Arc<dyn Backend>) -> Self {
         let (tx, rx) = mpsc::channel::<Job>();
         let stats = Arc::new(StoreStats::default());
+        let sleep = Arc::new(AtomicU8::new(AWAKE));
         let thread = {
             let backend = backend.clone();
             let stats = stats.clone();
+            let sleep = sleep.clone();
             std::thread::Builder::new()
                 .name("sluice-store-writer".into())
-                .spawn(move || writer_loop(backend.as_ref(), rx, &stats))
+                .spawn(move || writer_loop(backend.as_ref(), rx, &sleep, &stats))
                 .expect("spawning the store writer thread")
         };
-        let writer = Writer { jobs: tx, thread: Mutex::new(Some(thread)) };
+        let writer = Writer { jobs: tx, sleep, waker: thread.thread().clone(), thread: Mutex::new(Some(thread)) };
         Store { backend, writer: Some(writer), closed: AtomicBool::new(false), stats }
     }
 
@@ -120,9 +139,18 @@ impl Store {
 
     fn send(&self, writer: &Writer, job: Job) -> Result<(), StoreError> {
         self.refuse_if_closed()?;
+        let urgent = matches!(job, Job::Write { done: Some(_), .. } | Job::Close { .. });
         // A job that slips in behind the Close is dropped with the writer's receiver: its waiter
         // then gets Closed too.
-        writer.jobs.send(job).map_err(|_| StoreError::Closed)
+        writer.jobs.send(job).map_err(|_| StoreError::Closed)?;
+        // Pairs with the fence in `writer_loop` between announcing a sleep and looking at the channel
+        // once more: either the writer sees this job, or this sees that it sleeps.
+        fence(Ordering::SeqCst);
+        let sleep = writer.sleep.load(Ordering::Relaxed);
+        if sleep == ASLEEP || urgent && sleep == DOZING {
+            writer.waker.unpark();
+        }
+        Ok(())
     }
 
     /// [`Store::in_memory`]: applies `ops` on the calling thread.
@@ -238,25 +266,74 @@ fn raise_priority() {
 /// updates. Receive-only traffic then costs a few fsyncs per second instead of one per group.
 pub const LAZY_SYNC_DELAY: Duration = Duration::from_millis(10);
 
-fn writer_loop(backend: &dyn Backend, rx: mpsc::Receiver<Job>, stats: &StoreStats) {
+/// How long lazy writes may wait in the channel after the writer's last round with work: they are
+/// taken together when it wakes (or with the next durable write, which wakes it at once). A
+/// `kill -9` loses what still waits there, as it did before: a redelivery or an early reappearance.
+pub const LAZY_PICKUP_DELAY: Duration = Duration::from_millis(2);
+
+/// Longest park with nothing to do; a safety net only (every job sent to a sleeping writer
+/// unparks it), which also notices a store dropped without [`Store::close`].
+const IDLE_PARK: Duration = Duration::from_secs(1);
+
+/// The next job: at once if one waits; otherwise after parking as the writer's state calls for
+/// (see [`DOZING`], [`ASLEEP`]). `None` when the channel is empty after the park (a timeout or an
+/// unpark for nothing) or, with `gone` set, when every sender is gone.
+fn next_job(rx: &mpsc::Receiver<Job>, sleep: &AtomicU8, until: Option<Instant>, gone: &mut bool) -> Option<Job> {
+    match rx.try_recv() {
+        Ok(job) => return Some(job),
+        Err(mpsc::TryRecvError::Disconnected) => {
+            *gone = true;
+            return None;
+        }
+        Err(mpsc::TryRecvError::Empty) => {}
+    }
+    sleep.store(if until.is_some() { DOZING } else { ASLEEP }, Ordering::Relaxed);
+    // Pairs with the fence in `Store::send`: look once more after announcing the sleep, so that a
+    // job sent just before is not left waiting for the timeout.
+    fence(Ordering::SeqCst);
+    let job = match rx.try_recv() {
+        Ok(job) => Some(job),
+        Err(mpsc::TryRecvError::Disconnected) => {
+            *gone = true;
+            None
+        }
+        Err(mpsc::TryRecvError::Empty) => {
+            let now = Instant::now();
+            let park_for = until.map_or(IDLE_PARK, |u| u.saturating_duration_since(now));
+            std::thread::park_timeout(park_for);
+            None
+        }
+    };
+    sleep.store(AWAKE, Ordering::Relaxed);
+    job
+}
+
+fn writer_loop(backend: &dyn Backend, rx: mpsc::Receiver<Job>, sleep: &AtomicU8, stats: &StoreStats) {
     raise_priority();
     let mut ops: Vec<Op> = Vec::new();
     let mut waiters: Vec<oneshot::Sender<Result<(), StoreError>>> = Vec::new();
     // When the oldest group appended without an fsync was written.
     let mut unsynced_since: Option<Instant> = None;
+    // Whether the last look at the channel found work: then lazy writes may gather for a while.
+    let mut busy = false;
+    let mut gone = false;
     loop {
-        let first = match unsynced_since {
-            None => rx.recv().ok(),
-            Some(since) => match rx.recv_timeout((since + LAZY_SYNC_DELAY).saturating_duration_since(Instant::now())) {
-                Ok(job) => Some(job),
-                Err(mpsc::RecvTimeoutError::Timeout) => {
-                    sync_appended(backend, &mut unsynced_since);
-                    continue;
-                }
-                Err(mpsc::RecvTimeoutError::Disconnected) => None,
-            },
+        let sync_due = unsynced_since.map(|since| since + LAZY_SYNC_DELAY);
+        if sync_due.is_some_and(|due| due <= Instant::now()) {
+            sync_appended(backend, &mut unsynced_since);
+            continue;
+        }
+        let pickup = busy.then(|| Instant::now() + LAZY_PICKUP_DELAY);
+        let until = match (pickup, sync_due) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         };
-        let Some(first) = first else { break };
+        let first = next_job(&rx, sleep, until, &mut gone);
+        busy = first.is_some();
+        if gone {
+            break;
+        }
+        let Some(first) = first else { continue };
         let mut close: Option<oneshot::Sender<()>> = None;
         let mut next = Some(first);
         // Take everything already waiting: this is what makes one fsync serve many requests.
@@ -429,6 +506,45 @@ mod tests {
         store.commit_lazy(kv(201));
         store.close().await;
         assert!(!backend.unsynced.load(Ordering::SeqCst), "close leaves nothing unsynced");
+    }
+
+    /// Lazy writes from several threads, interleaved with durable commits while the writer dozes
+    /// and wakes: every write arrives, each thread's in the order it made them, and every durable
+    /// commit is answered.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn lazy_and_durable_writes_from_many_threads_all_arrive_in_order() {
+        let backend = Arc::new(Recording::default());
+        let store = Arc::new(Store::new(backend.clone()));
+        let mut tasks = Vec::new();
+        for t in 0..4u8 {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                for i in 0..300u32 {
+                    // Each thread rewrites its own key; the last write (i = 299) is durable.
+                    let op = vec![Op::PutKv { queue: 1, key: vec![t], value: i.to_le_bytes().to_vec() }];
+                    if i % 3 == 2 {
+                        store.commit(op).await.unwrap();
+                    } else {
+                        store.commit_lazy(op);
+                        if i % 7 == 0 {
+                            tokio::task::yield_now().await;
+                        }
+                    }
+                }
+            }));
+        }
+        for task in tasks {
+            task.await.unwrap();
+        }
+        let mut last = std::collections::HashMap::new();
+        backend
+            .scan_kv(&mut |_, key, value| {
+                last.insert(key.to_vec(), u32::from_le_bytes(value.try_into().unwrap()));
+            })
+            .unwrap();
+        assert_eq!(last.len(), 4);
+        assert!(last.values().all(|&v| v == 299), "a thread's writes arrive in order: {last:?}");
+        store.close().await;
     }
 
     #[tokio::test]
