@@ -81,7 +81,8 @@ pub struct Store {
     stats: Arc<StoreStats>,
 }
 
-/// The group-commit writer thread and the channel to it.
+/// The group-commit writer thread and the channel to it. Dropping it (a `Store` dropped without
+/// [`Store::close`]) ends the thread: it sees the channel disconnected.
 struct Writer {
     /// Every request sends through this; no lock around it (a `Mutex<Option<Sender>>` here was
     /// contended between the request threads under batch-1 load).
@@ -91,6 +92,16 @@ struct Writer {
     /// To unpark the writer.
     waker: std::thread::Thread,
     thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        // Drop the real sender first (a parked writer would otherwise notice only after IDLE_PARK),
+        // then unpark the writer so that it sees the channel disconnected and syncs what it
+        // appended.
+        drop(std::mem::replace(&mut self.jobs, mpsc::channel().0));
+        self.waker.unpark();
+    }
 }
 
 /// The writer is working and will look at the channel again before it sleeps.
@@ -143,7 +154,7 @@ impl Store {
         // A job that slips in behind the Close is dropped with the writer's receiver: its waiter
         // then gets Closed too.
         writer.jobs.send(job).map_err(|_| StoreError::Closed)?;
-        // Pairs with the fence in `writer_loop` between announcing a sleep and looking at the channel
+        // Pairs with the fence in `next_job` between announcing a sleep and looking at the channel
         // once more: either the writer sees this job, or this sees that it sleeps.
         fence(Ordering::SeqCst);
         let sleep = writer.sleep.load(Ordering::Relaxed);
@@ -176,9 +187,10 @@ impl Store {
     }
 
     /// Queues `ops` for the next group commit without waiting for it. Used for changes whose loss in a
-    /// crash only means a redelivery (deletes, receive bookkeeping); see docs/ARCHITECTURE.md. They
-    /// are written to the log at once and fdatasynced with the next durable commit, or after
-    /// [`LAZY_SYNC_DELAY`] at the latest.
+    /// crash only means a redelivery (deletes, receive bookkeeping); see docs/ARCHITECTURE.md. The
+    /// writer takes them after the group in progress, within about [`LAZY_PICKUP_DELAY`] (or, while
+    /// earlier lazy writes wait for their sync, with that sync) and writes them to the log; they are
+    /// fdatasynced with the next durable commit, or within about [`LAZY_SYNC_DELAY`].
     pub fn commit_lazy(&self, ops: Vec<Op>) {
         if ops.is_empty() {
             return;
@@ -267,17 +279,19 @@ fn raise_priority() {
 pub const LAZY_SYNC_DELAY: Duration = Duration::from_millis(10);
 
 /// How long lazy writes may wait in the channel after the writer's last round with work: they are
-/// taken together when it wakes (or with the next durable write, which wakes it at once). A
-/// `kill -9` loses what still waits there, as it did before: a redelivery or an early reappearance.
+/// taken together when it wakes (or with the next durable write, which wakes it at once). While
+/// appended writes wait for their sync, the writer dozes until that sync and takes what waits as
+/// one durable group then. A `kill -9` loses what still waits in the channel, as it did before: a
+/// redelivery or an early reappearance.
 pub const LAZY_PICKUP_DELAY: Duration = Duration::from_millis(2);
 
-/// Longest park with nothing to do; a safety net only (every job sent to a sleeping writer
-/// unparks it), which also notices a store dropped without [`Store::close`].
+/// Longest park with nothing to do; a safety net only: every job sent to a sleeping writer unparks
+/// it, and so does dropping the store.
 const IDLE_PARK: Duration = Duration::from_secs(1);
 
-/// The next job: at once if one waits; otherwise after parking as the writer's state calls for
-/// (see [`DOZING`], [`ASLEEP`]). `None` when the channel is empty after the park (a timeout or an
-/// unpark for nothing) or, with `gone` set, when every sender is gone.
+/// The next job if one waits (at once); otherwise parks as the writer's state calls for (see
+/// [`DOZING`], [`ASLEEP`]) and returns `None`: the caller looks again, and finds the job that
+/// unparked it, if any. With `gone` set, every sender is gone and the channel is empty.
 fn next_job(rx: &mpsc::Receiver<Job>, sleep: &AtomicU8, until: Option<Instant>, gone: &mut bool) -> Option<Job> {
     match rx.try_recv() {
         Ok(job) => return Some(job),
@@ -298,9 +312,10 @@ fn next_job(rx: &mpsc::Receiver<Job>, sleep: &AtomicU8, until: Option<Instant>, 
             None
         }
         Err(mpsc::TryRecvError::Empty) => {
-            let now = Instant::now();
-            let park_for = until.map_or(IDLE_PARK, |u| u.saturating_duration_since(now));
-            std::thread::park_timeout(park_for);
+            let park_for = until.map_or(IDLE_PARK, |u| u.saturating_duration_since(Instant::now()));
+            if !park_for.is_zero() {
+                std::thread::park_timeout(park_for);
+            }
             None
         }
     };
@@ -319,10 +334,9 @@ fn writer_loop(backend: &dyn Backend, rx: mpsc::Receiver<Job>, sleep: &AtomicU8,
     let mut gone = false;
     loop {
         let sync_due = unsynced_since.map(|since| since + LAZY_SYNC_DELAY);
-        if sync_due.is_some_and(|due| due <= Instant::now()) {
-            sync_appended(backend, &mut unsynced_since);
-            continue;
-        }
+        // Lazy writes gather for at most LAZY_PICKUP_DELAY after a round with work, and at most
+        // until the sync is due while appended writes wait for it (they then go with it: below);
+        // otherwise the writer sleeps until a job wakes it.
         let pickup = busy.then(|| Instant::now() + LAZY_PICKUP_DELAY);
         let until = match (pickup, sync_due) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -333,7 +347,13 @@ fn writer_loop(backend: &dyn Backend, rx: mpsc::Receiver<Job>, sleep: &AtomicU8,
         if gone {
             break;
         }
-        let Some(first) = first else { continue };
+        let Some(first) = first else {
+            // Jobs waiting once the sync is due go as one durable group instead (`overdue` below).
+            if sync_due.is_some_and(|due| due <= Instant::now()) {
+                sync_appended(backend, &mut unsynced_since);
+            }
+            continue;
+        };
         let mut close: Option<oneshot::Sender<()>> = None;
         let mut next = Some(first);
         // Take everything already waiting: this is what makes one fsync serve many requests.
@@ -545,6 +565,22 @@ mod tests {
         assert_eq!(last.len(), 4);
         assert!(last.values().all(|&v| v == 299), "a thread's writes arrive in order: {last:?}");
         store.close().await;
+    }
+
+    /// A store dropped without `close` ends its writer thread (which holds the other reference to
+    /// the backend) after syncing what it appended.
+    #[tokio::test]
+    async fn a_store_dropped_without_close_ends_its_writer() {
+        let backend = Arc::new(Recording::default());
+        let store = Store::new(backend.clone());
+        store.commit(kv(1)).await.unwrap();
+        store.commit_lazy(kv(2));
+        drop(store);
+        eventually("the writer thread's end", || Arc::strong_count(&backend) == 1).await;
+        assert!(!backend.unsynced.load(Ordering::SeqCst), "what was appended is synced");
+        let mut keys = 0;
+        backend.scan_kv(&mut |_, _, _| keys += 1).unwrap();
+        assert_eq!(keys, 2);
     }
 
     #[tokio::test]
