@@ -10,7 +10,8 @@
 #   5. pytest tests/python              (black-box suite against target/debug/sluice)
 #   6. tests/cli/run.sh                 (the seed CLI walk-through with a JSON and a Query CLI)
 #   7. tests/crash/crash_test.py        (kill -9 under load, restart, count)
-#   8. tests/browser                    (the /ui dashboard in Debian's Chromium via playwright-core; skipped
+#   8. tests/readme/first_command.sh   (the README's first command, as written, starts a server that answers)
+#   9. tests/browser                    (the /ui dashboard in Debian's Chromium via playwright-core; skipped
 #                                        without failing where Chromium can't be installed)
 # Exits non-zero if any step fails; prints a summary. Logs of the servers it starts: tests/artifacts/.
 # Always tests the binary it builds (SQS_ENDPOINT is ignored here; use pytest directly to test another server).
@@ -127,7 +128,10 @@ else
   run_step "tests/crash/crash_test.py" 600 "$PY" tests/crash/crash_test.py
 fi
 
-# ---- 8. the dashboard in a real browser ---------------------------------------------------------------------------
+# ---- 8. the README's first command ---------------------------------------------------------------------------------
+run_step "README's first command (cargo run --release -- serve)" 1800 env ARTIFACTS="$ARTIFACTS" bash tests/readme/first_command.sh
+
+# ---- 9. the dashboard in a real browser ---------------------------------------------------------------------------
 # Debian's Chromium (apt-get when root) driven by playwright-core from npm (tests/browser, lockfile; no browser
 # download). Where Chromium can't be had the step is reported as skipped and does not fail the run.
 CHROMIUM=${CHROMIUM:-/usr/bin/chromium}

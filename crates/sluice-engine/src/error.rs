@@ -20,6 +20,9 @@ pub enum EngineError {
     InvalidAttributeValue(String),
     #[error("The input receipt handle \"{0}\" is not a valid receipt handle.")]
     ReceiptHandleIsInvalid(String),
+    /// A genuine handle presented to another queue (AWS's text, quoted in aws/aws-sdk-java-v2#3101).
+    #[error("The receipt handle \"{0}\" is not valid for this queue.")]
+    ReceiptHandleOfOtherQueue(String),
     #[error("Message does not exist or is not available for visibility timeout change.")]
     MessageNotInflight,
     #[error("Maximum number of entries per request are 10. You have sent {0}.")]

@@ -40,18 +40,20 @@ pub fn add_permission(policy: Option<&str>, arn: &str, label: &str, accounts: &[
     if label.is_empty() || label.len() > 80 || !label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
         return Err(invalid("Label", label, "Can only include alphanumeric characters, hyphens, or underscores. 1 to 80 in length."));
     }
+    // The texts below are those of moto's AddPermission tests (no recording of AWS's answers was found;
+    // tests/python/test_aws_fidelity.py says what was searched). The action is named with its `SQS:` prefix.
     if accounts.is_empty() {
-        return Err(EngineError::MissingParameter("AWSAccountIds".into()));
+        return Err(invalid("PrincipalId", "[]", "Unable to verify."));
     }
     if actions.is_empty() {
         return Err(EngineError::MissingParameter("Actions".into()));
     }
     if actions.len() > 7 {
-        return Err(EngineError::OverLimit("7 actions per statement is the maximum.".into()));
+        return Err(EngineError::OverLimit(format!("{} Actions were found, maximum allowed is 7.", actions.len())));
     }
     for a in actions {
         if !ACTIONS.contains(&a.as_str()) {
-            return Err(invalid("ActionName", a, "Only the queue owner is allowed to invoke this action."));
+            return Err(invalid("ActionName", &format!("SQS:{a}"), "Only the queue owner is allowed to invoke this action."));
         }
     }
     let mut doc = match policy {
@@ -77,7 +79,8 @@ pub fn add_permission(policy: Option<&str>, arn: &str, label: &str, accounts: &[
 
 /// Removes statement `label`; returns the new document, or None when no statement is left.
 pub fn remove_permission(policy: Option<&str>, label: &str) -> Result<Option<String>> {
-    let missing = || invalid("Label", label, "can't find label on existing policy.");
+    // AWS's recorded answer (LocalStack snapshot test_sqs_permission_lifecycle).
+    let missing = || invalid("Label", label, "can't find label.");
     let mut doc: Value = serde_json::from_str(policy.ok_or_else(missing)?).map_err(|_| missing())?;
     let statements = statements_mut(&mut doc)?;
     let before = statements.len();

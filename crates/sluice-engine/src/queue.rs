@@ -540,20 +540,32 @@ impl QueueState {
     /// was removed.
     pub fn delete(&mut self, r: Receipt, now: u64, handle: &str) -> Result<bool> {
         let Some(meta) = self.msgs.get(&r.seq) else { return Ok(false) };
+        self.check_not_expired(meta, r, now, handle)?;
+        // On a standard queue an older handle of the message still deletes it: moto's tests of
+        // getmoto/moto#4655, which its author verified against AWS ("Old receipt handles should be kept,
+        // as it is possible to change message visibility or delete a message using them").
+        Ok(self.remove(r.seq).is_some())
+    }
+
+    /// FIFO queues refuse a handle whose receive is over (timed out, or superseded by a later receive):
+    /// AWS's recorded answer (LocalStack snapshot test_fifo_delete_after_visibility_timeout; the same
+    /// for ChangeMessageVisibility in aws/aws-sdk-java#1628).
+    fn check_not_expired(&self, meta: &MessageMeta, r: Receipt, now: u64, handle: &str) -> Result<()> {
         let current = meta.receive_count == r.receive;
         if self.fifo() && (!current || meta.visible_at_ms <= now) {
             return Err(EngineError::InvalidParameterValue(format!(
                 "Value {handle} for parameter ReceiptHandle is invalid. Reason: The receipt handle has expired."
             )));
         }
-        Ok(current && self.remove(r.seq).is_some())
+        Ok(())
     }
 
     /// Changes the visibility timeout of the message a receipt names, counted from `now`.
     ///
     /// As on AWS: a message whose timeout already ran out (and that nobody received since) is hidden
-    /// again; a deleted message is InvalidParameterValue. A handle superseded by a later receive names
-    /// a receive that is no longer in flight: MessageNotInflight.
+    /// again; a deleted message is InvalidParameterValue. On a standard queue a handle superseded by a
+    /// later receive still changes the message's visibility (moto's AWS-verified tests of
+    /// getmoto/moto#4655); on a FIFO queue it has expired, see [`QueueState::delete`].
     /// The caller has brought the queue up to `now` ([`QueueState::tick`]) and committed what that
     /// removed.
     pub fn change_visibility(&mut self, r: Receipt, now: u64, timeout_ms: u64, handle: &str) -> Result<MessageMeta> {
@@ -562,9 +574,7 @@ impl QueueState {
                 "Value {handle} for parameter ReceiptHandle is invalid. Reason: Message does not exist or is not available for visibility timeout change."
             ))
         })?;
-        if meta.receive_count != r.receive {
-            return Err(EngineError::MessageNotInflight);
-        }
+        self.check_not_expired(&meta, r, now, handle)?;
         // AWS: a receive's visibility can be extended to at most 12 hours after the receive.
         if now + timeout_ms > meta.last_receive_ms + crate::attributes::MAX_VISIBILITY_TIMEOUT as u64 * 1000 {
             return Err(EngineError::InvalidParameterValue(format!(

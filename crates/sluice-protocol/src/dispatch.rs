@@ -192,7 +192,7 @@ pub async fn dispatch(engine: &Arc<Engine>, ctx: &Context<'_>, action: Action) -
                     Err(error) => failed.push(Failure { id, error }),
                 }
             }
-            let results = if prepared.is_empty() { Vec::new() } else { engine.send_messages(&name, prepared, &sender_id).await? };
+            let results = if prepared.is_empty() { Vec::new() } else { engine.send_message_batch(&name, prepared, &sender_id).await? };
             let (successful, mut more) = split_batch(sent_ids, results);
             failed.append(&mut more);
             Reply::SendMessageBatch { successful, failed }

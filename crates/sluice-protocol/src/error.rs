@@ -80,7 +80,9 @@ impl ApiError {
                 E::MissingParameter(_) => coral!("MissingRequiredParameterException", "MissingParameter", 400),
                 E::InvalidAttributeName(_) => sqs!("InvalidAttributeName", "InvalidAttributeName", 400),
                 E::InvalidAttributeValue(_) => sqs!("InvalidAttributeValue", "InvalidAttributeValue", 400),
-                E::ReceiptHandleIsInvalid(_) => sqs!("ReceiptHandleIsInvalid", "ReceiptHandleIsInvalid", 404),
+                E::ReceiptHandleIsInvalid(_) | E::ReceiptHandleOfOtherQueue(_) => {
+                    sqs!("ReceiptHandleIsInvalid", "ReceiptHandleIsInvalid", 404)
+                }
                 E::MessageNotInflight => sqs!("MessageNotInflight", "AWS.SimpleQueueService.MessageNotInflight", 400),
                 E::TooManyEntriesInBatchRequest(_) => {
                     sqs!("TooManyEntriesInBatchRequest", "AWS.SimpleQueueService.TooManyEntriesInBatchRequest", 400)

@@ -145,11 +145,21 @@ impl Node {
     }
 
     /// Children with numeric names, in numeric order (Query lists are 1-based and may be sparse).
-    fn indexed(&self) -> Vec<&Node> {
-        let mut items: Vec<(u64, &Node)> =
-            self.children.iter().filter_map(|(k, v)| k.parse::<u64>().ok().map(|i| (i, v))).collect();
+    /// An index of 0, or one past a 32-bit signed integer, is AWS's `MalformedInput` ("0 is not a valid
+    /// index", a real answer quoted in rusoto/rusoto#324; the bound for large ones is ours).
+    fn indexed(&self) -> Result<Vec<&Node>, ApiError> {
+        let mut items = Vec::new();
+        for (key, node) in &self.children {
+            if key.is_empty() || !key.bytes().all(|b| b.is_ascii_digit()) {
+                continue;
+            }
+            match key.parse::<i32>() {
+                Ok(i) if i >= 1 => items.push((i, node)),
+                _ => return Err(ApiError::Serialization(format!("{key} is not a valid index"))),
+            }
+        }
         items.sort_by_key(|(i, _)| *i);
-        items.into_iter().map(|(_, n)| n).collect()
+        Ok(items.into_iter().map(|(_, n)| n).collect())
     }
 }
 
@@ -261,10 +271,10 @@ fn convert(members: &[Member], node: &Node) -> Result<Map<String, Value>, ApiErr
                 Some(v) => int(query, v.clone())?,
                 None => continue,
             },
-            Kind::StrList => Value::Array(child.indexed().into_iter().filter_map(|n| n.value.clone().map(Value::String)).collect()),
+            Kind::StrList => Value::Array(child.indexed()?.into_iter().filter_map(|n| n.value.clone().map(Value::String)).collect()),
             Kind::StrMap(k, v) => {
                 let mut map = Map::new();
-                for entry in child.indexed() {
+                for entry in child.indexed()? {
                     if let Some(key) = entry.text(k) {
                         map.insert(key, Value::String(entry.text(v).unwrap_or_default()));
                     }
@@ -273,7 +283,7 @@ fn convert(members: &[Member], node: &Node) -> Result<Map<String, Value>, ApiErr
             }
             Kind::AttrMap => {
                 let mut map = Map::new();
-                for entry in child.indexed() {
+                for entry in child.indexed()? {
                     let Some(name) = entry.text("Name") else { continue };
                     let mut value = Map::new();
                     if let Some(v) = entry.child("Value") {
@@ -288,7 +298,7 @@ fn convert(members: &[Member], node: &Node) -> Result<Map<String, Value>, ApiErr
                 Value::Object(map)
             }
             Kind::EntryList(entry_members) => Value::Array(
-                child.indexed().into_iter().map(|e| convert(entry_members, e).map(Value::Object)).collect::<Result<_, _>>()?,
+                child.indexed()?.into_iter().map(|e| convert(entry_members, e).map(Value::Object)).collect::<Result<_, _>>()?,
             ),
         };
         out.insert(json.to_string(), value);

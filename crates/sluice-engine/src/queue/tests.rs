@@ -44,14 +44,14 @@ fn visibility_and_delay_share_one_timeline() {
 }
 
 #[test]
-fn stale_receipts_do_not_delete_and_inflight_limit_holds() {
+fn older_receipts_delete_on_standard_queues_and_inflight_limit_holds() {
     let mut s = state(false);
     s.insert(1, meta(0, 0), "", 0);
     s.take(0, 1, 0, 100, None).unwrap();
     s.tick(0);
     s.take(0, 1, 1000, 100, None).unwrap();
-    assert!(!s.delete(Receipt { queue: 0, seq: 1, receive: 1 }, 0, "h").unwrap());
-    assert!(s.delete(Receipt { queue: 0, seq: 1, receive: 2 }, 0, "h").unwrap());
+    // The first receive's handle deletes the message received again (getmoto/moto#4655, verified on AWS).
+    assert!(s.delete(Receipt { queue: 0, seq: 1, receive: 1 }, 0, "h").unwrap());
     assert!(!s.delete(Receipt { queue: 0, seq: 1, receive: 2 }, 0, "h").unwrap());
     for seq in 10..15 {
         s.insert(seq, meta(0, 0), "", 0);
@@ -200,4 +200,24 @@ fn memory_per_queued_message_standard() {
 #[ignore = "measurement; run with --ignored --nocapture in release mode"]
 fn memory_per_queued_message_fifo_10k_groups() {
     measure_memory(true, 10_000);
+}
+
+#[test]
+fn fifo_handles_expire_with_their_receive() {
+    let mut s = state(true);
+    grouped(&mut s, 1, "g");
+    s.take(0, 1, 1000, 100, None).unwrap();
+    let first = Receipt { queue: 0, seq: 1, receive: 1 };
+    // In flight: the handle works.
+    assert!(s.change_visibility(first, 500, 1000, "h1").is_ok());
+    // Timed out: both calls answer AWS's "The receipt handle has expired." (LocalStack snapshot
+    // test_fifo_delete_after_visibility_timeout; aws/aws-sdk-java#1628 for ChangeMessageVisibility).
+    s.tick(1500);
+    let expired = |e: EngineError| matches!(e, EngineError::InvalidParameterValue(m) if m.ends_with("Reason: The receipt handle has expired."));
+    assert!(expired(s.change_visibility(first, 1500, 1000, "h1").unwrap_err()));
+    assert!(expired(s.delete(first, 1500, "h1").unwrap_err()));
+    // Received again: the first handle stays expired, the new one deletes.
+    s.take(1500, 1, 1000, 100, None).unwrap();
+    assert!(expired(s.delete(first, 1600, "h1").unwrap_err()));
+    assert!(s.delete(Receipt { queue: 0, seq: 1, receive: 2 }, 1600, "h2").unwrap());
 }
