@@ -14,62 +14,219 @@ use sluice_engine::message::{AttributeValue, Attributes};
 use sluice_engine::EngineError;
 
 use crate::error::ApiError;
+use crate::query::{Kind, Member};
 
+/// Every SQS operation, each declared once: its name is the `Action` variant, and its input is the
+/// shape beside it (declared with `shape!` below). The enum, the list of names, decoding from either
+/// protocol and the Query members all derive from this table; `dispatch` holds each handler.
+macro_rules! operations {
+    ($($op:ident($input:ident)),* $(,)?) => {
+        /// One decoded request.
+        #[derive(Debug)]
+        pub enum Action {
+            $($op($input),)*
+        }
 
-/// Every operation of the SQS service model (metrics use it to bound label values).
-pub const OPERATIONS: &[&str] = &[
-    "AddPermission",
-    "CancelMessageMoveTask",
-    "ChangeMessageVisibility",
-    "ChangeMessageVisibilityBatch",
-    "CreateQueue",
-    "DeleteMessage",
-    "DeleteMessageBatch",
-    "DeleteQueue",
-    "GetQueueAttributes",
-    "GetQueueUrl",
-    "ListDeadLetterSourceQueues",
-    "ListMessageMoveTasks",
-    "ListQueueTags",
-    "ListQueues",
-    "PurgeQueue",
-    "ReceiveMessage",
-    "RemovePermission",
-    "SendMessage",
-    "SendMessageBatch",
-    "SetQueueAttributes",
-    "StartMessageMoveTask",
-    "TagQueue",
-    "UntagQueue",
-];
+        /// Every operation of the SQS service model, in the table's order (metrics bound their labels with it).
+        pub const OPERATIONS: &[&str] = &[$(stringify!($op)),*];
 
-/// One decoded request.
-#[derive(Debug)]
-pub enum Action {
-    CreateQueue(CreateQueue),
-    GetQueueUrl(GetQueueUrl),
-    ListQueues(ListQueues),
-    DeleteQueue(QueueRef),
-    GetQueueAttributes(GetQueueAttributes),
-    SetQueueAttributes(SetQueueAttributes),
-    SendMessage(SendMessage),
-    SendMessageBatch(SendMessageBatch),
-    ReceiveMessage(ReceiveMessage),
-    DeleteMessage(DeleteMessage),
-    DeleteMessageBatch(DeleteMessageBatch),
+        impl Action {
+            /// The operation's name, as both protocols spell it.
+            pub fn name(&self) -> &'static str {
+                match self {
+                    $(Action::$op(_) => stringify!($op),)*
+                }
+            }
+
+            /// Decodes the members of operation `name`.
+            pub fn decode(name: &str, input: Input<'_>) -> Result<Action, ApiError> {
+                Ok(match name {
+                    $(stringify!($op) => Action::$op(input.parse()?),)*
+                    other => return Err(ApiError::UnknownOperation(format!("The action {other} is not valid for this endpoint."))),
+                })
+            }
+
+            /// The input members of operation `name` as the Query protocol flattens them (None: no such operation).
+            pub(crate) fn query_members(name: &str) -> Option<&'static [Member]> {
+                match name {
+                    $(stringify!($op) => Some($input::MEMBERS),)*
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+
+/// Declares an input shape once: the serde DTO both protocols decode into (a JSON 1.0 body directly,
+/// a Query form after [`crate::query`] unflattens it with [`Member`]s), and those members:
+/// `field: Type = "JsonName" / "QueryName": Kind`. Required members are `Option`s checked by the
+/// handler ([`required`]), so a missing one is AWS's `MissingParameter`, not a serde error.
+macro_rules! shape {
+    ($(#[$doc:meta])* $name:ident { $($field:ident: $ty:ty = $json:literal / $query:literal: $kind:expr),* $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Debug, Deserialize)]
+        pub struct $name {
+            $(#[serde(rename = $json, default)] pub $field: $ty,)*
+        }
+
+        impl $name {
+            /// The members as the Query protocol names and flattens them.
+            pub(crate) const MEMBERS: &'static [Member] = &[$(($json, $query, $kind)),*];
+        }
+    };
+}
+
+operations! {
+    AddPermission(AddPermission),
+    CancelMessageMoveTask(CancelMessageMoveTask),
     ChangeMessageVisibility(ChangeMessageVisibility),
     ChangeMessageVisibilityBatch(ChangeMessageVisibilityBatch),
+    CreateQueue(CreateQueue),
+    DeleteMessage(DeleteMessage),
+    DeleteMessageBatch(DeleteMessageBatch),
+    DeleteQueue(QueueRef),
+    GetQueueAttributes(GetQueueAttributes),
+    GetQueueUrl(GetQueueUrl),
+    ListDeadLetterSourceQueues(ListDeadLetterSourceQueues),
+    ListMessageMoveTasks(ListMessageMoveTasks),
+    ListQueueTags(QueueRef),
+    ListQueues(ListQueues),
     PurgeQueue(QueueRef),
+    ReceiveMessage(ReceiveMessage),
+    RemovePermission(RemovePermission),
+    SendMessage(SendMessage),
+    SendMessageBatch(SendMessageBatch),
+    SetQueueAttributes(SetQueueAttributes),
+    StartMessageMoveTask(StartMessageMoveTask),
     TagQueue(TagQueue),
     UntagQueue(UntagQueue),
-    ListQueueTags(QueueRef),
-    AddPermission(AddPermission),
-    RemovePermission(RemovePermission),
-    ListDeadLetterSourceQueues(ListDeadLetterSourceQueues),
-    StartMessageMoveTask(StartMessageMoveTask),
-    CancelMessageMoveTask(CancelMessageMoveTask),
-    ListMessageMoveTasks(ListMessageMoveTasks),
 }
+
+type Attrs = BTreeMap<String, WireAttributeValue>;
+type Strings = BTreeMap<String, String>;
+
+shape!(CreateQueue {
+    queue_name: Option<String> = "QueueName" / "QueueName": Kind::Str,
+    attributes: Strings = "Attributes" / "Attribute": Kind::StrMap("Name", "Value"),
+    tags: Strings = "tags" / "Tag": Kind::StrMap("Key", "Value"),
+});
+shape!(GetQueueUrl {
+    queue_name: Option<String> = "QueueName" / "QueueName": Kind::Str,
+    queue_owner_aws_account_id: Option<String> = "QueueOwnerAWSAccountId" / "QueueOwnerAWSAccountId": Kind::Str,
+});
+shape!(ListQueues {
+    queue_name_prefix: Option<String> = "QueueNamePrefix" / "QueueNamePrefix": Kind::Str,
+    next_token: Option<String> = "NextToken" / "NextToken": Kind::Str,
+    max_results: Option<i64> = "MaxResults" / "MaxResults": Kind::Int,
+});
+shape!(
+    /// Operations whose only member is the queue.
+    QueueRef { queue_url: Option<String> = "QueueUrl" / "QueueUrl": Kind::Str }
+);
+shape!(GetQueueAttributes {
+    queue_url: Option<String> = "QueueUrl" / "QueueUrl": Kind::Str,
+    attribute_names: Vec<String> = "AttributeNames" / "AttributeName": Kind::StrList,
+});
+shape!(SetQueueAttributes {
+    queue_url: Option<String> = "QueueUrl" / "QueueUrl": Kind::Str,
+    attributes: Option<Strings> = "Attributes" / "Attribute": Kind::StrMap("Name", "Value"),
+});
+shape!(SendMessage {
+    queue_url: Option<String> = "QueueUrl" / "QueueUrl": Kind::Str,
+    message_body: Option<String> = "MessageBody" / "MessageBody": Kind::Str,
+    delay_seconds: Option<i64> = "DelaySeconds" / "DelaySeconds": Kind::Int,
+    message_attributes: Attrs = "MessageAttributes" / "MessageAttribute": Kind::AttrMap,
+    message_system_attributes: Attrs = "MessageSystemAttributes" / "MessageSystemAttribute": Kind::AttrMap,
+    message_deduplication_id: Option<String> = "MessageDeduplicationId" / "MessageDeduplicationId": Kind::Str,
+    message_group_id: Option<String> = "MessageGroupId" / "MessageGroupId": Kind::Str,
+});
+shape!(SendMessageBatchEntry {
+    id: Option<String> = "Id" / "Id": Kind::Str,
+    message_body: Option<String> = "MessageBody" / "MessageBody": Kind::Str,
+    delay_seconds: Option<i64> = "DelaySeconds" / "DelaySeconds": Kind::Int,
+    message_attributes: Attrs = "MessageAttributes" / "MessageAttribute": Kind::AttrMap,
+    message_system_attributes: Attrs = "MessageSystemAttributes" / "MessageSystemAttribute": Kind::AttrMap,
+    message_deduplication_id: Option<String> = "MessageDeduplicationId" / "MessageDeduplicationId": Kind::Str,
+    message_group_id: Option<String> = "MessageGroupId" / "MessageGroupId": Kind::Str,
+});
+shape!(SendMessageBatch {
+    queue_url: Option<String> = "QueueUrl" / "QueueUrl": Kind::Str,
+    entries: Option<Vec<SendMessageBatchEntry>> = "Entries" / "SendMessageBatchRequestEntry":
+        Kind::EntryList(SendMessageBatchEntry::MEMBERS),
+});
+shape!(ReceiveMessage {
+    queue_url: Option<String> = "QueueUrl" / "QueueUrl": Kind::Str,
+    attribute_names: Vec<String> = "AttributeNames" / "AttributeName": Kind::StrList,
+    message_system_attribute_names: Vec<String> = "MessageSystemAttributeNames" / "MessageSystemAttributeName": Kind::StrList,
+    message_attribute_names: Vec<String> = "MessageAttributeNames" / "MessageAttributeName": Kind::StrList,
+    max_number_of_messages: Option<i64> = "MaxNumberOfMessages" / "MaxNumberOfMessages": Kind::Int,
+    visibility_timeout: Option<i64> = "VisibilityTimeout" / "VisibilityTimeout": Kind::Int,
+    wait_time_seconds: Option<i64> = "WaitTimeSeconds" / "WaitTimeSeconds": Kind::Int,
+    receive_request_attempt_id: Option<String> = "ReceiveRequestAttemptId" / "ReceiveRequestAttemptId": Kind::Str,
+});
+shape!(DeleteMessage {
+    queue_url: Option<String> = "QueueUrl" / "QueueUrl": Kind::Str,
+    receipt_handle: Option<String> = "ReceiptHandle" / "ReceiptHandle": Kind::Str,
+});
+shape!(DeleteMessageBatchEntry {
+    id: Option<String> = "Id" / "Id": Kind::Str,
+    receipt_handle: Option<String> = "ReceiptHandle" / "ReceiptHandle": Kind::Str,
+});
+shape!(DeleteMessageBatch {
+    queue_url: Option<String> = "QueueUrl" / "QueueUrl": Kind::Str,
+    entries: Option<Vec<DeleteMessageBatchEntry>> = "Entries" / "DeleteMessageBatchRequestEntry":
+        Kind::EntryList(DeleteMessageBatchEntry::MEMBERS),
+});
+shape!(ChangeMessageVisibility {
+    queue_url: Option<String> = "QueueUrl" / "QueueUrl": Kind::Str,
+    receipt_handle: Option<String> = "ReceiptHandle" / "ReceiptHandle": Kind::Str,
+    visibility_timeout: Option<i64> = "VisibilityTimeout" / "VisibilityTimeout": Kind::Int,
+});
+shape!(ChangeMessageVisibilityBatchEntry {
+    id: Option<String> = "Id" / "Id": Kind::Str,
+    receipt_handle: Option<String> = "ReceiptHandle" / "ReceiptHandle": Kind::Str,
+    visibility_timeout: Option<i64> = "VisibilityTimeout" / "VisibilityTimeout": Kind::Int,
+});
+shape!(ChangeMessageVisibilityBatch {
+    queue_url: Option<String> = "QueueUrl" / "QueueUrl": Kind::Str,
+    entries: Option<Vec<ChangeMessageVisibilityBatchEntry>> = "Entries" / "ChangeMessageVisibilityBatchRequestEntry":
+        Kind::EntryList(ChangeMessageVisibilityBatchEntry::MEMBERS),
+});
+shape!(TagQueue {
+    queue_url: Option<String> = "QueueUrl" / "QueueUrl": Kind::Str,
+    tags: Option<Strings> = "Tags" / "Tag": Kind::StrMap("Key", "Value"),
+});
+shape!(UntagQueue {
+    queue_url: Option<String> = "QueueUrl" / "QueueUrl": Kind::Str,
+    tag_keys: Option<Vec<String>> = "TagKeys" / "TagKey": Kind::StrList,
+});
+shape!(AddPermission {
+    queue_url: Option<String> = "QueueUrl" / "QueueUrl": Kind::Str,
+    label: Option<String> = "Label" / "Label": Kind::Str,
+    aws_account_ids: Option<Vec<String>> = "AWSAccountIds" / "AWSAccountId": Kind::StrList,
+    actions: Option<Vec<String>> = "Actions" / "ActionName": Kind::StrList,
+});
+shape!(RemovePermission {
+    queue_url: Option<String> = "QueueUrl" / "QueueUrl": Kind::Str,
+    label: Option<String> = "Label" / "Label": Kind::Str,
+});
+shape!(ListDeadLetterSourceQueues {
+    queue_url: Option<String> = "QueueUrl" / "QueueUrl": Kind::Str,
+    next_token: Option<String> = "NextToken" / "NextToken": Kind::Str,
+    max_results: Option<i64> = "MaxResults" / "MaxResults": Kind::Int,
+});
+shape!(StartMessageMoveTask {
+    source_arn: Option<String> = "SourceArn" / "SourceArn": Kind::Str,
+    destination_arn: Option<String> = "DestinationArn" / "DestinationArn": Kind::Str,
+    max_number_of_messages_per_second: Option<i64> = "MaxNumberOfMessagesPerSecond" / "MaxNumberOfMessagesPerSecond": Kind::Int,
+});
+shape!(CancelMessageMoveTask {
+    task_handle: Option<String> = "TaskHandle" / "TaskHandle": Kind::Str,
+});
+shape!(ListMessageMoveTasks {
+    source_arn: Option<String> = "SourceArn" / "SourceArn": Kind::Str,
+    max_results: Option<i64> = "MaxResults" / "MaxResults": Kind::Int,
+});
 
 /// Where a request's members come from.
 pub enum Input<'a> {
@@ -91,38 +248,6 @@ impl Input<'_> {
     }
 }
 
-impl Action {
-    /// Decodes the members of operation `name`.
-    pub fn decode(name: &str, input: Input<'_>) -> Result<Action, ApiError> {
-        Ok(match name {
-            "CreateQueue" => Action::CreateQueue(input.parse()?),
-            "GetQueueUrl" => Action::GetQueueUrl(input.parse()?),
-            "ListQueues" => Action::ListQueues(input.parse()?),
-            "DeleteQueue" => Action::DeleteQueue(input.parse()?),
-            "GetQueueAttributes" => Action::GetQueueAttributes(input.parse()?),
-            "SetQueueAttributes" => Action::SetQueueAttributes(input.parse()?),
-            "SendMessage" => Action::SendMessage(input.parse()?),
-            "SendMessageBatch" => Action::SendMessageBatch(input.parse()?),
-            "ReceiveMessage" => Action::ReceiveMessage(input.parse()?),
-            "DeleteMessage" => Action::DeleteMessage(input.parse()?),
-            "DeleteMessageBatch" => Action::DeleteMessageBatch(input.parse()?),
-            "ChangeMessageVisibility" => Action::ChangeMessageVisibility(input.parse()?),
-            "ChangeMessageVisibilityBatch" => Action::ChangeMessageVisibilityBatch(input.parse()?),
-            "PurgeQueue" => Action::PurgeQueue(input.parse()?),
-            "TagQueue" => Action::TagQueue(input.parse()?),
-            "UntagQueue" => Action::UntagQueue(input.parse()?),
-            "ListQueueTags" => Action::ListQueueTags(input.parse()?),
-            "AddPermission" => Action::AddPermission(input.parse()?),
-            "RemovePermission" => Action::RemovePermission(input.parse()?),
-            "ListDeadLetterSourceQueues" => Action::ListDeadLetterSourceQueues(input.parse()?),
-            "StartMessageMoveTask" => Action::StartMessageMoveTask(input.parse()?),
-            "CancelMessageMoveTask" => Action::CancelMessageMoveTask(input.parse()?),
-            "ListMessageMoveTasks" => Action::ListMessageMoveTasks(input.parse()?),
-            other => return Err(ApiError::UnknownOperation(format!("The action {other} is not valid for this endpoint."))),
-        })
-    }
-}
-
 /// Returns a required member or AWS's MissingParameter.
 pub fn required<T>(value: Option<T>, name: &str) -> Result<T, ApiError> {
     value.ok_or_else(|| ApiError::Engine(EngineError::MissingParameter(name.to_string())))
@@ -140,54 +265,6 @@ pub fn queue_name(url: &str) -> Result<String, ApiError> {
         Some(name) if !name.is_empty() && !name.contains(':') => Ok(name.to_string()),
         _ => Err(ApiError::Engine(EngineError::QueueDoesNotExist)),
     }
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct CreateQueue {
-    pub queue_name: Option<String>,
-    #[serde(default)]
-    pub attributes: BTreeMap<String, String>,
-    #[serde(default, rename = "tags")]
-    pub tags: BTreeMap<String, String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct GetQueueUrl {
-    pub queue_name: Option<String>,
-    #[serde(rename = "QueueOwnerAWSAccountId")]
-    pub queue_owner_aws_account_id: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct ListQueues {
-    pub queue_name_prefix: Option<String>,
-    pub next_token: Option<String>,
-    pub max_results: Option<i64>,
-}
-
-/// Operations whose only member is the queue.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct QueueRef {
-    pub queue_url: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct GetQueueAttributes {
-    pub queue_url: Option<String>,
-    #[serde(default)]
-    pub attribute_names: Vec<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct SetQueueAttributes {
-    pub queue_url: Option<String>,
-    pub attributes: Option<BTreeMap<String, String>>,
 }
 
 /// A message attribute value as it travels (binary values are base64 strings on the wire).
@@ -227,161 +304,6 @@ pub fn attributes(map: BTreeMap<String, WireAttributeValue>) -> Result<Attribute
             Ok((name, AttributeValue { data_type, string_value: v.string_value, binary_value }))
         })
         .collect()
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct SendMessage {
-    pub queue_url: Option<String>,
-    pub message_body: Option<String>,
-    pub delay_seconds: Option<i64>,
-    #[serde(default)]
-    pub message_attributes: BTreeMap<String, WireAttributeValue>,
-    #[serde(default)]
-    pub message_system_attributes: BTreeMap<String, WireAttributeValue>,
-    pub message_deduplication_id: Option<String>,
-    pub message_group_id: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct SendMessageBatchEntry {
-    pub id: Option<String>,
-    pub message_body: Option<String>,
-    pub delay_seconds: Option<i64>,
-    #[serde(default)]
-    pub message_attributes: BTreeMap<String, WireAttributeValue>,
-    #[serde(default)]
-    pub message_system_attributes: BTreeMap<String, WireAttributeValue>,
-    pub message_deduplication_id: Option<String>,
-    pub message_group_id: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct SendMessageBatch {
-    pub queue_url: Option<String>,
-    pub entries: Option<Vec<SendMessageBatchEntry>>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct ReceiveMessage {
-    pub queue_url: Option<String>,
-    #[serde(default)]
-    pub attribute_names: Vec<String>,
-    #[serde(default)]
-    pub message_system_attribute_names: Vec<String>,
-    #[serde(default)]
-    pub message_attribute_names: Vec<String>,
-    pub max_number_of_messages: Option<i64>,
-    pub visibility_timeout: Option<i64>,
-    pub wait_time_seconds: Option<i64>,
-    pub receive_request_attempt_id: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct DeleteMessage {
-    pub queue_url: Option<String>,
-    pub receipt_handle: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct DeleteMessageBatchEntry {
-    pub id: Option<String>,
-    pub receipt_handle: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct DeleteMessageBatch {
-    pub queue_url: Option<String>,
-    pub entries: Option<Vec<DeleteMessageBatchEntry>>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct ChangeMessageVisibility {
-    pub queue_url: Option<String>,
-    pub receipt_handle: Option<String>,
-    pub visibility_timeout: Option<i64>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct ChangeMessageVisibilityBatchEntry {
-    pub id: Option<String>,
-    pub receipt_handle: Option<String>,
-    pub visibility_timeout: Option<i64>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct ChangeMessageVisibilityBatch {
-    pub queue_url: Option<String>,
-    pub entries: Option<Vec<ChangeMessageVisibilityBatchEntry>>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct TagQueue {
-    pub queue_url: Option<String>,
-    pub tags: Option<BTreeMap<String, String>>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct UntagQueue {
-    pub queue_url: Option<String>,
-    pub tag_keys: Option<Vec<String>>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct AddPermission {
-    pub queue_url: Option<String>,
-    pub label: Option<String>,
-    #[serde(rename = "AWSAccountIds")]
-    pub aws_account_ids: Option<Vec<String>>,
-    pub actions: Option<Vec<String>>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct RemovePermission {
-    pub queue_url: Option<String>,
-    pub label: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct ListDeadLetterSourceQueues {
-    pub queue_url: Option<String>,
-    pub next_token: Option<String>,
-    pub max_results: Option<i64>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct StartMessageMoveTask {
-    pub source_arn: Option<String>,
-    pub destination_arn: Option<String>,
-    pub max_number_of_messages_per_second: Option<i64>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct CancelMessageMoveTask {
-    pub task_handle: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct ListMessageMoveTasks {
-    pub source_arn: Option<String>,
-    pub max_results: Option<i64>,
 }
 
 #[cfg(test)]

@@ -2,7 +2,8 @@
 //! `Attribute.1.Name=VisibilityTimeout&Attribute.1.Value=60` unflattened into the JSON shape the
 //! operation's DTO reads (`{"Attributes": {"VisibilityTimeout": "60"}}`).
 //!
-//! Each operation lists its members once in [`members`]: the JSON name, the Query name and the kind.
+//! Each operation's input shape lists its members once (`shape!` in [`crate::action`]): the JSON name, the
+//! Query name and the [`Kind`].
 
 use std::collections::BTreeMap;
 
@@ -13,7 +14,7 @@ use crate::error::ApiError;
 
 /// How a member is flattened on the Query wire.
 #[derive(Clone, Copy)]
-enum Kind {
+pub(crate) enum Kind {
     Str,
     Int,
     /// `Name.N` = value.
@@ -26,99 +27,9 @@ enum Kind {
     EntryList(&'static [Member]),
 }
 
-type Member = (&'static str, &'static str, Kind);
-
-const QUEUE_URL: Member = ("QueueUrl", "QueueUrl", Kind::Str);
-
-const SEND_ENTRY: &[Member] = &[
-    ("Id", "Id", Kind::Str),
-    ("MessageBody", "MessageBody", Kind::Str),
-    ("DelaySeconds", "DelaySeconds", Kind::Int),
-    ("MessageAttributes", "MessageAttribute", Kind::AttrMap),
-    ("MessageSystemAttributes", "MessageSystemAttribute", Kind::AttrMap),
-    ("MessageDeduplicationId", "MessageDeduplicationId", Kind::Str),
-    ("MessageGroupId", "MessageGroupId", Kind::Str),
-];
-const DELETE_ENTRY: &[Member] = &[("Id", "Id", Kind::Str), ("ReceiptHandle", "ReceiptHandle", Kind::Str)];
-const VISIBILITY_ENTRY: &[Member] = &[
-    ("Id", "Id", Kind::Str),
-    ("ReceiptHandle", "ReceiptHandle", Kind::Str),
-    ("VisibilityTimeout", "VisibilityTimeout", Kind::Int),
-];
-
-/// The members of each operation, as the Query protocol names them.
-fn members(action: &str) -> &'static [Member] {
-    match action {
-        "CreateQueue" => &[
-            ("QueueName", "QueueName", Kind::Str),
-            ("Attributes", "Attribute", Kind::StrMap("Name", "Value")),
-            ("tags", "Tag", Kind::StrMap("Key", "Value")),
-        ],
-        "GetQueueUrl" => &[
-            ("QueueName", "QueueName", Kind::Str),
-            ("QueueOwnerAWSAccountId", "QueueOwnerAWSAccountId", Kind::Str),
-        ],
-        "ListQueues" => &[
-            ("QueueNamePrefix", "QueueNamePrefix", Kind::Str),
-            ("NextToken", "NextToken", Kind::Str),
-            ("MaxResults", "MaxResults", Kind::Int),
-        ],
-        "GetQueueAttributes" => &[QUEUE_URL, ("AttributeNames", "AttributeName", Kind::StrList)],
-        "SetQueueAttributes" => &[QUEUE_URL, ("Attributes", "Attribute", Kind::StrMap("Name", "Value"))],
-        "SendMessage" => &[
-            QUEUE_URL,
-            ("MessageBody", "MessageBody", Kind::Str),
-            ("DelaySeconds", "DelaySeconds", Kind::Int),
-            ("MessageAttributes", "MessageAttribute", Kind::AttrMap),
-            ("MessageSystemAttributes", "MessageSystemAttribute", Kind::AttrMap),
-            ("MessageDeduplicationId", "MessageDeduplicationId", Kind::Str),
-            ("MessageGroupId", "MessageGroupId", Kind::Str),
-        ],
-        "SendMessageBatch" => &[QUEUE_URL, ("Entries", "SendMessageBatchRequestEntry", Kind::EntryList(SEND_ENTRY))],
-        "ReceiveMessage" => &[
-            QUEUE_URL,
-            ("AttributeNames", "AttributeName", Kind::StrList),
-            ("MessageSystemAttributeNames", "MessageSystemAttributeName", Kind::StrList),
-            ("MessageAttributeNames", "MessageAttributeName", Kind::StrList),
-            ("MaxNumberOfMessages", "MaxNumberOfMessages", Kind::Int),
-            ("VisibilityTimeout", "VisibilityTimeout", Kind::Int),
-            ("WaitTimeSeconds", "WaitTimeSeconds", Kind::Int),
-            ("ReceiveRequestAttemptId", "ReceiveRequestAttemptId", Kind::Str),
-        ],
-        "DeleteMessage" => &[QUEUE_URL, ("ReceiptHandle", "ReceiptHandle", Kind::Str)],
-        "DeleteMessageBatch" => &[QUEUE_URL, ("Entries", "DeleteMessageBatchRequestEntry", Kind::EntryList(DELETE_ENTRY))],
-        "ChangeMessageVisibility" => &[
-            QUEUE_URL,
-            ("ReceiptHandle", "ReceiptHandle", Kind::Str),
-            ("VisibilityTimeout", "VisibilityTimeout", Kind::Int),
-        ],
-        "ChangeMessageVisibilityBatch" => {
-            &[QUEUE_URL, ("Entries", "ChangeMessageVisibilityBatchRequestEntry", Kind::EntryList(VISIBILITY_ENTRY))]
-        }
-        "TagQueue" => &[QUEUE_URL, ("Tags", "Tag", Kind::StrMap("Key", "Value"))],
-        "UntagQueue" => &[QUEUE_URL, ("TagKeys", "TagKey", Kind::StrList)],
-        "AddPermission" => &[
-            QUEUE_URL,
-            ("Label", "Label", Kind::Str),
-            ("AWSAccountIds", "AWSAccountId", Kind::StrList),
-            ("Actions", "ActionName", Kind::StrList),
-        ],
-        "RemovePermission" => &[QUEUE_URL, ("Label", "Label", Kind::Str)],
-        "ListDeadLetterSourceQueues" => &[
-            QUEUE_URL,
-            ("NextToken", "NextToken", Kind::Str),
-            ("MaxResults", "MaxResults", Kind::Int),
-        ],
-        "StartMessageMoveTask" => &[
-            ("SourceArn", "SourceArn", Kind::Str),
-            ("DestinationArn", "DestinationArn", Kind::Str),
-            ("MaxNumberOfMessagesPerSecond", "MaxNumberOfMessagesPerSecond", Kind::Int),
-        ],
-        "CancelMessageMoveTask" => &[("TaskHandle", "TaskHandle", Kind::Str)],
-        "ListMessageMoveTasks" => &[("SourceArn", "SourceArn", Kind::Str), ("MaxResults", "MaxResults", Kind::Int)],
-        _ => &[QUEUE_URL],
-    }
-}
+/// One member of an input shape: its JSON name, its Query name and how the Query protocol flattens it.
+/// Each shape lists its members once (`shape!` in [`crate::action`]).
+pub(crate) type Member = (&'static str, &'static str, Kind);
 
 /// Parameters as a tree: `A.1.B=x` becomes `A → 1 → B → x`.
 #[derive(Default, Debug)]
@@ -191,7 +102,8 @@ impl Params {
     /// Unflattens the parameters of `action` into the JSON shape of its DTO. `path` is the request
     /// path, used as the QueueUrl when the parameter is absent (AWS accepts the queue URL as the path).
     pub fn to_json(&self, action: &str, path: &str) -> Result<Value, ApiError> {
-        let mut out = convert(members(action), &self.root)?;
+        let members = crate::action::Action::query_members(action).unwrap_or(&[]);
+        let mut out = convert(members, &self.root)?;
         if !out.contains_key("QueueUrl") && path.trim_matches('/').contains('/') {
             out.insert("QueueUrl".into(), Value::String(path.to_string()));
         }
