@@ -27,8 +27,13 @@ macro_rules! operations {
             $($op($input),)*
         }
 
-        /// Every operation of the SQS service model, in the table's order (metrics bound their labels with it).
+        /// Every operation of the SQS service model, in the table's order.
         pub const OPERATIONS: &[&str] = &[$(stringify!($op)),*];
+
+        /// The operation named `name`, as a static name (metrics label requests with it).
+        pub fn operation(name: &str) -> Option<&'static str> {
+            OPERATIONS.iter().copied().find(|op| *op == name)
+        }
 
         impl Action {
             /// The operation's name, as both protocols spell it.

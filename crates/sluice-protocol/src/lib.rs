@@ -28,17 +28,80 @@ use crate::query::Params;
 /// Largest request body accepted: a 1 MiB batch can grow several-fold when JSON-escaped.
 pub const MAX_REQUEST_BYTES: usize = 8 * 1024 * 1024;
 
-/// The parts of an HTTP request the protocols read.
+/// An HTTP request as the protocol layer sees it: method, path, query, every header and the raw body
+/// (what a signature check needs), plus the headers the protocols read on every request.
 pub struct Request<'a> {
     pub method: &'a str,
     pub path: &'a str,
     pub query: Option<&'a str>,
+    /// Every header, as received.
+    pub headers: &'a http::HeaderMap,
+    /// `Content-Type`.
     pub content_type: Option<&'a str>,
     /// `X-Amz-Target`.
     pub target: Option<&'a str>,
     /// `Host`, for queue URLs when no public base URL is configured.
     pub host: Option<&'a str>,
     pub body: &'a [u8],
+}
+
+/// Which API a request is for. The server routes every request once, with [`route`].
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Route {
+    /// sluice's own endpoints (`/health`, `/metrics`, the dashboard): a GET without an `Action`.
+    Admin,
+    /// The SQS API, in the protocol the request speaks.
+    Sqs(Protocol),
+    /// The SNS API (Query protocol, `Version=2010-03-31`).
+    Sns,
+}
+
+/// The SNS API version; SQS's is 2012-11-05. Both APIs have actions of the same name (AddPermission), so
+/// the version decides.
+pub const SNS_VERSION: &str = "2010-03-31";
+
+/// Routes a request: JSON 1.0 (an `X-Amz-Target`) is SQS; a GET without an `Action` is sluice's own; a
+/// Query-protocol form with SNS's `Version` (or one of the two actions SNS links carry without one) is
+/// SNS; the rest is SQS's Query protocol.
+pub fn route(req: &Request<'_>) -> Route {
+    if req.target.is_some() {
+        return Route::Sqs(Protocol::Json);
+    }
+    let has_action = req.query.is_some_and(|q| q.contains("Action="));
+    if req.method == "GET" && !has_action {
+        return Route::Admin;
+    }
+    if is_sns_form(req) {
+        Route::Sns
+    } else {
+        Route::Sqs(Protocol::Query)
+    }
+}
+
+fn is_sns_form(req: &Request<'_>) -> bool {
+    let mut version = None;
+    let mut action = None;
+    let mut scan = |bytes: &[u8]| {
+        for (k, v) in form_urlencoded::parse(bytes) {
+            match k.as_ref() {
+                "Version" => version = Some(v.into_owned()),
+                "Action" => action = Some(v.into_owned()),
+                _ => {}
+            }
+        }
+    };
+    if let Some(q) = req.query {
+        scan(q.as_bytes());
+    }
+    let form_body = req.content_type.is_none_or(|ct| ct.contains("x-www-form-urlencoded"));
+    if form_body && !req.body.is_empty() && !req.body.starts_with(b"{") {
+        scan(req.body);
+    }
+    match version.as_deref() {
+        Some(v) => v == SNS_VERSION,
+        // The links in SNS's confirmation and unsubscribe messages carry no Version.
+        None => matches!(action.as_deref(), Some("ConfirmSubscription" | "Unsubscribe")),
+    }
 }
 
 /// An HTTP response to write.
@@ -67,8 +130,8 @@ pub enum Protocol {
 /// The outcome of one request, for logs and metrics.
 pub struct Outcome {
     pub protocol: Protocol,
-    /// The operation name, when one could be read.
-    pub action: Option<String>,
+    /// The operation, when the request named one that exists.
+    pub action: Option<&'static str>,
     pub response: Response,
 }
 
@@ -85,17 +148,17 @@ pub async fn handle(engine: &Arc<Engine>, config: &ProtocolConfig, req: &Request
     };
     let ctx = Context { base_url };
     if let Some(target) = req.target {
-        let action = target.strip_prefix("AmazonSQS.").unwrap_or(target).to_string();
-        let result = handle_json(engine, &ctx, req, target, &action).await;
+        let name = target.strip_prefix("AmazonSQS.").unwrap_or(target);
+        let result = handle_json(engine, &ctx, req, target, name).await;
         let response = match result {
             Ok(reply) => json_response(200, render::json_reply(&reply), &request_id, None),
             Err(e) => json_error_response(&e, &request_id),
         };
-        return Outcome { protocol: Protocol::Json, action: Some(action), response };
+        return Outcome { protocol: Protocol::Json, action: action::operation(name), response };
     }
     let mut action = None;
     let result = handle_query(engine, &ctx, req, &mut action).await;
-    let response = match (&result, &action) {
+    let response = match (&result, action) {
         (Ok(reply), Some(a)) => xml_response(200, render::xml_reply(a, reply, &request_id), &request_id),
         (Err(e), _) => xml_response(e.wire().status, render::xml_error(e, &request_id), &request_id),
         (Ok(_), None) => xml_response(400, render::xml_error(&ApiError::MissingAction, &request_id), &request_id),
@@ -131,7 +194,7 @@ async fn handle_query(
     engine: &Arc<Engine>,
     ctx: &Context<'_>,
     req: &Request<'_>,
-    action_name: &mut Option<String>,
+    action_name: &mut Option<&'static str>,
 ) -> Result<dispatch::Reply, ApiError> {
     if req.body.len() > MAX_REQUEST_BYTES {
         return Err(ApiError::RequestTooLarge(req.body.len(), MAX_REQUEST_BYTES));
@@ -151,7 +214,7 @@ async fn handle_query(
         params.parse(req.body)?;
     }
     let action = params.get("Action").ok_or(ApiError::MissingAction)?;
-    *action_name = Some(action.clone());
+    *action_name = action::operation(&action);
     let value = params.to_json(&action, req.path)?;
     let decoded = Action::decode(&action, Input::Value(value))?;
     dispatch(engine, ctx, decoded).await

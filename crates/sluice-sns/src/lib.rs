@@ -1819,6 +1819,7 @@ mod tests {
             method: "POST",
             path: "/",
             query: None,
+            headers: &hyper::HeaderMap::new(),
             content_type: Some("application/x-www-form-urlencoded"),
             target: None,
             host: Some("sluice.test:9324"),

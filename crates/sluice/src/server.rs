@@ -18,7 +18,7 @@ use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
 use sluice_engine::Engine;
 use sluice_protocol::error::ApiError;
-use sluice_protocol::{early_error, Protocol, ProtocolConfig, MAX_REQUEST_BYTES};
+use sluice_protocol::{early_error, Protocol, ProtocolConfig, Route, MAX_REQUEST_BYTES};
 use tokio::net::TcpListener;
 
 use crate::metrics::Metrics;
@@ -137,20 +137,6 @@ fn header_str<'a>(req: &'a hyper::http::request::Parts, name: impl header::AsHea
 async fn serve_one(state: &AppState, req: hyper::Request<Incoming>) -> Response<Full<Bytes>> {
     let started = Instant::now();
     let (parts, body) = req.into_parts();
-    let is_sqs_get = parts.uri.query().is_some_and(|q| q.contains("Action="));
-    if parts.method == hyper::Method::GET && !is_sqs_get {
-        let base_url = match &state.protocol.public_base_url {
-            Some(u) => u.trim_end_matches('/').to_string(),
-            None => format!("http://{}", header_str(&parts, header::HOST).unwrap_or("127.0.0.1:9324")),
-        };
-        if let Some(r) = crate::admin::handle(&state.engine, &state.sns, &state.metrics, parts.uri.path(), parts.uri.query(), &base_url) {
-            return Response::builder()
-                .status(StatusCode::from_u16(r.status).unwrap_or(StatusCode::OK))
-                .header(header::CONTENT_TYPE, r.content_type)
-                .body(Full::new(Bytes::from(r.body)))
-                .unwrap_or_default();
-        }
-    }
     let target = header_str(&parts, "x-amz-target");
     let protocol = if target.is_some() { Protocol::Json } else { Protocol::Query };
     let body = match Limited::new(body, MAX_REQUEST_BYTES).collect().await {
@@ -168,21 +154,39 @@ async fn serve_one(state: &AppState, req: hyper::Request<Incoming>) -> Response<
         method: parts.method.as_str(),
         path: parts.uri.path(),
         query: parts.uri.query(),
+        headers: &parts.headers,
         content_type: header_str(&parts, header::CONTENT_TYPE),
         target,
         host: header_str(&parts, header::HOST),
         body: &body,
     };
-    if target.is_none() && sluice_sns::is_sns_request(request.query, request.content_type, request.body) {
-        let response = state.sns.handle(&request).await;
-        let action = sluice_sns::Sns::action_of(&request).map(|a| format!("SNS.{a}"));
-        state.metrics.record(action.as_deref(), response.status, started.elapsed().as_secs_f64());
-        return to_hyper(response);
+    match sluice_protocol::route(&request) {
+        Route::Admin => {
+            let base_url = match &state.protocol.public_base_url {
+                Some(u) => u.trim_end_matches('/').to_string(),
+                None => format!("http://{}", request.host.unwrap_or("127.0.0.1:9324")),
+            };
+            // An unknown path falls through to the SQS Query protocol, which answers with AWS's error.
+            if let Some(r) = crate::admin::handle(&state.engine, &state.sns, &state.metrics, request.path, request.query, &base_url) {
+                return Response::builder()
+                    .status(StatusCode::from_u16(r.status).unwrap_or(StatusCode::OK))
+                    .header(header::CONTENT_TYPE, r.content_type)
+                    .body(Full::new(Bytes::from(r.body)))
+                    .unwrap_or_default();
+            }
+        }
+        Route::Sns => {
+            let response = state.sns.handle(&request).await;
+            let action = sluice_sns::Sns::action_of(&request).map(|a| format!("SNS.{a}"));
+            state.metrics.record(action.as_deref(), response.status, started.elapsed().as_secs_f64());
+            return to_hyper(response);
+        }
+        Route::Sqs(_) => {}
     }
     let outcome = sluice_protocol::handle(&state.engine, &state.protocol, &request).await;
-    state.metrics.record(outcome.action.as_deref(), outcome.response.status, started.elapsed().as_secs_f64());
+    state.metrics.record(outcome.action, outcome.response.status, started.elapsed().as_secs_f64());
     tracing::debug!(
-        action = outcome.action.as_deref().unwrap_or("-"),
+        action = outcome.action.unwrap_or("-"),
         protocol = ?outcome.protocol,
         status = outcome.response.status,
         micros = started.elapsed().as_micros() as u64,
