@@ -1,5 +1,5 @@
 //! The engine's errors. Each variant is one AWS error; the protocol crate maps variants to AWS codes
-//! and HTTP statuses in one place (`sluice_protocol::error`). Messages follow AWS's wording where known.
+//! and HTTP statuses in one place (`sluice_protocol::sqs::error`). Messages follow AWS's wording where known.
 
 use sluice_store::StoreError;
 

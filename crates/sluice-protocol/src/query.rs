@@ -2,7 +2,7 @@
 //! `Attribute.1.Name=VisibilityTimeout&Attribute.1.Value=60` unflattened into the JSON shape the
 //! operation's DTO reads (`{"Attributes": {"VisibilityTimeout": "60"}}`).
 //!
-//! Each operation's input shape lists its members once (`shape!` in [`crate::action`]): the JSON name, the
+//! Each operation's input shape lists its members once (`shape!` in [`crate::sqs::action`]): the JSON name, the
 //! Query name and the [`Kind`].
 
 use std::collections::BTreeMap;
@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use serde_json::{Map, Value};
 use sluice_engine::EngineError;
 
-use crate::error::ApiError;
+use crate::sqs::error::ApiError;
 
 /// How a member is flattened on the Query wire.
 #[derive(Clone, Copy)]
@@ -28,7 +28,7 @@ pub(crate) enum Kind {
 }
 
 /// One member of an input shape: its JSON name, its Query name and how the Query protocol flattens it.
-/// Each shape lists its members once (`shape!` in [`crate::action`]).
+/// Each shape lists its members once (`shape!` in [`crate::sqs::action`]).
 pub(crate) type Member = (&'static str, &'static str, Kind);
 
 /// Parameters as a tree: `A.1.B=x` becomes `A → 1 → B → x`.
@@ -102,7 +102,7 @@ impl Params {
     /// Unflattens the parameters of `action` into the JSON shape of its DTO. `path` is the request
     /// path, used as the QueueUrl when the parameter is absent (AWS accepts the queue URL as the path).
     pub fn to_json(&self, action: &str, path: &str) -> Result<Value, ApiError> {
-        let members = crate::action::Action::query_members(action).unwrap_or(&[]);
+        let members = crate::sqs::action::Action::query_members(action).unwrap_or(&[]);
         let mut out = convert(members, &self.root)?;
         if !out.contains_key("QueueUrl") && path.trim_matches('/').contains('/') {
             out.insert("QueueUrl".into(), Value::String(path.to_string()));

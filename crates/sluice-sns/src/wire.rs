@@ -164,7 +164,7 @@ pub fn message_attributes(params: &Params, prefix: &str) -> SnsResult<BTreeMap<S
 /// Escapes text for XML (the same escaping as the SQS Query responses).
 pub fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
-    sluice_protocol::render::esc(&mut out, s);
+    sluice_protocol::xml::esc(&mut out, s);
     out
 }
 

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Mutex;
 
 use sluice_engine::Engine;
-use sluice_protocol::action::OPERATIONS;
+use sluice_protocol::sqs::action::OPERATIONS;
 use sluice_store::stats::{Histogram, SECONDS_BUCKETS};
 
 /// Request figures recorded by the listener.

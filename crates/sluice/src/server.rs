@@ -17,7 +17,7 @@ use hyper::{header, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
 use sluice_engine::Engine;
-use sluice_protocol::error::ApiError;
+use sluice_protocol::ApiError;
 use sluice_protocol::{early_error, Protocol, ProtocolConfig, Route, MAX_REQUEST_BYTES};
 use tokio::net::TcpListener;
 

@@ -1,5 +1,5 @@
 //! Runs a decoded [`Action`] against the engine: one `match`, one arm per operation, producing a
-//! protocol-neutral [`Reply`] that [`crate::render`] writes as JSON or XML.
+//! protocol-neutral [`Reply`] that [`super::render`] writes as JSON or XML.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -10,8 +10,8 @@ use sluice_engine::message::{ReceivedMessage, SendMessage, SendResult};
 use sluice_engine::move_task::TaskRecord;
 use sluice_engine::{batch, Engine, EngineError, ReceiveOptions};
 
-use crate::action::{self, queue_name, required, Action};
-use crate::error::ApiError;
+use super::action::{self, queue_name, required, Action};
+use super::error::ApiError;
 
 /// What an operation answers, independent of the wire format.
 #[derive(Debug)]

@@ -13,7 +13,7 @@ use serde::Deserialize;
 use sluice_engine::message::{AttributeValue, Attributes};
 use sluice_engine::EngineError;
 
-use crate::error::ApiError;
+use super::error::ApiError;
 use crate::query::{Kind, Member};
 
 /// Every SQS operation, each declared once: its name is the `Action` variant, and its input is the

@@ -12,8 +12,9 @@ use sluice_engine::message::{Attributes, ReceivedMessage, SendResult};
 
 use sluice_engine::move_task::TaskRecord;
 
-use crate::dispatch::{Failure, Reply};
-use crate::error::ApiError;
+use super::dispatch::{Failure, Reply};
+use super::error::ApiError;
+use crate::xml::el;
 
 const XMLNS: &str = "http://queue.amazonaws.com/doc/2012-11-05/";
 
@@ -247,29 +248,6 @@ pub fn json_error(e: &ApiError) -> Vec<u8> {
     let w = e.wire();
     serde_json::to_vec(&json!({ "__type": w.json_type, "message": e.to_string() }))
         .unwrap_or_default()
-}
-
-/// Escapes text for XML. `\r` is written as a character reference because XML parsers turn a raw
-/// one into `\n`, which would change a message body (and its MD5) on the way to the client.
-/// Also used by the SNS crate's XML.
-pub fn esc(out: &mut String, text: &str) {
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            '\r' => out.push_str("&#xD;"),
-            c => out.push(c),
-        }
-    }
-}
-
-fn el(out: &mut String, name: &str, text: &str) {
-    let _ = write!(out, "<{name}>");
-    esc(out, text);
-    let _ = write!(out, "</{name}>");
 }
 
 fn send_result_xml(out: &mut String, r: &SendResult) {
