@@ -4,6 +4,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use sluice_protocol::Response;
 
+use crate::VERSION;
+
 pub const XMLNS: &str = "http://sns.amazonaws.com/doc/2010-03-31/";
 
 /// An SNS error: code, HTTP status, message.
@@ -161,6 +163,37 @@ pub fn message_attributes(params: &Params, prefix: &str) -> SnsResult<BTreeMap<S
     Ok(out)
 }
 
+/// True for an SNS Query request: `Version=2010-03-31` in the query string or form body; also the
+/// SubscribeURL / UnsubscribeURL links SNS hands out (`Action=ConfirmSubscription|Unsubscribe`,
+/// which are not SQS actions) when no Version is given.
+pub fn is_sns_request(query: Option<&str>, content_type: Option<&str>, body: &[u8]) -> bool {
+    let mut version = None;
+    let mut action = None;
+    let mut scan = |bytes: &[u8]| {
+        for (k, v) in form_urlencoded::parse(bytes) {
+            match k.as_ref() {
+                "Version" => version = Some(v.into_owned()),
+                "Action" => action = Some(v.into_owned()),
+                _ => {}
+            }
+        }
+    };
+    if let Some(q) = query {
+        scan(q.as_bytes());
+    }
+    let form_body = content_type.is_none_or(|ct| ct.contains("x-www-form-urlencoded"));
+    if form_body && !body.is_empty() && !body.starts_with(b"{") {
+        scan(body);
+    }
+    match version.as_deref() {
+        Some(v) => v == VERSION,
+        None => matches!(
+            action.as_deref(),
+            Some("ConfirmSubscription" | "Unsubscribe")
+        ),
+    }
+}
+
 /// Escapes text for XML (the same escaping as the SQS Query responses).
 pub fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -261,6 +294,36 @@ mod tests {
         assert_eq!(iso8601(0), "1970-01-01T00:00:00.000Z");
         assert_eq!(iso8601(1_709_294_400_123), "2024-03-01T12:00:00.123Z");
         assert_eq!(iso8601(951_782_400_000), "2000-02-29T00:00:00.000Z");
+    }
+
+    #[test]
+    fn routing() {
+        assert!(is_sns_request(
+            None,
+            Some("application/x-www-form-urlencoded"),
+            b"Action=CreateTopic&Version=2010-03-31&Name=a"
+        ));
+        assert!(!is_sns_request(
+            None,
+            Some("application/x-www-form-urlencoded"),
+            b"Action=AddPermission&Version=2012-11-05"
+        ));
+        assert!(is_sns_request(
+            Some("Action=AddPermission&Version=2010-03-31"),
+            None,
+            b""
+        ));
+        assert!(is_sns_request(
+            Some("Action=ConfirmSubscription&TopicArn=x&Token=y"),
+            None,
+            b""
+        ));
+        assert!(!is_sns_request(
+            None,
+            Some("application/x-amz-json-1.0"),
+            b"{\"QueueName\":\"a\"}"
+        ));
+        assert!(!is_sns_request(Some("Action=ListQueues"), None, b""));
     }
 
     #[test]
