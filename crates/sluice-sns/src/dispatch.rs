@@ -1,96 +1,40 @@
-//! Routing: the action name of a request to the handler that answers it, and the lists of
-//! the operations sluice serves and the ones it knows but does not implement.
+//! Dispatch: the one `match` from a decoded [`SnsAction`] to the handler of its operation.
 
 use std::sync::Arc;
 
-use crate::wire::{Params, SnsError, SnsResult};
+use crate::action::{SnsAction, SnsReply};
+use crate::error::SnsResult;
 use crate::Inner;
 
-/// The SNS operations sluice serves, as metrics label them (`SNS.<Action>`).
-pub const OPERATIONS: &[&str] = &[
-    "SNS.CreateTopic",
-    "SNS.DeleteTopic",
-    "SNS.ListTopics",
-    "SNS.GetTopicAttributes",
-    "SNS.SetTopicAttributes",
-    "SNS.Subscribe",
-    "SNS.ConfirmSubscription",
-    "SNS.Unsubscribe",
-    "SNS.ListSubscriptions",
-    "SNS.ListSubscriptionsByTopic",
-    "SNS.GetSubscriptionAttributes",
-    "SNS.SetSubscriptionAttributes",
-    "SNS.Publish",
-    "SNS.PublishBatch",
-    "SNS.TagResource",
-    "SNS.UntagResource",
-    "SNS.ListTagsForResource",
-];
-
-const UNSUPPORTED: &[&str] = &[
-    "AddPermission",
-    "RemovePermission",
-    "CheckIfPhoneNumberIsOptedOut",
-    "CreatePlatformApplication",
-    "CreatePlatformEndpoint",
-    "CreateSMSSandboxPhoneNumber",
-    "DeleteEndpoint",
-    "DeletePlatformApplication",
-    "DeleteSMSSandboxPhoneNumber",
-    "GetDataProtectionPolicy",
-    "GetEndpointAttributes",
-    "GetPlatformApplicationAttributes",
-    "GetSMSAttributes",
-    "GetSMSSandboxAccountStatus",
-    "ListEndpointsByPlatformApplication",
-    "ListOriginationNumbers",
-    "ListPhoneNumbersOptedOut",
-    "ListPlatformApplications",
-    "ListSMSSandboxPhoneNumbers",
-    "OptInPhoneNumber",
-    "PutDataProtectionPolicy",
-    "SetEndpointAttributes",
-    "SetPlatformApplicationAttributes",
-    "SetSMSAttributes",
-    "VerifySMSSandboxPhoneNumber",
-];
-
 impl Inner {
-    pub(crate) async fn dispatch(
-        self: &Arc<Self>,
-        action: &str,
-        p: &Params,
-        base_url: &str,
-    ) -> SnsResult<Option<String>> {
-        match action {
-            "CreateTopic" => self.create_topic(p).await.map(Some),
-            "DeleteTopic" => self.delete_topic(p).await.map(|_| None),
-            "ListTopics" => self.list_topics(p).map(Some),
-            "GetTopicAttributes" => self.get_topic_attributes(p).map(Some),
-            "SetTopicAttributes" => self.set_topic_attributes(p).await.map(|_| None),
-            "Subscribe" => self.subscribe(p, base_url).await.map(Some),
-            "ConfirmSubscription" => self.confirm_subscription(p).await.map(Some),
-            "Unsubscribe" => self.unsubscribe(p).await.map(|_| None),
-            "ListSubscriptions" => self.list_subscriptions(p, None).map(Some),
-            "ListSubscriptionsByTopic" => {
-                let arn = p.required("TopicArn")?.to_string();
-                self.topic(&arn)?;
-                self.list_subscriptions(p, Some(&arn)).map(Some)
+    /// Runs one request. `base_url` is where SubscribeURL / UnsubscribeURL / SigningCertURL point.
+    pub(crate) async fn dispatch(self: &Arc<Self>, action: SnsAction, base_url: &str) -> SnsResult<SnsReply> {
+        Ok(match action {
+            SnsAction::CreateTopic(i) => SnsReply::CreateTopic(self.create_topic(i).await?),
+            SnsAction::DeleteTopic(i) => SnsReply::DeleteTopic(self.delete_topic(i).await?),
+            SnsAction::ListTopics(i) => SnsReply::ListTopics(self.list_topics(i)?),
+            SnsAction::GetTopicAttributes(i) => SnsReply::GetTopicAttributes(self.get_topic_attributes(i)?),
+            SnsAction::SetTopicAttributes(i) => SnsReply::SetTopicAttributes(self.set_topic_attributes(i).await?),
+            SnsAction::Subscribe(i) => SnsReply::Subscribe(self.subscribe(i, base_url).await?),
+            SnsAction::ConfirmSubscription(i) => SnsReply::ConfirmSubscription(self.confirm_subscription(i).await?),
+            SnsAction::Unsubscribe(i) => SnsReply::Unsubscribe(self.unsubscribe(i).await?),
+            SnsAction::ListSubscriptions(i) => {
+                SnsReply::ListSubscriptions(self.list_subscriptions(i.next_token.as_deref(), None)?)
             }
-            "GetSubscriptionAttributes" => self.get_subscription_attributes(p).map(Some),
-            "SetSubscriptionAttributes" => self.set_subscription_attributes(p).await.map(|_| None),
-            "Publish" => self.publish(p, base_url).await.map(Some),
-            "PublishBatch" => self.publish_batch(p, base_url).await.map(Some),
-            "TagResource" => self.tag_resource(p).await.map(|_| Some(String::new())),
-            "UntagResource" => self.untag_resource(p).await.map(|_| Some(String::new())),
-            "ListTagsForResource" => self.list_tags(p).map(Some),
-            "" => Err(SnsError::invalid("Missing Action")),
-            a if UNSUPPORTED.contains(&a) => Err(SnsError::new(
-                "InvalidAction",
-                400,
-                format!("The action {a} is not supported by sluice (SMS, mobile push and permissions are not implemented)."),
-            )),
-            a => Err(SnsError::new("InvalidAction", 400, format!("The action {a} is not valid for this endpoint."))),
-        }
+            SnsAction::ListSubscriptionsByTopic(i) => {
+                SnsReply::ListSubscriptionsByTopic(self.list_subscriptions_by_topic(i)?)
+            }
+            SnsAction::GetSubscriptionAttributes(i) => {
+                SnsReply::GetSubscriptionAttributes(self.get_subscription_attributes(i)?)
+            }
+            SnsAction::SetSubscriptionAttributes(i) => {
+                SnsReply::SetSubscriptionAttributes(self.set_subscription_attributes(i).await?)
+            }
+            SnsAction::Publish(i) => SnsReply::Publish(self.publish(i, base_url).await?),
+            SnsAction::PublishBatch(i) => SnsReply::PublishBatch(self.publish_batch(i, base_url).await?),
+            SnsAction::TagResource(i) => SnsReply::TagResource(self.tag_resource(i).await?),
+            SnsAction::UntagResource(i) => SnsReply::UntagResource(self.untag_resource(i).await?),
+            SnsAction::ListTagsForResource(i) => SnsReply::ListTagsForResource(self.list_tags(i)?),
+        })
     }
 }

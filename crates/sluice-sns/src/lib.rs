@@ -2,7 +2,8 @@
 //! HTTP/HTTPS endpoints), filter policies, fan-out.
 //!
 //! SNS speaks only the Query protocol (`Action=...&Version=2010-03-31`, XML answers). The server
-//! routes a request here when [`is_sns_request`] says so; [`Sns::handle`] answers it.
+//! recognises a request as SNS with [`Form::recognise`], which parses its form once, and
+//! [`Sns::handle_form`] answers it.
 //!
 //! Durability: topics and subscriptions are JSON records in the store ([`records`]), committed
 //! durably before the answer. A successful Publish (or PublishBatch entry) means every SQS subscriber's copy is stored
@@ -16,18 +17,25 @@
 //! ([`SnsOptions::public_url`]) when there is one, else from the request's Host header.
 //!
 //! Layout (one job per module):
-//! - [`wire`]: the Query protocol: form parameters in, XML and AWS error documents out; which
-//!   requests are SNS requests.
-//! - [`dispatch`]: the action name to its handler; the operations served and the ones refused.
-//! - [`topics`], [`subscriptions`], [`tags`], [`publish`]: the handlers.
+//! - [`action`]: the operations, declared once: the typed request [`action::SnsAction`] (one
+//!   variant per operation, with its input), the typed answers, the metrics list, the refused
+//!   operations.
+//! - [`error`]: [`error::SnsError`] and the one table of AWS codes, statuses and fault sides.
+//! - [`wire`]: the Query protocol, and only it: the form (parsed once), which requests are SNS
+//!   requests, the inputs' decoding rules, XML and AWS error documents out.
+//! - [`dispatch`]: the one `match` from a decoded action to its handler.
+//! - [`topics`], [`subscriptions`], [`tags`], [`publish`]: the handlers; typed inputs in, typed
+//!   outputs out, no XML.
 //! - [`validation`]: AWS's limits and InvalidParameter wording.
 //! - [`records`]: what is persisted, and recovery.
 //! - [`delivery`]: what subscribers get: the envelopes, SQS copies, HTTP(S) POSTs over TLS with
 //!   retries.
 //! - [`filter`]: filter policies.
 
+pub(crate) mod action;
 pub(crate) mod delivery;
 pub(crate) mod dispatch;
+pub(crate) mod error;
 pub(crate) mod filter;
 pub(crate) mod publish;
 pub(crate) mod records;
@@ -48,10 +56,11 @@ use sluice_protocol::{Request, Response};
 
 use crate::delivery::{HttpClient, PendingDelivery};
 use crate::records::State;
-use crate::wire::Params;
+use crate::action::SnsAction;
 
-pub use crate::dispatch::OPERATIONS;
-pub use crate::wire::is_sns_request;
+pub use crate::action::OPERATIONS;
+pub use crate::error::{Fault, SnsError};
+pub use crate::wire::{is_sns_request, Form};
 
 /// The SNS API version; the server routes requests carrying it here.
 pub const VERSION: &str = "2010-03-31";
@@ -168,27 +177,30 @@ impl Sns {
             .collect()
     }
 
-    /// Answers one SNS request.
+    /// Answers one SNS request (parsing its form; the server, which has parsed it already to
+    /// route it, calls [`Sns::handle_form`]).
     pub async fn handle(&self, req: &Request<'_>) -> Response {
-        let request_id = uuid::Uuid::new_v4().to_string();
-        let params = Params::parse(req.query, req.body);
-        let base_url = match &self.inner.public_url {
-            Some(u) => u.clone(),
-            None => format!("http://{}", req.host.unwrap_or("127.0.0.1:9324")),
-        };
-        let action = params.get("Action").unwrap_or("").to_string();
-        match self.inner.dispatch(&action, &params, &base_url).await {
-            Ok(Some(result)) => wire::ok_response(&action, &result, &request_id),
-            Ok(None) => wire::empty_response(&action, &request_id),
-            Err(e) => wire::error_response(&e, &request_id),
-        }
+        let form = Form::parse(req.query, req.content_type, req.body);
+        self.handle_form(&form, req.host).await
     }
 
-    /// The action name of a request, for logs and metrics.
-    pub fn action_of(req: &Request<'_>) -> Option<String> {
-        Params::parse(req.query, req.body)
-            .get("Action")
-            .map(str::to_string)
+    /// Answers the SNS request whose parameters `form` holds ([`Form::recognise`]); `host` is its
+    /// Host header, the base of the URLs handed out when no public URL is configured.
+    pub async fn handle_form(&self, form: &Form, host: Option<&str>) -> Response {
+        let request_id = uuid::Uuid::new_v4().to_string();
+        let base_url = match &self.inner.public_url {
+            Some(u) => u.clone(),
+            None => format!("http://{}", host.unwrap_or("127.0.0.1:9324")),
+        };
+        let action = match SnsAction::decode(form) {
+            Ok(action) => action,
+            Err(e) => return wire::error_response(&e, &request_id),
+        };
+        let operation = action.operation();
+        match self.inner.dispatch(action, &base_url).await {
+            Ok(reply) => wire::reply_response(operation, &reply, &request_id),
+            Err(e) => wire::error_response(&e, &request_id),
+        }
     }
 }
 

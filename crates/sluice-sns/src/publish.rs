@@ -16,8 +16,12 @@ use sluice_store::Op;
 use crate::delivery::{self, PendingDelivery, Published, RetryPolicy};
 use crate::filter::Scope;
 use crate::records::{Subscription, Topic};
+use crate::action::{
+    BatchFailure, BatchSuccess, MsgAttr, PublishBatchInput, PublishBatchOutput, PublishInput, PublishOutput,
+};
+use crate::error::{SnsError, SnsResult};
 use crate::validation::{check_arn, check_fifo_id, validate_message_attributes};
-use crate::wire::{self, el, MsgAttr, Params, SnsError, SnsResult};
+use crate::wire;
 use crate::Inner;
 
 pub(crate) const MAX_MESSAGE_BYTES: usize = 262_144;
@@ -27,14 +31,14 @@ impl Inner {
         format!("{:020}", self.seq.fetch_add(1, Ordering::Relaxed))
     }
 
-    pub(crate) async fn publish(self: &Arc<Self>, p: &Params, base_url: &str) -> SnsResult<String> {
-        let arn = match (p.get("TopicArn"), p.get("TargetArn")) {
-            (Some(t), _) | (None, Some(t)) => t.to_string(),
+    pub(crate) async fn publish(self: &Arc<Self>, input: PublishInput, base_url: &str) -> SnsResult<PublishOutput> {
+        let arn = match (input.topic_arn, input.target_arn) {
+            (Some(t), _) | (None, Some(t)) => t,
             (None, None) => return Err(SnsError::invalid(
                 "Invalid parameter: TopicArn or TargetArn Reason: no value for required parameter",
             )),
         };
-        if p.get("PhoneNumber").is_some() {
+        if input.phone_number.is_some() {
             return Err(SnsError::invalid(
                 "Invalid parameter: PhoneNumber Reason: SMS is not supported by sluice",
             ));
@@ -42,12 +46,12 @@ impl Inner {
         check_arn(&arn, "TopicArn")?;
         let topic = self.topic(&arn)?;
         let entry = Entry {
-            message: p.get("Message").map(str::to_string),
-            subject: p.get("Subject").map(str::to_string),
-            structure: p.get("MessageStructure").map(str::to_string),
-            attributes: wire::message_attributes(p, "MessageAttributes")?,
-            group_id: p.get("MessageGroupId").map(str::to_string),
-            dedup_id: p.get("MessageDeduplicationId").map(str::to_string),
+            message: input.message,
+            subject: input.subject,
+            structure: input.message_structure,
+            attributes: input.message_attributes?,
+            group_id: input.message_group_id,
+            dedup_id: input.message_deduplication_id,
         };
         let subs = self.confirmed_subscriptions(&topic.arn);
         let prepared = self.prepare(&topic, &subs, entry, base_url)?;
@@ -57,49 +61,34 @@ impl Inner {
         );
         let mut results = self.deliver(&topic.arn, vec![prepared]).await;
         results.pop().unwrap_or(Ok(()))?;
-        let mut out = el("MessageId", &message_id);
-        if let Some(s) = seq {
-            out.push_str(&el("SequenceNumber", &s));
-        }
-        Ok(out)
+        Ok(PublishOutput { message_id, sequence_number: seq })
     }
 
-    pub(crate) async fn publish_batch(self: &Arc<Self>, p: &Params, base_url: &str) -> SnsResult<String> {
-        let arn = p.required("TopicArn")?.to_string();
+    pub(crate) async fn publish_batch(
+        self: &Arc<Self>,
+        input: PublishBatchInput,
+        base_url: &str,
+    ) -> SnsResult<PublishBatchOutput> {
+        let arn = input.topic_arn;
         check_arn(&arn, "TopicArn")?;
         let topic = self.topic(&arn)?;
-        let prefix = "PublishBatchRequestEntries.member";
         let mut entries = Vec::new();
-        for i in 1.. {
-            let ep = format!("{prefix}.{i}");
-            let Some(id) = p.get(&format!("{ep}.Id")) else {
-                break;
+        for e in input.entries {
+            let entry = Entry {
+                message: e.message,
+                subject: e.subject,
+                structure: e.message_structure,
+                attributes: e.message_attributes?,
+                group_id: e.message_group_id,
+                dedup_id: e.message_deduplication_id,
             };
-            let e = Entry {
-                message: p.get(&format!("{ep}.Message")).map(str::to_string),
-                subject: p.get(&format!("{ep}.Subject")).map(str::to_string),
-                structure: p.get(&format!("{ep}.MessageStructure")).map(str::to_string),
-                attributes: wire::message_attributes(p, &format!("{ep}.MessageAttributes"))?,
-                group_id: p.get(&format!("{ep}.MessageGroupId")).map(str::to_string),
-                dedup_id: p
-                    .get(&format!("{ep}.MessageDeduplicationId"))
-                    .map(str::to_string),
-            };
-            entries.push((id.to_string(), e));
+            entries.push((e.id, entry));
         }
         if entries.is_empty() {
-            return Err(SnsError::new(
-                "EmptyBatchRequest",
-                400,
-                "The batch request doesn't contain any entries",
-            ));
+            return Err(SnsError::EmptyBatchRequest);
         }
         if entries.len() > 10 {
-            return Err(SnsError::new(
-                "TooManyEntriesInBatchRequest",
-                400,
-                "The batch request contains more entries than permissible",
-            ));
+            return Err(SnsError::TooManyEntriesInBatchRequest);
         }
         let mut seen = std::collections::HashSet::new();
         for (id, _) in &entries {
@@ -109,27 +98,15 @@ impl Inner {
                     .chars()
                     .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
             {
-                return Err(SnsError::new(
-                    "InvalidBatchEntryId",
-                    400,
-                    "The Id of a batch entry in a batch request doesn't abide by the specification",
-                ));
+                return Err(SnsError::InvalidBatchEntryId);
             }
             if !seen.insert(id.clone()) {
-                return Err(SnsError::new(
-                    "BatchEntryIdsNotDistinct",
-                    400,
-                    "Two or more batch entries in the request have the same Id",
-                ));
+                return Err(SnsError::BatchEntryIdsNotDistinct);
             }
         }
         let total: usize = entries.iter().map(|(_, e)| e.size()).sum();
         if total > MAX_MESSAGE_BYTES {
-            return Err(SnsError::new(
-                "BatchRequestTooLong",
-                400,
-                "The length of all the messages put together is more than the limit",
-            ));
+            return Err(SnsError::BatchRequestTooLong);
         }
         // Validate every entry, then deliver the valid ones together: one engine send per subscribed
         // queue (as few as the size limit allows) and one commit for the HTTP deliveries.
@@ -154,36 +131,16 @@ impl Inner {
                 outcome[slot].1 = Err(err);
             }
         }
-        let mut ok = String::from("<Successful>");
-        let mut failed = String::from("<Failed>");
+        let mut out = PublishBatchOutput { successful: Vec::new(), failed: Vec::new() };
         for (id, result) in outcome {
             match result {
-                Ok((mid, seq)) => {
-                    ok.push_str(&format!(
-                        "<member>{}{}",
-                        el("Id", &id),
-                        el("MessageId", &mid)
-                    ));
-                    if let Some(s) = seq {
-                        ok.push_str(&el("SequenceNumber", &s));
-                    }
-                    ok.push_str("</member>");
+                Ok((message_id, sequence_number)) => {
+                    out.successful.push(BatchSuccess { id, message_id, sequence_number })
                 }
-                Err(err) => failed.push_str(&format!(
-                    "<member>{}{}{}{}</member>",
-                    el("Id", &id),
-                    el("Code", err.code),
-                    el("Message", &err.message),
-                    el(
-                        "SenderFault",
-                        if err.status < 500 { "true" } else { "false" }
-                    )
-                )),
+                Err(error) => out.failed.push(BatchFailure { id, error }),
             }
         }
-        ok.push_str("</Successful>");
-        failed.push_str("</Failed>");
-        Ok(ok + &failed)
+        Ok(out)
     }
 
     /// The topic's confirmed subscriptions (the ones that receive messages).
@@ -439,8 +396,7 @@ impl Inner {
             Err(e) => {
                 for (i, _) in &http {
                     results[*i] = Err(SnsError::internal(format!(
-                        "recording an HTTP delivery failed: {}",
-                        e.message
+                        "recording an HTTP delivery failed: {e}"
                     )));
                 }
             }

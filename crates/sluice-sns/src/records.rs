@@ -11,7 +11,7 @@ use sluice_store::Op;
 
 use crate::delivery::PendingDelivery;
 use crate::filter::{FilterPolicy, Scope};
-use crate::wire::{SnsError, SnsResult};
+use crate::error::{SnsError, SnsResult};
 use crate::Inner;
 
 /// The kv "queue id" reserved for SNS records.

@@ -9,17 +9,27 @@ use sluice_store::Op;
 use crate::delivery::{self, PendingDelivery, RetryPolicy};
 use crate::records::{sub_key, Subscription, KV_QUEUE};
 use crate::topics::{DEFAULT_EFFECTIVE_DELIVERY_POLICY, PAGE};
+use crate::action::{
+    AttributesOutput, ConfirmSubscriptionInput, GetSubscriptionAttributesInput, ListSubscriptionsByTopicInput,
+    ListSubscriptionsOutput, NoResult, SetSubscriptionAttributesInput, SubscribeInput, SubscriptionArnOutput,
+    SubscriptionSummary, UnsubscribeInput,
+};
+use crate::error::{SnsError, SnsResult};
 use crate::validation::{check_arn, page_start, validate_sub_attrs};
-use crate::wire::{self, el, map_xml, Params, SnsError, SnsResult};
+use crate::wire;
 use crate::Inner;
 
 impl Inner {
-    pub(crate) async fn subscribe(self: &Arc<Self>, p: &Params, base_url: &str) -> SnsResult<String> {
-        let topic_arn = p.required("TopicArn")?.to_string();
-        let protocol = p.required("Protocol")?.to_string();
-        let endpoint = p.get("Endpoint").unwrap_or("").to_string();
-        let return_arn = p.bool("ReturnSubscriptionArn");
-        let mut attrs = p.map("Attributes", "key", "value");
+    pub(crate) async fn subscribe(
+        self: &Arc<Self>,
+        input: SubscribeInput,
+        base_url: &str,
+    ) -> SnsResult<SubscriptionArnOutput> {
+        let topic_arn = input.topic_arn;
+        let protocol = input.protocol;
+        let endpoint = input.endpoint.unwrap_or_default();
+        let return_arn = input.return_subscription_arn;
+        let mut attrs = input.attributes;
         check_arn(&topic_arn, "TopicArn")?;
         match protocol.as_str() {
             "sqs" => {
@@ -63,7 +73,7 @@ impl Inner {
             } else {
                 "pending confirmation".into()
             };
-            return Ok(el("SubscriptionArn", &shown));
+            return Ok(SubscriptionArnOutput { subscription_arn: shown });
         }
         let arn = format!("{topic_arn}:{}", uuid::Uuid::new_v4());
         let is_http = protocol.starts_with("http");
@@ -126,14 +136,14 @@ impl Inner {
             } else {
                 "pending confirmation".into()
             };
-            return Ok(el("SubscriptionArn", &shown));
+            return Ok(SubscriptionArnOutput { subscription_arn: shown });
         }
-        Ok(el("SubscriptionArn", &arn))
+        Ok(SubscriptionArnOutput { subscription_arn: arn })
     }
 
-    pub(crate) async fn confirm_subscription(&self, p: &Params) -> SnsResult<String> {
-        let topic_arn = p.required("TopicArn")?.to_string();
-        let token = p.required("Token")?.to_string();
+    pub(crate) async fn confirm_subscription(&self, input: ConfirmSubscriptionInput) -> SnsResult<SubscriptionArnOutput> {
+        let topic_arn = input.topic_arn;
+        let token = input.token;
         let _w = self.writes.lock().await;
         self.topic(&topic_arn)?;
         let found = self
@@ -154,17 +164,17 @@ impl Inner {
             .await?;
             self.lock().subs.insert(sub.arn.clone(), sub.clone());
         }
-        Ok(el("SubscriptionArn", &sub.arn))
+        Ok(SubscriptionArnOutput { subscription_arn: sub.arn })
     }
 
-    pub(crate) async fn unsubscribe(&self, p: &Params) -> SnsResult<()> {
-        let arn = p.required("SubscriptionArn")?.to_string();
+    pub(crate) async fn unsubscribe(&self, input: UnsubscribeInput) -> SnsResult<NoResult> {
+        let arn = input.subscription_arn;
         if arn.split(':').count() != 7 || !arn.starts_with("arn:aws:sns:") {
             return Err(SnsError::invalid("Invalid parameter: SubscriptionArn Reason: An ARN must have at least 6 elements, not 1"));
         }
         let _w = self.writes.lock().await;
         if !self.lock().subs.contains_key(&arn) {
-            return Err(SnsError::not_found("Subscription does not exist"));
+            return Err(SnsError::SubscriptionNotFound);
         }
         self.commit(vec![Op::DeleteKv {
             queue: KV_QUEUE,
@@ -172,11 +182,25 @@ impl Inner {
         }])
         .await?;
         self.lock().subs.remove(&arn);
-        Ok(())
+        Ok(NoResult)
     }
 
-    pub(crate) fn list_subscriptions(&self, p: &Params, topic: Option<&str>) -> SnsResult<String> {
-        let start = page_start(p)?;
+    /// ListSubscriptionsByTopic: the topic must exist (checked before the page token).
+    pub(crate) fn list_subscriptions_by_topic(
+        &self,
+        input: ListSubscriptionsByTopicInput,
+    ) -> SnsResult<ListSubscriptionsOutput> {
+        self.topic(&input.topic_arn)?;
+        self.list_subscriptions(input.next_token.as_deref(), Some(&input.topic_arn))
+    }
+
+    /// ListSubscriptions, or those of one topic.
+    pub(crate) fn list_subscriptions(
+        &self,
+        next_token: Option<&str>,
+        topic: Option<&str>,
+    ) -> SnsResult<ListSubscriptionsOutput> {
+        let start = page_start(next_token)?;
         let st = self.lock();
         let subs: Vec<&Subscription> = st
             .subs
@@ -185,27 +209,19 @@ impl Inner {
             .skip(start)
             .take(PAGE + 1)
             .collect();
-        let mut out = String::from("<Subscriptions>");
-        for s in subs.iter().take(PAGE) {
-            let shown = if s.confirmed {
-                s.arn.as_str()
-            } else {
-                "PendingConfirmation"
-            };
-            out.push_str(&format!(
-                "<member>{}{}{}{}{}</member>",
-                el("TopicArn", &s.topic_arn),
-                el("Protocol", &s.protocol),
-                el("SubscriptionArn", shown),
-                el("Owner", &s.owner),
-                el("Endpoint", &s.endpoint)
-            ));
-        }
-        out.push_str("</Subscriptions>");
-        if subs.len() > PAGE {
-            out.push_str(&el("NextToken", &(start + PAGE).to_string()));
-        }
-        Ok(out)
+        let next_token = (subs.len() > PAGE).then(|| (start + PAGE).to_string());
+        let subscriptions = subs
+            .iter()
+            .take(PAGE)
+            .map(|s| SubscriptionSummary {
+                topic_arn: s.topic_arn.clone(),
+                protocol: s.protocol.clone(),
+                subscription_arn: if s.confirmed { s.arn.clone() } else { "PendingConfirmation".into() },
+                owner: s.owner.clone(),
+                endpoint: s.endpoint.clone(),
+            })
+            .collect();
+        Ok(ListSubscriptionsOutput { subscriptions, next_token })
     }
 
     pub(crate) fn subscription(&self, arn: &str) -> SnsResult<Subscription> {
@@ -216,11 +232,14 @@ impl Inner {
             .subs
             .get(arn)
             .cloned()
-            .ok_or_else(|| SnsError::not_found("Subscription does not exist"))
+            .ok_or(SnsError::SubscriptionNotFound)
     }
 
-    pub(crate) fn get_subscription_attributes(&self, p: &Params) -> SnsResult<String> {
-        let s = self.subscription(p.required("SubscriptionArn")?)?;
+    pub(crate) fn get_subscription_attributes(
+        &self,
+        input: GetSubscriptionAttributesInput,
+    ) -> SnsResult<AttributesOutput> {
+        let s = self.subscription(&input.subscription_arn)?;
         let mut a = BTreeMap::new();
         a.insert("SubscriptionArn".to_string(), s.arn.clone());
         a.insert("TopicArn".into(), s.topic_arn.clone());
@@ -256,13 +275,16 @@ impl Inner {
         if !a.contains_key("FilterPolicy") {
             a.remove("FilterPolicyScope");
         }
-        Ok(map_xml("Attributes", &a))
+        Ok(AttributesOutput { attributes: a })
     }
 
-    pub(crate) async fn set_subscription_attributes(&self, p: &Params) -> SnsResult<()> {
-        let arn = p.required("SubscriptionArn")?.to_string();
-        let name = p.required("AttributeName")?.to_string();
-        let value = p.get("AttributeValue").unwrap_or("").to_string();
+    pub(crate) async fn set_subscription_attributes(
+        &self,
+        input: SetSubscriptionAttributesInput,
+    ) -> SnsResult<NoResult> {
+        let arn = input.subscription_arn;
+        let name = input.attribute_name;
+        let value = input.attribute_value.unwrap_or_default();
         let _w = self.writes.lock().await;
         let mut s = self.subscription(&arn)?;
         let mut one = BTreeMap::new();
@@ -288,7 +310,7 @@ impl Inner {
         }])
         .await?;
         self.lock().subs.insert(arn, s);
-        Ok(())
+        Ok(NoResult)
     }
 
 

@@ -1,61 +1,43 @@
 //! Topic tags: TagResource, UntagResource, ListTagsForResource.
 
+use crate::action::{EmptyResult, ListTagsForResourceInput, ListTagsOutput, TagResourceInput, UntagResourceInput};
+use crate::error::{SnsError, SnsResult};
 use crate::records::Topic;
 use crate::validation::validate_tags;
-use crate::wire::{el, Params, SnsError, SnsResult};
+use crate::wire::Tag;
 use crate::Inner;
 
 impl Inner {
     /// The topic a tagging request names (ResourceNotFound, as AWS answers, if none).
     fn tagged_topic(&self, arn: &str) -> SnsResult<Topic> {
-        self.lock()
-            .topics
-            .get(arn)
-            .cloned()
-            .ok_or_else(|| SnsError::new("ResourceNotFound", 404, "Resource does not exist"))
+        self.lock().topics.get(arn).cloned().ok_or(SnsError::ResourceNotFound)
     }
 
-
-    pub(crate) async fn tag_resource(&self, p: &Params) -> SnsResult<()> {
-        let arn = p.required("ResourceArn")?.to_string();
-        let tags = p.tags("Tags");
+    pub(crate) async fn tag_resource(&self, input: TagResourceInput) -> SnsResult<EmptyResult> {
+        let arn = input.resource_arn;
         let _w = self.writes.lock().await;
         let mut t = self.tagged_topic(&arn)?;
-        for (k, v) in tags {
-            t.tags.insert(k, v);
+        for tag in input.tags {
+            t.tags.insert(tag.key, tag.value);
         }
         validate_tags(&t.tags)?;
-        self.save_topic(arn, t).await
+        self.save_topic(arn, t).await.map(|_| EmptyResult)
     }
 
-    pub(crate) async fn untag_resource(&self, p: &Params) -> SnsResult<()> {
-        let arn = p.required("ResourceArn")?.to_string();
-        let keys = p.members("TagKeys");
+    pub(crate) async fn untag_resource(&self, input: UntagResourceInput) -> SnsResult<EmptyResult> {
+        let arn = input.resource_arn;
         let _w = self.writes.lock().await;
         let mut t = self.tagged_topic(&arn)?;
-        for k in keys {
+        for k in input.tag_keys {
             t.tags.remove(&k);
         }
-        self.save_topic(arn, t).await
+        self.save_topic(arn, t).await.map(|_| EmptyResult)
     }
 
-    pub(crate) fn list_tags(&self, p: &Params) -> SnsResult<String> {
-        let arn = p.required("ResourceArn")?;
+    pub(crate) fn list_tags(&self, input: ListTagsForResourceInput) -> SnsResult<ListTagsOutput> {
         let st = self.lock();
-        let t = st
-            .topics
-            .get(arn)
-            .ok_or_else(|| SnsError::new("ResourceNotFound", 404, "Resource does not exist"))?;
-        let mut out = String::from("<Tags>");
-        for (k, v) in &t.tags {
-            out.push_str(&format!(
-                "<member>{}{}</member>",
-                el("Key", k),
-                el("Value", v)
-            ));
-        }
-        out.push_str("</Tags>");
-        Ok(out)
+        let t = st.topics.get(&input.resource_arn).ok_or(SnsError::ResourceNotFound)?;
+        let tags = t.tags.iter().map(|(k, v)| Tag { key: k.clone(), value: v.clone() }).collect();
+        Ok(ListTagsOutput { tags })
     }
-
 }

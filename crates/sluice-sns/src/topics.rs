@@ -5,8 +5,12 @@ use std::collections::BTreeMap;
 use sluice_store::Op;
 
 use crate::records::{sub_key, topic_key, Topic, KV_QUEUE};
+use crate::action::{
+    AttributesOutput, CreateTopicInput, DeleteTopicInput, GetTopicAttributesInput, ListTopicsInput, ListTopicsOutput,
+    NoResult, SetTopicAttributesInput, TopicArnOutput,
+};
+use crate::error::{SnsError, SnsResult};
 use crate::validation::{check_arn, page_start, valid_topic_name, validate_bool, validate_tags, validate_topic_attrs};
-use crate::wire::{el, map_xml, Params, SnsError, SnsResult};
 use crate::Inner;
 
 /// Page size of the List* actions.
@@ -24,14 +28,14 @@ impl Inner {
             .topics
             .get(arn)
             .cloned()
-            .ok_or_else(|| SnsError::not_found("Topic does not exist"))
+            .ok_or(SnsError::TopicNotFound)
     }
 
 
-    pub(crate) async fn create_topic(&self, p: &Params) -> SnsResult<String> {
-        let name = p.required("Name")?;
-        let mut attrs = p.map("Attributes", "key", "value");
-        let tags: BTreeMap<String, String> = p.tags("Tags").into_iter().collect();
+    pub(crate) async fn create_topic(&self, input: CreateTopicInput) -> SnsResult<TopicArnOutput> {
+        let name = input.name.as_str();
+        let mut attrs = input.attributes;
+        let tags: BTreeMap<String, String> = input.tags.into_iter().map(|t| (t.key, t.value)).collect();
         let fifo = match attrs.remove("FifoTopic") {
             Some(v) => {
                 validate_bool("FifoTopic", &v)?;
@@ -61,7 +65,7 @@ impl Inner {
                     "Invalid parameter: Tags Reason: Topic already exists with different tags",
                 ));
             }
-            return Ok(el("TopicArn", &arn));
+            return Ok(TopicArnOutput { topic_arn: arn });
         }
         if fifo && !attrs.contains_key("ContentBasedDeduplication") {
             attrs.insert("ContentBasedDeduplication".into(), "false".into());
@@ -81,18 +85,18 @@ impl Inner {
         }])
         .await?;
         self.lock().topics.insert(arn.clone(), topic);
-        Ok(el("TopicArn", &arn))
+        Ok(TopicArnOutput { topic_arn: arn })
     }
 
 
-    pub(crate) async fn delete_topic(&self, p: &Params) -> SnsResult<()> {
-        let arn = p.required("TopicArn")?.to_string();
+    pub(crate) async fn delete_topic(&self, input: DeleteTopicInput) -> SnsResult<NoResult> {
+        let arn = input.topic_arn;
         check_arn(&arn, "TopicArn")?;
         let _w = self.writes.lock().await;
         let subs: Vec<String> = {
             let st = self.lock();
             if !st.topics.contains_key(&arn) {
-                return Ok(()); // Deleting a topic that does not exist is not an error.
+                return Ok(NoResult); // Deleting a topic that does not exist is not an error.
             }
             st.subs
                 .values()
@@ -114,32 +118,26 @@ impl Inner {
         for s in subs {
             st.subs.remove(&s);
         }
-        Ok(())
+        Ok(NoResult)
     }
 
-    pub(crate) fn list_topics(&self, p: &Params) -> SnsResult<String> {
-        let start = page_start(p)?;
+    pub(crate) fn list_topics(&self, input: ListTopicsInput) -> SnsResult<ListTopicsOutput> {
+        let start = page_start(input.next_token.as_deref())?;
         let st = self.lock();
-        let mut out = String::from("<Topics>");
-        let arns: Vec<&String> = st.topics.keys().skip(start).take(PAGE + 1).collect();
-        for arn in arns.iter().take(PAGE) {
-            out.push_str(&format!("<member>{}</member>", el("TopicArn", arn)));
-        }
-        out.push_str("</Topics>");
-        if arns.len() > PAGE {
-            out.push_str(&el("NextToken", &(start + PAGE).to_string()));
-        }
-        Ok(out)
+        let mut topic_arns: Vec<String> = st.topics.keys().skip(start).take(PAGE + 1).cloned().collect();
+        let next_token = (topic_arns.len() > PAGE).then(|| (start + PAGE).to_string());
+        topic_arns.truncate(PAGE);
+        Ok(ListTopicsOutput { topic_arns, next_token })
     }
 
-    pub(crate) fn get_topic_attributes(&self, p: &Params) -> SnsResult<String> {
-        let arn = p.required("TopicArn")?;
+    pub(crate) fn get_topic_attributes(&self, input: GetTopicAttributesInput) -> SnsResult<AttributesOutput> {
+        let arn = input.topic_arn.as_str();
         check_arn(arn, "TopicArn")?;
         let st = self.lock();
         let t = st
             .topics
             .get(arn)
-            .ok_or_else(|| SnsError::not_found("Topic does not exist"))?;
+            .ok_or(SnsError::TopicNotFound)?;
         let (mut confirmed, mut pending) = (0, 0);
         for s in st.subs.values().filter(|s| s.topic_arn == t.arn) {
             if s.confirmed {
@@ -171,7 +169,7 @@ impl Inner {
         for (k, v) in &t.attributes {
             a.insert(k.clone(), v.clone());
         }
-        Ok(map_xml("Attributes", &a))
+        Ok(AttributesOutput { attributes: a })
     }
 
     fn default_policy(&self, arn: &str) -> String {
@@ -191,10 +189,10 @@ impl Inner {
         .to_string()
     }
 
-    pub(crate) async fn set_topic_attributes(&self, p: &Params) -> SnsResult<()> {
-        let arn = p.required("TopicArn")?.to_string();
-        let name = p.required("AttributeName")?.to_string();
-        let value = p.get("AttributeValue").unwrap_or("").to_string();
+    pub(crate) async fn set_topic_attributes(&self, input: SetTopicAttributesInput) -> SnsResult<NoResult> {
+        let arn = input.topic_arn;
+        let name = input.attribute_name;
+        let value = input.attribute_value.unwrap_or_default();
         check_arn(&arn, "TopicArn")?;
         let _w = self.writes.lock().await;
         let mut t = self.topic(&arn)?;
@@ -202,7 +200,7 @@ impl Inner {
         one.insert(name.clone(), value.clone());
         validate_topic_attrs(&one, t.fifo)?;
         t.attributes.insert(name, value);
-        self.save_topic(arn, t).await
+        self.save_topic(arn, t).await.map(|_| NoResult)
     }
 
 }

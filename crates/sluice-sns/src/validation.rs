@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 
 use crate::delivery;
 use crate::filter::{self, FilterPolicy, Scope};
-use crate::wire::{MsgAttr, Params, SnsError, SnsResult};
+use crate::action::MsgAttr;
+use crate::error::{SnsError, SnsResult};
 
 pub(crate) const TOPIC_SETTABLE: &[&str] = &[
     "DeliveryPolicy",
@@ -274,11 +275,7 @@ pub(crate) fn validate_message_attributes(attrs: &BTreeMap<String, MsgAttr>) -> 
 
 pub(crate) fn validate_tags(tags: &BTreeMap<String, String>) -> SnsResult<()> {
     if tags.len() > 50 {
-        return Err(SnsError::new(
-            "TagLimitExceeded",
-            400,
-            "Could not complete request: tag quota of per resource exceeded",
-        ));
+        return Err(SnsError::TagLimitExceeded);
     }
     for (k, v) in tags {
         if k.is_empty() || k.len() > 128 || v.len() > 256 || k.starts_with("aws:") {
@@ -290,8 +287,9 @@ pub(crate) fn validate_tags(tags: &BTreeMap<String, String>) -> SnsResult<()> {
     Ok(())
 }
 
-pub(crate) fn page_start(p: &Params) -> SnsResult<usize> {
-    match p.get("NextToken") {
+/// The offset a List* NextToken names (tokens are offsets as we hand them out).
+pub(crate) fn page_start(next_token: Option<&str>) -> SnsResult<usize> {
+    match next_token {
         None | Some("") => Ok(0),
         Some(t) => t
             .parse()

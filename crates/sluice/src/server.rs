@@ -173,9 +173,10 @@ async fn serve_one(state: &AppState, req: hyper::Request<Incoming>) -> Response<
         host: header_str(&parts, header::HOST),
         body: &body,
     };
-    if target.is_none() && sluice_sns::is_sns_request(request.query, request.content_type, request.body) {
-        let response = state.sns.handle(&request).await;
-        let action = sluice_sns::Sns::action_of(&request).map(|a| format!("SNS.{a}"));
+    // An SNS request's form is parsed once, here: routing, metrics and the handler share it.
+    if let Some(form) = target.is_none().then(|| sluice_sns::Form::recognise(request.query, request.content_type, request.body)).flatten() {
+        let response = state.sns.handle_form(&form, request.host).await;
+        let action = form.action().map(|a| format!("SNS.{a}"));
         state.metrics.record(action.as_deref(), response.status, started.elapsed().as_secs_f64());
         return to_hyper(response);
     }

@@ -7,7 +7,7 @@ use base64::Engine as _;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::wire::MsgAttr;
+use crate::action::MsgAttr;
 
 #[derive(Serialize)]
 struct EnvAttr<'a> {

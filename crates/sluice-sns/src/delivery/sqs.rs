@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use sluice_engine::message::{AttributeValue, SendMessage};
 use sluice_engine::{Engine, EngineError};
 
-use crate::wire::MsgAttr;
+use crate::action::MsgAttr;
 
 /// SNS attributes as SQS message attributes (raw delivery).
 pub fn sqs_attributes(attrs: &BTreeMap<String, MsgAttr>) -> sluice_engine::message::Attributes {
