@@ -1,24 +1,25 @@
 //! What SNS persists and how it is recovered: topics and subscriptions as JSON records in the
-//! store's kv table under queue id 0 (no SQS queue has id 0), keys `sns/topic/<arn>` and
-//! `sns/sub/<arn>`, and the pending HTTP deliveries (`sns/pending/<id>`, see
+//! store's SNS namespace ([`Namespace::Sns`], a key space no queue can reach), keys
+//! `sns/topic/<arn>` and `sns/sub/<arn>`, and the pending HTTP deliveries (`sns/pending/<id>`, see
 //! [`crate::delivery::retry`]). Every change is committed durably before the answer.
+//!
+//! Stores written before the namespace existed kept these records as raw kv records under queue
+//! id 0 by convention; the namespace is that same space, now reserved, so they load as they are.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use sluice_engine::Engine;
-use sluice_store::Op;
+use sluice_store::{Namespace, Op};
 
 use crate::delivery::PendingDelivery;
 use crate::filter::{FilterPolicy, Scope};
 use crate::error::{SnsError, SnsResult};
 use crate::Inner;
 
-/// The kv "queue id" reserved for SNS records.
-pub(crate) const KV_QUEUE: u64 = 0;
 const TOPIC_PREFIX: &str = "sns/topic/";
 const SUB_PREFIX: &str = "sns/sub/";
-/// Key prefix of pending HTTP deliveries in the kv table (queue id 0).
+/// Key prefix of pending HTTP deliveries.
 pub(crate) const PENDING_PREFIX: &str = "sns/pending/";
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -95,10 +96,7 @@ pub(crate) fn recover(engine: &Engine) -> Result<(State, Vec<PendingDelivery>), 
     let mut bad = 0usize;
     engine
         .store()
-        .scan_kv(&mut |queue, key, value| {
-            if queue != KV_QUEUE {
-                return;
-            }
+        .scan_namespace(Namespace::Sns, &mut |key, value| {
             if key.starts_with(TOPIC_PREFIX.as_bytes()) {
                 match serde_json::from_slice::<Topic>(value) {
                     Ok(t) => {
@@ -145,11 +143,7 @@ impl Inner {
     /// Persists a changed topic (durably), then makes it the current one.
     pub(crate) async fn save_topic(&self, arn: String, t: Topic) -> SnsResult<()> {
         let bytes = serde_json::to_vec(&t).map_err(|e| SnsError::internal(e.to_string()))?;
-        self.commit(vec![Op::PutKv {
-            queue: KV_QUEUE,
-            key: topic_key(&arn),
-            value: bytes,
-        }])
+        self.commit(vec![Namespace::Sns.put(topic_key(&arn), bytes)])
         .await?;
         self.lock().topics.insert(arn, t);
         Ok(())
@@ -161,9 +155,55 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
+
     use crate::delivery::RetryPolicy;
     use crate::test_support::*;
     use crate::{Sns, SnsOptions};
+
+    /// Stores written before the SNS namespace kept topics and subscriptions as raw kv records
+    /// under queue id 0; they load as they are, and later changes land beside them.
+    #[tokio::test]
+    async fn records_written_under_queue_id_0_before_the_namespace_still_load() {
+        let engine = engine();
+        let topic = format!("arn:aws:sns:us-east-1:{ACCOUNT}:old");
+        let old = |key: String, value: String| Op::PutKv { queue: 0, key: key.into_bytes(), value: value.into_bytes() };
+        engine
+            .store()
+            .commit(vec![
+                old(
+                    format!("sns/topic/{topic}"),
+                    format!(r#"{{"arn":"{topic}","name":"old","fifo":false,"attributes":{{"DisplayName":"Old"}},"tags":{{"team":"a"}}}}"#),
+                ),
+                old(
+                    format!("sns/sub/{topic}:22222222-2222-2222-2222-222222222222"),
+                    format!(
+                        r#"{{"arn":"{topic}:22222222-2222-2222-2222-222222222222","topic_arn":"{topic}","protocol":"sqs","endpoint":"arn:aws:sqs:us-east-1:{ACCOUNT}:q","owner":"{ACCOUNT}","attributes":{{}},"confirmed":true,"token":null}}"#
+                    ),
+                ),
+            ])
+            .await
+            .unwrap();
+        engine.create_queue("q", &BTreeMap::new(), &BTreeMap::new()).await.unwrap();
+        let sns = Sns::open(engine.clone(), SnsOptions::default()).unwrap();
+        let (status, body) = call(&sns, &format!("Action=GetTopicAttributes&Version=2010-03-31&TopicArn={}", enc(&topic))).await;
+        assert_eq!(status, 200, "{body}");
+        assert!(body.contains("<key>DisplayName</key><value>Old</value>"), "{body}");
+        assert!(body.contains("<key>SubscriptionsConfirmed</key><value>1</value>"), "{body}");
+        let (status, body) = call(&sns, &format!("Action=Publish&Version=2010-03-31&TopicArn={}&Message=still+here", enc(&topic))).await;
+        assert_eq!(status, 200, "{body}");
+        let [got] = receive_all(&engine, "q").await.try_into().unwrap();
+        assert!(got.contains("still here"), "{got}");
+        // A change is written to the same records: a restart sees it.
+        let (status, _) = call(
+            &sns,
+            &format!("Action=SetTopicAttributes&Version=2010-03-31&TopicArn={}&AttributeName=DisplayName&AttributeValue=New", enc(&topic)),
+        )
+        .await;
+        assert_eq!(status, 200);
+        let (state, _) = recover(&engine).unwrap();
+        assert_eq!(state.topics[&topic].attributes["DisplayName"], "New");
+        assert_eq!(state.subs.len(), 1);
+    }
 
     #[tokio::test]
     async fn recorded_deliveries_resume_at_open_and_are_deleted_when_done() {
@@ -198,11 +238,7 @@ mod tests {
             format!("{topic_arn}:gone"),
         );
         let ops = vec![
-            Op::PutKv {
-                queue: KV_QUEUE,
-                key: sub_key(&sub.arn),
-                value: serde_json::to_vec(&sub).unwrap(),
-            },
+            Namespace::Sns.put(sub_key(&sub.arn), serde_json::to_vec(&sub).unwrap()),
             job.put_op(),
             orphan.put_op(),
         ];

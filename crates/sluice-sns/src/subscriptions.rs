@@ -4,10 +4,10 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use sluice_store::Op;
+use sluice_store::Namespace;
 
 use crate::delivery::{self, PendingDelivery, RetryPolicy};
-use crate::records::{sub_key, Subscription, KV_QUEUE};
+use crate::records::{sub_key, Subscription};
 use crate::topics::{DEFAULT_EFFECTIVE_DELIVERY_POLICY, PAGE};
 use crate::action::{
     AttributesOutput, ConfirmSubscriptionInput, GetSubscriptionAttributesInput, ListSubscriptionsByTopicInput,
@@ -93,11 +93,7 @@ impl Inner {
             token: token.clone(),
         };
         let value = serde_json::to_vec(&sub).map_err(|e| SnsError::internal(e.to_string()))?;
-        let mut ops = vec![Op::PutKv {
-            queue: KV_QUEUE,
-            key: sub_key(&arn),
-            value,
-        }];
+        let mut ops = vec![Namespace::Sns.put(sub_key(&arn), value)];
         // The SubscriptionConfirmation is recorded with the subscription (one commit), so a restart
         // still sends it.
         let confirmation = token.map(|token| {
@@ -156,11 +152,7 @@ impl Inner {
         if !sub.confirmed {
             sub.confirmed = true;
             let value = serde_json::to_vec(&sub).map_err(|e| SnsError::internal(e.to_string()))?;
-            self.commit(vec![Op::PutKv {
-                queue: KV_QUEUE,
-                key: sub_key(&sub.arn),
-                value,
-            }])
+            self.commit(vec![Namespace::Sns.put(sub_key(&sub.arn), value)])
             .await?;
             self.lock().subs.insert(sub.arn.clone(), sub.clone());
         }
@@ -176,10 +168,7 @@ impl Inner {
         if !self.lock().subs.contains_key(&arn) {
             return Err(SnsError::SubscriptionNotFound);
         }
-        self.commit(vec![Op::DeleteKv {
-            queue: KV_QUEUE,
-            key: sub_key(&arn),
-        }])
+        self.commit(vec![Namespace::Sns.delete(sub_key(&arn))])
         .await?;
         self.lock().subs.remove(&arn);
         Ok(NoResult)
@@ -303,11 +292,7 @@ impl Inner {
                 .insert("FilterPolicyScope".into(), "MessageAttributes".into());
         }
         let bytes = serde_json::to_vec(&s).map_err(|e| SnsError::internal(e.to_string()))?;
-        self.commit(vec![Op::PutKv {
-            queue: KV_QUEUE,
-            key: sub_key(&arn),
-            value: bytes,
-        }])
+        self.commit(vec![Namespace::Sns.put(sub_key(&arn), bytes)])
         .await?;
         self.lock().subs.insert(arn, s);
         Ok(NoResult)

@@ -12,7 +12,9 @@ use sluice_store::memory::MemoryBackend;
 use sluice_store::Store;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::records::{KV_QUEUE, PENDING_PREFIX};
+use sluice_store::Namespace;
+
+use crate::records::PENDING_PREFIX;
 use crate::Sns;
 
 pub(crate) const ACCOUNT: &str = "000000000000";
@@ -140,11 +142,9 @@ pub(crate) fn pending_ids(engine: &Engine) -> Vec<String> {
     let mut ids = Vec::new();
     engine
         .store()
-        .scan_kv(&mut |queue, key, _| {
-            if queue == KV_QUEUE {
-                if let Some(id) = key.strip_prefix(PENDING_PREFIX.as_bytes()) {
-                    ids.push(String::from_utf8_lossy(id).to_string());
-                }
+        .scan_namespace(Namespace::Sns, &mut |key, _| {
+            if let Some(id) = key.strip_prefix(PENDING_PREFIX.as_bytes()) {
+                ids.push(String::from_utf8_lossy(id).to_string());
             }
         })
         .unwrap();

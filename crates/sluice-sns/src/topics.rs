@@ -2,9 +2,9 @@
 
 use std::collections::BTreeMap;
 
-use sluice_store::Op;
+use sluice_store::Namespace;
 
-use crate::records::{sub_key, topic_key, Topic, KV_QUEUE};
+use crate::records::{sub_key, topic_key, Topic};
 use crate::action::{
     AttributesOutput, CreateTopicInput, DeleteTopicInput, GetTopicAttributesInput, ListTopicsInput, ListTopicsOutput,
     NoResult, SetTopicAttributesInput, TopicArnOutput,
@@ -78,11 +78,7 @@ impl Inner {
             tags,
         };
         let value = serde_json::to_vec(&topic).map_err(|e| SnsError::internal(e.to_string()))?;
-        self.commit(vec![Op::PutKv {
-            queue: KV_QUEUE,
-            key: topic_key(&arn),
-            value,
-        }])
+        self.commit(vec![Namespace::Sns.put(topic_key(&arn), value)])
         .await?;
         self.lock().topics.insert(arn.clone(), topic);
         Ok(TopicArnOutput { topic_arn: arn })
@@ -104,14 +100,8 @@ impl Inner {
                 .map(|s| s.arn.clone())
                 .collect()
         };
-        let mut ops = vec![Op::DeleteKv {
-            queue: KV_QUEUE,
-            key: topic_key(&arn),
-        }];
-        ops.extend(subs.iter().map(|s| Op::DeleteKv {
-            queue: KV_QUEUE,
-            key: sub_key(s),
-        }));
+        let mut ops = vec![Namespace::Sns.delete(topic_key(&arn))];
+        ops.extend(subs.iter().map(|s| Namespace::Sns.delete(sub_key(s))));
         self.commit(ops).await?;
         let mut st = self.lock();
         st.topics.remove(&arn);

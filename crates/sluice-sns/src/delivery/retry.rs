@@ -8,11 +8,11 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use sluice_engine::message::SendMessage;
 use sluice_engine::{Engine, EngineError};
-use sluice_store::Op;
+use sluice_store::{Namespace, Op};
 
 use super::http::{post, HttpClient};
 use super::sqs::send_to_queue;
-use crate::records::{pending_key, KV_QUEUE};
+use crate::records::pending_key;
 
 /// The HTTP retry schedule (AWS's `healthyRetryPolicy`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -125,18 +125,11 @@ impl PendingDelivery {
 
     /// The op that stores this record.
     pub fn put_op(&self) -> Op {
-        Op::PutKv {
-            queue: KV_QUEUE,
-            key: pending_key(&self.id),
-            value: serde_json::to_vec(self).unwrap_or_default(),
-        }
+        Namespace::Sns.put(pending_key(&self.id), serde_json::to_vec(self).unwrap_or_default())
     }
 
     fn delete_op(&self) -> Op {
-        Op::DeleteKv {
-            queue: KV_QUEUE,
-            key: pending_key(&self.id),
-        }
+        Namespace::Sns.delete(pending_key(&self.id))
     }
 }
 
