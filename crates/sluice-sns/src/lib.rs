@@ -51,6 +51,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use sluice_engine::clock::Clock;
 use sluice_engine::Engine;
 use sluice_protocol::{Request, Response};
 
@@ -76,6 +77,8 @@ pub(crate) struct Inner {
     pub(crate) writes: tokio::sync::Mutex<()>,
     pub(crate) http: HttpClient,
     pub(crate) seq: AtomicU64,
+    /// The engine's clock: envelope timestamps, retry schedules, FIFO sequence numbers.
+    pub(crate) clock: Arc<dyn Clock>,
     /// Messages published per topic ARN since the server started (metrics, dashboard).
     pub(crate) published: Mutex<BTreeMap<String, u64>>,
 }
@@ -114,6 +117,7 @@ impl Sns {
     pub fn open(engine: Arc<Engine>, options: SnsOptions) -> Result<Sns, String> {
         let http = delivery::http_client(options.ca_file.as_deref())?;
         let (state, pending) = records::recover(&engine)?;
+        let clock = engine.shared_clock();
         let region = engine.region().to_string();
         let account = engine.account_id().to_string();
         let public_url = options
@@ -128,7 +132,8 @@ impl Sns {
             state: Mutex::new(state),
             writes: tokio::sync::Mutex::new(()),
             http,
-            seq: AtomicU64::new(wire::now_ms() << 20),
+            seq: AtomicU64::new(clock.now_ms() << 20),
+            clock,
             published: Mutex::new(BTreeMap::new()),
         });
         if !pending.is_empty() {

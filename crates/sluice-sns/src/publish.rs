@@ -232,11 +232,13 @@ impl Inner {
             }
             (e.group_id.clone(), None, None)
         };
+        // One clock reading: the envelope Timestamp and the first attempt of HTTP deliveries.
+        let now_ms = self.clock.now_ms();
         let published = Published {
             message_id: uuid::Uuid::new_v4().to_string(),
             topic_arn: topic.arn.clone(),
             subject: e.subject.clone(),
-            timestamp: wire::iso8601(wire::now_ms()),
+            timestamp: wire::iso8601(now_ms),
             attributes: e.attributes.clone(),
             group_id,
             dedup_id,
@@ -336,6 +338,7 @@ impl Inner {
                     policy,
                     s.dead_letter_arn(),
                     s.arn.clone(),
+                    now_ms,
                 ));
             }
         }
@@ -521,6 +524,9 @@ impl Entry {
 mod tests {
     use std::collections::BTreeMap;
 
+    use std::sync::Arc;
+
+    use sluice_engine::clock::ManualClock;
     use sluice_engine::ReceiveOptions;
 
     use crate::test_support::*;
@@ -728,4 +734,40 @@ mod tests {
         assert!(body.contains("InternalError"), "{body}");
     }
 
+
+    #[tokio::test]
+    async fn envelope_timestamps_come_from_the_engine_clock() {
+        let clock = Arc::new(ManualClock::new(1_709_294_400_123));
+        let engine = engine_on(clock.clone());
+        let sns = Sns::open(engine.clone(), SnsOptions::default()).unwrap();
+        let topic = topic_with_queues(&engine, &sns, &["q"]).await;
+        let publish = |message: &'static str| {
+            let (sns, topic) = (sns.clone(), topic.clone());
+            async move {
+                let body = format!("Action=Publish&Version=2010-03-31&TopicArn={}&Message={message}", enc(&topic));
+                let (status, resp) = call(&sns, &body).await;
+                assert_eq!(status, 200, "{resp}");
+            }
+        };
+        publish("one").await;
+        clock.advance_ms(61_000);
+        publish("two").await;
+        let mut stamps: Vec<(String, String)> = receive_all(&engine, "q")
+            .await
+            .iter()
+            .map(|b| {
+                let env: serde_json::Value = serde_json::from_str(b).unwrap();
+                (env["Message"].as_str().unwrap().to_string(), env["Timestamp"].as_str().unwrap().to_string())
+            })
+            .collect();
+        stamps.sort();
+        stamps.dedup();
+        assert_eq!(
+            stamps,
+            vec![
+                ("one".to_string(), "2024-03-01T12:00:00.123Z".to_string()),
+                ("two".to_string(), "2024-03-01T12:01:01.123Z".to_string()),
+            ]
+        );
+    }
 }

@@ -227,6 +227,7 @@ mod tests {
             RetryPolicy::default(),
             None,
             sub.arn.clone(),
+            engine.shared_clock().now_ms(),
         );
         // A delivery for a subscription that is gone since: dropped without a POST.
         let orphan = PendingDelivery::new(
@@ -236,6 +237,7 @@ mod tests {
             RetryPolicy::default(),
             None,
             format!("{topic_arn}:gone"),
+            engine.shared_clock().now_ms(),
         );
         let ops = vec![
             Namespace::Sns.put(sub_key(&sub.arn), serde_json::to_vec(&sub).unwrap()),

@@ -96,12 +96,13 @@ impl Inner {
         let mut ops = vec![Namespace::Sns.put(sub_key(&arn), value)];
         // The SubscriptionConfirmation is recorded with the subscription (one commit), so a restart
         // still sends it.
+        let now_ms = self.clock.now_ms();
         let confirmation = token.map(|token| {
             let (message_id, body) = delivery::confirmation_json(
                 base_url,
                 &topic_arn,
                 &token,
-                &wire::iso8601(wire::now_ms()),
+                &wire::iso8601(now_ms),
             );
             let headers = vec![
                 (
@@ -118,7 +119,7 @@ impl Inner {
                 min_delay: 1.0,
                 max_delay: 1.0,
             };
-            PendingDelivery::new(endpoint.clone(), headers, body, policy, None, arn.clone())
+            PendingDelivery::new(endpoint.clone(), headers, body, policy, None, arn.clone(), now_ms)
         });
         if let Some(job) = &confirmation {
             ops.push(job.put_op());

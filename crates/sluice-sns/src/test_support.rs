@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use sluice_engine::clock::SystemClock;
+use sluice_engine::clock::{Clock, SystemClock};
 use sluice_engine::{Engine, EngineConfig, ReceiveOptions};
 use sluice_protocol::Request;
 use sluice_store::memory::MemoryBackend;
@@ -20,9 +20,14 @@ use crate::Sns;
 pub(crate) const ACCOUNT: &str = "000000000000";
 
 pub(crate) fn engine() -> Arc<Engine> {
+    engine_on(Arc::new(SystemClock))
+}
+
+/// An engine on the memory store whose clock is `clock` (a `ManualClock` in tests of time).
+pub(crate) fn engine_on(clock: Arc<dyn Clock>) -> Arc<Engine> {
     let store = Arc::new(Store::new(Arc::new(MemoryBackend::new())));
     let config = EngineConfig::new("us-east-1", ACCOUNT, vec![7; 32]);
-    Arc::new(Engine::open(config, Arc::new(SystemClock), store).unwrap())
+    Arc::new(Engine::open(config, clock, store).unwrap())
 }
 
 pub(crate) async fn call(sns: &Sns, body: &str) -> (u16, String) {

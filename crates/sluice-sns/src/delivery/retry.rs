@@ -97,7 +97,7 @@ pub struct PendingDelivery {
     pub sub_arn: String,
     /// Attempts made so far.
     pub attempts: u32,
-    /// Wall-clock time (ms since the epoch) of the next attempt.
+    /// Time of the next attempt (ms since the epoch, the engine's clock).
     pub next_at_ms: u64,
 }
 
@@ -109,6 +109,7 @@ impl PendingDelivery {
         policy: RetryPolicy,
         dead_letter_arn: Option<String>,
         sub_arn: String,
+        now_ms: u64,
     ) -> PendingDelivery {
         PendingDelivery {
             id: uuid::Uuid::new_v4().simple().to_string(),
@@ -119,7 +120,7 @@ impl PendingDelivery {
             dead_letter_arn,
             sub_arn,
             attempts: 0,
-            next_at_ms: crate::wire::now_ms(),
+            next_at_ms: now_ms,
         }
     }
 
@@ -145,8 +146,9 @@ pub async fn run_pending(
     wanted: impl Fn(&str) -> bool,
 ) {
     let store = engine.store().clone();
+    let clock = engine.shared_clock();
     loop {
-        let now = crate::wire::now_ms();
+        let now = clock.now_ms();
         if job.next_at_ms > now {
             tokio::time::sleep(Duration::from_millis(job.next_at_ms - now)).await;
         }
@@ -167,7 +169,7 @@ pub async fn run_pending(
         tracing::debug!(subscription = %job.sub_arn, attempt = job.attempts, error = %error, "SNS HTTP delivery failed");
         if job.attempts <= job.policy.num_retries {
             let delay = job.policy.delay(job.attempts);
-            job.next_at_ms = crate::wire::now_ms() + delay.as_millis() as u64;
+            job.next_at_ms = clock.now_ms() + delay.as_millis() as u64;
             store.commit_lazy(vec![job.put_op()]);
             continue;
         }
@@ -187,5 +189,59 @@ pub async fn run_pending(
         }
         store.commit_lazy(vec![job.delete_op()]);
         return;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use sluice_engine::clock::{Clock, ManualClock};
+
+    use super::*;
+    use crate::delivery::http_client;
+    use crate::records::PENDING_PREFIX;
+    use crate::test_support::*;
+
+    fn recorded(engine: &Engine) -> Vec<PendingDelivery> {
+        let mut out = Vec::new();
+        engine
+            .store()
+            .scan_namespace(Namespace::Sns, &mut |key, value| {
+                if key.starts_with(PENDING_PREFIX.as_bytes()) {
+                    out.push(serde_json::from_slice(value).unwrap());
+                }
+            })
+            .unwrap();
+        out
+    }
+
+    #[tokio::test]
+    async fn the_retry_schedule_follows_the_engine_clock() {
+        let clock = Arc::new(ManualClock::new(1_000_000));
+        let engine = engine_on(clock.clone());
+        // A port nobody listens on: every attempt fails at once.
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let policy = RetryPolicy {
+            num_retries: 1,
+            num_no_delay_retries: 0,
+            num_min_delay_retries: 1,
+            min_delay: 30.0,
+            max_delay: 30.0,
+        };
+        let job = PendingDelivery::new(
+            format!("http://127.0.0.1:{port}/"),
+            vec![],
+            "body".into(),
+            policy,
+            None,
+            "sub".into(),
+            clock.now_ms(),
+        );
+        assert_eq!(job.next_at_ms, 1_000_000);
+        engine.store().commit(vec![job.put_op()]).await.unwrap();
+        let task = tokio::spawn(run_pending(http_client(None).unwrap(), engine.clone(), job, |_: &str| true));
+        wait_until(|| recorded(&engine).first().is_some_and(|j| j.attempts == 1)).await;
+        let [after] = recorded(&engine).try_into().unwrap();
+        assert_eq!(after.next_at_ms, 1_000_000 + 30_000, "the next attempt, 30 s after the engine's now");
+        task.abort();
     }
 }
