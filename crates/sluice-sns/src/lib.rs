@@ -5,9 +5,9 @@
 //! recognises a request as SNS with [`Form::recognise`], which parses its form once, and
 //! [`Sns::handle_form`] answers it.
 //!
-//! Durability: topics and subscriptions are JSON records in the store ([`records`]), committed
-//! durably before the answer. A successful Publish (or PublishBatch entry) means every SQS subscriber's copy is stored
-//! (the engine's durable send) and every HTTP(S) delivery is recorded (`sns/pending/<id>`, see
+//! Durability: topics and subscriptions are JSON records in the store's SNS namespace
+//! ([`records`]), committed durably before the answer. A successful Publish (or PublishBatch
+//! entry) means every SQS subscriber's copy is stored (the engine's durable send) and every HTTP(S) delivery is recorded (`sns/pending/<id>`, see
 //! [`delivery`]); the HTTP attempts themselves run in the background with retries, do not hold up
 //! Publish, and are resumed after a restart. PublishBatch sends all its entries' copies for one
 //! queue in one engine call and records all its HTTP deliveries in one commit, so a batch costs a
@@ -15,6 +15,9 @@
 //!
 //! SubscribeURL / UnsubscribeURL / SigningCertURL are built from the configured public URL
 //! ([`SnsOptions::public_url`]) when there is one, else from the request's Host header.
+//!
+//! Time (envelope timestamps, retry schedules) comes from the engine's clock
+//! (`Engine::shared_clock`), never the wall clock directly.
 //!
 //! Layout (one job per module):
 //! - [`action`]: the operations, declared once: the typed request [`action::SnsAction`] (one
