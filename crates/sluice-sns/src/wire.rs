@@ -25,9 +25,12 @@ pub struct Form {
     params: HashMap<String, String>,
 }
 
+/// The decoded pairs of a request, borrowed from it where no escape was decoded.
+type Pairs<'a> = Vec<(Cow<'a, str>, Cow<'a, str>)>;
+
 /// The pairs of a request and whether they make it an SNS request.
-fn scan<'a>(query: Option<&'a str>, content_type: Option<&str>, body: &'a [u8]) -> (Vec<(Cow<'a, str>, Cow<'a, str>)>, bool) {
-    let mut pairs: Vec<(Cow<'a, str>, Cow<'a, str>)> = Vec::new();
+fn scan<'a>(query: Option<&'a str>, content_type: Option<&str>, body: &'a [u8]) -> (Pairs<'a>, bool) {
+    let mut pairs: Pairs<'a> = Vec::new();
     if let Some(q) = query {
         pairs.extend(form_urlencoded::parse(q.as_bytes()));
     }
@@ -63,7 +66,7 @@ impl Form {
         sns.then(|| Form::from_pairs(pairs))
     }
 
-    fn from_pairs(pairs: Vec<(Cow<'_, str>, Cow<'_, str>)>) -> Form {
+    fn from_pairs(pairs: Pairs<'_>) -> Form {
         let params = pairs.into_iter().map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
         Form { params }
     }
