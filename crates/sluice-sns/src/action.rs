@@ -12,7 +12,7 @@
 use std::collections::BTreeMap;
 
 use crate::error::{SnsError, SnsResult};
-use crate::wire::{Form, FormField, MessageAttributesField, Tag};
+use crate::wire::{Form, FormField, MessageAttributesField};
 
 /// Declares the SNS operations: `Name(Input) -> Output;` for each one sluice implements, then the
 /// names of the ones it refuses with `InvalidAction` ("not supported by sluice").
@@ -297,6 +297,13 @@ sns_input! {
     pub struct ListTagsForResourceInput {
         "ResourceArn" => resource_arn: String,
     }
+}
+
+/// A tag of a topic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tag {
+    pub key: String,
+    pub value: String,
 }
 
 /// A message attribute as published.

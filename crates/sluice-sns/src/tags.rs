@@ -1,10 +1,9 @@
 //! Topic tags: TagResource, UntagResource, ListTagsForResource.
 
-use crate::action::{EmptyResult, ListTagsForResourceInput, ListTagsOutput, TagResourceInput, UntagResourceInput};
+use crate::action::{EmptyResult, ListTagsForResourceInput, ListTagsOutput, Tag, TagResourceInput, UntagResourceInput};
 use crate::error::{SnsError, SnsResult};
 use crate::records::Topic;
 use crate::validation::validate_tags;
-use crate::wire::Tag;
 use crate::Inner;
 
 impl Inner {

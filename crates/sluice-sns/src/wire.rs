@@ -11,7 +11,7 @@ use sluice_protocol::Response;
 use crate::action::{
     AttributesOutput, BatchEntryInput, EmptyResult, ListSubscriptionsOutput, ListTagsOutput,
     ListTopicsOutput, MsgAttr, NoResult, Operation, PublishBatchOutput, PublishOutput, SnsReply,
-    SubscriptionArnOutput, TopicArnOutput,
+    SubscriptionArnOutput, Tag, TopicArnOutput,
 };
 use crate::error::{Fault, SnsError, SnsResult};
 use crate::VERSION;
@@ -141,13 +141,7 @@ impl FormField for Vec<String> {
     }
 }
 
-/// A tag (`Tags.member.N.Key` / `.Value`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Tag {
-    pub key: String,
-    pub value: String,
-}
-
+/// `Name.member.N.Key` / `.Value`.
 impl FormField for Vec<Tag> {
     fn from_form(form: &Form, name: &str) -> SnsResult<Self> {
         let mut out = Vec::new();
