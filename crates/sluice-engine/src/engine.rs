@@ -1203,8 +1203,14 @@ fn wants_message_attribute(requested: &[String], name: &str) -> bool {
 }
 
 fn new_queue_id() -> QueueId {
-    let bytes = uuid::Uuid::new_v4().into_bytes();
-    u64::from_be_bytes(bytes[..8].try_into().unwrap_or([1; 8]))
+    loop {
+        let bytes = uuid::Uuid::new_v4().into_bytes();
+        let id = u64::from_be_bytes(bytes[..8].try_into().unwrap_or([1; 8]));
+        // Ids of namespaces (SNS's records) are never a queue's.
+        if !sluice_store::is_reserved_queue_id(id) {
+            return id;
+        }
+    }
 }
 
 #[cfg(test)]

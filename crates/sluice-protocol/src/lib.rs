@@ -6,12 +6,15 @@
 //! - this file: the request and response types and the routing step (`Admin | Sqs | Sns`);
 //! - [`query`]: Query-protocol forms unflattened into the JSON shape of an operation's input;
 //! - [`xml`]: the XML writing both APIs share;
-//! - [`sqs`]: the SQS API - its operations table, dispatch to the engine, replies and errors.
+//! - [`sqs`]: the SQS API - its operations table, dispatch to the engine, replies and errors;
+//! - [`sns`]: the SNS API's wire - its operations table, form decoding, XML replies and errors (the
+//!   handlers are in the `sluice-sns` crate, on typed inputs and outputs).
 //!
 //! Requests are not authenticated: SigV4 signatures are accepted unverified (as ElasticMQ and
 //! LocalStack do by default).
 
 pub mod query;
+pub mod sns;
 pub mod sqs;
 pub mod xml;
 
@@ -39,14 +42,14 @@ pub struct Request<'a> {
 }
 
 /// Which API a request is for. The server routes every request once, with [`route`].
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[derive(Debug)]
 pub enum Route {
     /// sluice's own endpoints (`/health`, `/metrics`, the dashboard): a GET without an `Action`.
     Admin,
     /// The SQS API, in the protocol the request speaks.
     Sqs(Protocol),
-    /// The SNS API (Query protocol, `Version=2010-03-31`).
-    Sns,
+    /// The SNS API (Query protocol, `Version=2010-03-31`), its form already decoded: the only parse.
+    Sns(sns::wire::Form),
 }
 
 /// The SNS API version; SQS's is 2012-11-05. Both APIs have actions of the same name (AddPermission), so
@@ -64,36 +67,9 @@ pub fn route(req: &Request<'_>) -> Route {
     if req.method == "GET" && !has_action {
         return Route::Admin;
     }
-    if is_sns_form(req) {
-        Route::Sns
-    } else {
-        Route::Sqs(Protocol::Query)
-    }
-}
-
-fn is_sns_form(req: &Request<'_>) -> bool {
-    let mut version = None;
-    let mut action = None;
-    let mut scan = |bytes: &[u8]| {
-        for (k, v) in form_urlencoded::parse(bytes) {
-            match k.as_ref() {
-                "Version" => version = Some(v.into_owned()),
-                "Action" => action = Some(v.into_owned()),
-                _ => {}
-            }
-        }
-    };
-    if let Some(q) = req.query {
-        scan(q.as_bytes());
-    }
-    let form_body = req.content_type.is_none_or(|ct| ct.contains("x-www-form-urlencoded"));
-    if form_body && !req.body.is_empty() && !req.body.starts_with(b"{") {
-        scan(req.body);
-    }
-    match version.as_deref() {
-        Some(v) => v == SNS_VERSION,
-        // The links in SNS's confirmation and unsubscribe messages carry no Version.
-        None => matches!(action.as_deref(), Some("ConfirmSubscription" | "Unsubscribe")),
+    match sns::wire::Form::recognise(req.query, req.content_type, req.body) {
+        Some(form) => Route::Sns(form),
+        None => Route::Sqs(Protocol::Query),
     }
 }
 

@@ -25,3 +25,15 @@ pub fn el(out: &mut String, name: &str, text: &str) {
     let _ = write!(out, "</{name}>");
 }
 
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn carriage_returns_survive_xml_parsers() {
+        let mut s = String::new();
+        esc(&mut s, "a\r\n<b>");
+        assert_eq!(s, "a&#xD;\n&lt;b&gt;");
+    }
+}

@@ -18,11 +18,13 @@
 pub mod conformance;
 pub mod embedded;
 pub mod memory;
+mod namespace;
 mod pending;
 pub mod stats;
 pub mod wal;
 mod writer;
 
+pub use namespace::{is_reserved_queue_id, Namespace, RESERVED_QUEUE_IDS};
 pub use writer::{Store, StoreStats, LAZY_SYNC_DELAY};
 
 /// Identifies a queue incarnation. Random, never reused: a queue deleted and re-created gets a new id,

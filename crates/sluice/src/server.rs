@@ -17,8 +17,7 @@ use hyper::{header, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
 use sluice_engine::Engine;
-use sluice_protocol::ApiError;
-use sluice_protocol::{early_error, Protocol, ProtocolConfig, Route, MAX_REQUEST_BYTES};
+use sluice_protocol::{early_error, ApiError, Protocol, ProtocolConfig, Route, MAX_REQUEST_BYTES};
 use tokio::net::TcpListener;
 
 use crate::metrics::Metrics;
@@ -175,9 +174,9 @@ async fn serve_one(state: &AppState, req: hyper::Request<Incoming>) -> Response<
                     .unwrap_or_default();
             }
         }
-        Route::Sns => {
-            let response = state.sns.handle(&request).await;
-            let action = sluice_sns::Sns::action_of(&request).map(|a| format!("SNS.{a}"));
+        Route::Sns(form) => {
+            let response = state.sns.handle_form(&form, request.host).await;
+            let action = form.action().map(|a| format!("SNS.{a}"));
             state.metrics.record(action.as_deref(), response.status, started.elapsed().as_secs_f64());
             return to_hyper(response);
         }

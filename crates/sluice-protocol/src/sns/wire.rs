@@ -1,0 +1,479 @@
+//! The SNS Query protocol, and nothing else knows it: the form parameters of a request (parsed
+//! once, [`Form`]), which requests are SNS requests, the decoding rules of the Query flattening
+//! ([`FormField`], used by the inputs' derived decoders in [`super::action`]), and the XML out:
+//! each output's Result element ([`ResultXml`]), the response envelope and AWS's error document.
+
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap};
+
+use crate::Response;
+
+use super::action::{
+    AttributesOutput, BatchEntryInput, EmptyResult, ListSubscriptionsOutput, ListTagsOutput,
+    ListTopicsOutput, MsgAttr, NoResult, Operation, PublishBatchOutput, PublishOutput, SnsReply,
+    SubscriptionArnOutput, Tag, TopicArnOutput,
+};
+use super::error::{Fault, SnsError, SnsResult};
+use crate::SNS_VERSION;
+
+pub const XMLNS: &str = "http://sns.amazonaws.com/doc/2010-03-31/";
+
+/// The form parameters of one request: query string and form body together (a body parameter
+/// wins over a query one of the same name), percent-decoded once.
+#[derive(Debug, Default)]
+pub struct Form {
+    params: HashMap<String, String>,
+}
+
+/// The decoded pairs of a request, borrowed from it where no escape was decoded.
+type Pairs<'a> = Vec<(Cow<'a, str>, Cow<'a, str>)>;
+
+/// The pairs of a request and whether they make it an SNS request.
+fn scan<'a>(query: Option<&'a str>, content_type: Option<&str>, body: &'a [u8]) -> (Pairs<'a>, bool) {
+    let mut pairs: Pairs<'a> = Vec::new();
+    if let Some(q) = query {
+        pairs.extend(form_urlencoded::parse(q.as_bytes()));
+    }
+    let from_query = pairs.len();
+    pairs.extend(form_urlencoded::parse(body));
+    // Only a form body counts for routing (a JSON body's bytes are not parameters).
+    let form_body = content_type.is_none_or(|ct| ct.contains("x-www-form-urlencoded"));
+    let routed = if form_body && !body.is_empty() && !body.starts_with(b"{") {
+        &pairs[..]
+    } else {
+        &pairs[..from_query]
+    };
+    let last = |name: &str| routed.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.as_ref());
+    let sns = match last("Version") {
+        Some(v) => v == SNS_VERSION,
+        None => matches!(last("Action"), Some("ConfirmSubscription" | "Unsubscribe")),
+    };
+    (pairs, sns)
+}
+
+impl Form {
+    /// The request's parameters, whatever its content type.
+    pub fn parse(query: Option<&str>, content_type: Option<&str>, body: &[u8]) -> Form {
+        Form::from_pairs(scan(query, content_type, body).0)
+    }
+
+    /// The request's parameters if it is an SNS request: `Version=2010-03-31` in the query
+    /// string or form body; also the SubscribeURL / UnsubscribeURL links SNS hands out
+    /// (`Action=ConfirmSubscription|Unsubscribe`, which are not SQS actions) when no Version is
+    /// given. Other requests cost no more than the percent-decoding of their pairs.
+    pub fn recognise(query: Option<&str>, content_type: Option<&str>, body: &[u8]) -> Option<Form> {
+        let (pairs, sns) = scan(query, content_type, body);
+        sns.then(|| Form::from_pairs(pairs))
+    }
+
+    fn from_pairs(pairs: Pairs<'_>) -> Form {
+        let params = pairs.into_iter().map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
+        Form { params }
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.params.get(name).map(String::as_str)
+    }
+
+    /// The `Action` parameter (for logs and metrics).
+    pub fn action(&self) -> Option<&str> {
+        self.get("Action")
+    }
+}
+
+/// True for an SNS Query request (see [`Form::recognise`]).
+pub fn is_sns_request(query: Option<&str>, content_type: Option<&str>, body: &[u8]) -> bool {
+    scan(query, content_type, body).1
+}
+
+/// How a field of an input is read from the form: `name` is the parameter's full name (or the
+/// prefix of a flattened one).
+pub trait FormField: Sized {
+    fn from_form(form: &Form, name: &str) -> SnsResult<Self>;
+}
+
+/// Required: `Invalid parameter: <name>` when absent.
+impl FormField for String {
+    fn from_form(form: &Form, name: &str) -> SnsResult<Self> {
+        form.get(name).map(str::to_string).ok_or_else(|| SnsError::missing(name))
+    }
+}
+
+impl FormField for Option<String> {
+    fn from_form(form: &Form, name: &str) -> SnsResult<Self> {
+        Ok(form.get(name).map(str::to_string))
+    }
+}
+
+/// "true" (any case) or not.
+impl FormField for bool {
+    fn from_form(form: &Form, name: &str) -> SnsResult<Self> {
+        Ok(form.get(name).is_some_and(|v| v.eq_ignore_ascii_case("true")))
+    }
+}
+
+/// `Name.entry.N.key` / `Name.entry.N.value` (N from 1, up to the first missing key).
+impl FormField for BTreeMap<String, String> {
+    fn from_form(form: &Form, name: &str) -> SnsResult<Self> {
+        let mut out = BTreeMap::new();
+        for i in 1.. {
+            let Some(k) = form.get(&format!("{name}.entry.{i}.key")) else {
+                break;
+            };
+            let v = form.get(&format!("{name}.entry.{i}.value")).unwrap_or("");
+            out.insert(k.to_string(), v.to_string());
+        }
+        Ok(out)
+    }
+}
+
+/// `Name.member.N` (N from 1).
+impl FormField for Vec<String> {
+    fn from_form(form: &Form, name: &str) -> SnsResult<Self> {
+        let mut out = Vec::new();
+        for i in 1.. {
+            let Some(v) = form.get(&format!("{name}.member.{i}")) else {
+                break;
+            };
+            out.push(v.to_string());
+        }
+        Ok(out)
+    }
+}
+
+/// `Name.member.N.Key` / `.Value`.
+impl FormField for Vec<Tag> {
+    fn from_form(form: &Form, name: &str) -> SnsResult<Self> {
+        let mut out = Vec::new();
+        for i in 1.. {
+            let Some(key) = form.get(&format!("{name}.member.{i}.Key")) else {
+                break;
+            };
+            let value = form.get(&format!("{name}.member.{i}.Value")).unwrap_or("");
+            out.push(Tag { key: key.to_string(), value: value.to_string() });
+        }
+        Ok(out)
+    }
+}
+
+/// `PublishBatchRequestEntries.member.N.*`, up to the first entry without an Id.
+impl FormField for Vec<BatchEntryInput> {
+    fn from_form(form: &Form, name: &str) -> SnsResult<Self> {
+        let mut out = Vec::new();
+        for i in 1.. {
+            let prefix = format!("{name}.member.{i}.");
+            if form.get(&format!("{prefix}Id")).is_none() {
+                break;
+            }
+            out.push(BatchEntryInput::decode(form, &prefix)?);
+        }
+        Ok(out)
+    }
+}
+
+/// Message attributes, or the error of the first one whose binary value is not base64. The error
+/// is kept rather than raised at decoding so the handler reports it where AWS does: after the
+/// topic checks (a missing topic is NotFound even with a bad attribute).
+pub type MessageAttributesField = SnsResult<BTreeMap<String, MsgAttr>>;
+
+/// `Name.entry.N.Name` / `.Value.DataType` / `.Value.StringValue` / `.Value.BinaryValue` (base64).
+impl FormField for MessageAttributesField {
+    fn from_form(form: &Form, prefix: &str) -> SnsResult<Self> {
+        Ok(message_attributes(form, prefix))
+    }
+}
+
+fn message_attributes(form: &Form, prefix: &str) -> SnsResult<BTreeMap<String, MsgAttr>> {
+    use base64::Engine as _;
+    let mut out = BTreeMap::new();
+    for i in 1.. {
+        let Some(name) = form.get(&format!("{prefix}.entry.{i}.Name")) else {
+            break;
+        };
+        let p = format!("{prefix}.entry.{i}.Value");
+        let data_type = form.get(&format!("{p}.DataType")).unwrap_or("").to_string();
+        let string_value = form.get(&format!("{p}.StringValue")).map(str::to_string);
+        let binary_value = match form.get(&format!("{p}.BinaryValue")) {
+            Some(b) => Some(base64::engine::general_purpose::STANDARD.decode(b).map_err(|_| {
+                SnsError::invalid_value(format!("The message attribute '{name}' has an invalid binary value."))
+            })?),
+            None => None,
+        };
+        out.insert(name.to_string(), MsgAttr { data_type, string_value, binary_value });
+    }
+    Ok(out)
+}
+
+/// Escapes text for XML (the same escaping as the SQS Query responses).
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    crate::xml::esc(&mut out, s);
+    out
+}
+
+/// `<Name>value</Name>`, escaped.
+pub fn el(name: &str, value: &str) -> String {
+    format!("<{name}>{}</{name}>", escape(value))
+}
+
+/// `<Name><entry><key>..</key><value>..</value></entry>...</Name>`
+pub fn map_xml(name: &str, map: &BTreeMap<String, String>) -> String {
+    let mut s = format!("<{name}>");
+    for (k, v) in map {
+        s.push_str("<entry>");
+        s.push_str(&el("key", k));
+        s.push_str(&el("value", v));
+        s.push_str("</entry>");
+    }
+    s.push_str(&format!("</{name}>"));
+    s
+}
+
+/// An output's `<...Result>` content; None: the response has no Result element.
+pub trait ResultXml {
+    fn result_xml(&self) -> Option<String>;
+}
+
+impl ResultXml for NoResult {
+    fn result_xml(&self) -> Option<String> {
+        None
+    }
+}
+
+impl ResultXml for EmptyResult {
+    fn result_xml(&self) -> Option<String> {
+        Some(String::new())
+    }
+}
+
+impl ResultXml for TopicArnOutput {
+    fn result_xml(&self) -> Option<String> {
+        Some(el("TopicArn", &self.topic_arn))
+    }
+}
+
+impl ResultXml for SubscriptionArnOutput {
+    fn result_xml(&self) -> Option<String> {
+        Some(el("SubscriptionArn", &self.subscription_arn))
+    }
+}
+
+impl ResultXml for AttributesOutput {
+    fn result_xml(&self) -> Option<String> {
+        Some(map_xml("Attributes", &self.attributes))
+    }
+}
+
+impl ResultXml for ListTopicsOutput {
+    fn result_xml(&self) -> Option<String> {
+        let mut out = String::from("<Topics>");
+        for arn in &self.topic_arns {
+            out.push_str(&format!("<member>{}</member>", el("TopicArn", arn)));
+        }
+        out.push_str("</Topics>");
+        if let Some(t) = &self.next_token {
+            out.push_str(&el("NextToken", t));
+        }
+        Some(out)
+    }
+}
+
+impl ResultXml for ListSubscriptionsOutput {
+    fn result_xml(&self) -> Option<String> {
+        let mut out = String::from("<Subscriptions>");
+        for s in &self.subscriptions {
+            out.push_str(&format!(
+                "<member>{}{}{}{}{}</member>",
+                el("TopicArn", &s.topic_arn),
+                el("Protocol", &s.protocol),
+                el("SubscriptionArn", &s.subscription_arn),
+                el("Owner", &s.owner),
+                el("Endpoint", &s.endpoint)
+            ));
+        }
+        out.push_str("</Subscriptions>");
+        if let Some(t) = &self.next_token {
+            out.push_str(&el("NextToken", t));
+        }
+        Some(out)
+    }
+}
+
+impl ResultXml for PublishOutput {
+    fn result_xml(&self) -> Option<String> {
+        let mut out = el("MessageId", &self.message_id);
+        if let Some(s) = &self.sequence_number {
+            out.push_str(&el("SequenceNumber", s));
+        }
+        Some(out)
+    }
+}
+
+impl ResultXml for PublishBatchOutput {
+    fn result_xml(&self) -> Option<String> {
+        let mut out = String::from("<Successful>");
+        for s in &self.successful {
+            out.push_str(&format!("<member>{}{}", el("Id", &s.id), el("MessageId", &s.message_id)));
+            if let Some(n) = &s.sequence_number {
+                out.push_str(&el("SequenceNumber", n));
+            }
+            out.push_str("</member>");
+        }
+        out.push_str("</Successful><Failed>");
+        for f in &self.failed {
+            let sender = if f.error.fault() == Fault::Sender { "true" } else { "false" };
+            out.push_str(&format!(
+                "<member>{}{}{}{}</member>",
+                el("Id", &f.id),
+                el("Code", f.error.code()),
+                el("Message", &f.error.to_string()),
+                el("SenderFault", sender)
+            ));
+        }
+        out.push_str("</Failed>");
+        Some(out)
+    }
+}
+
+impl ResultXml for ListTagsOutput {
+    fn result_xml(&self) -> Option<String> {
+        let mut out = String::from("<Tags>");
+        for t in &self.tags {
+            out.push_str(&format!("<member>{}{}</member>", el("Key", &t.key), el("Value", &t.value)));
+        }
+        out.push_str("</Tags>");
+        Some(out)
+    }
+}
+
+fn xml(status: u16, body: String, request_id: &str) -> Response {
+    Response {
+        status,
+        content_type: "text/xml",
+        headers: vec![("x-amzn-requestid", request_id.to_string())],
+        body: body.into_bytes(),
+    }
+}
+
+/// The 200 response of an operation: `<{Action}Response>` with its Result element, if it has one.
+pub fn reply_response(operation: Operation, reply: &SnsReply, request_id: &str) -> Response {
+    let action = operation.name();
+    let result = match reply.result_xml() {
+        Some(result) => format!("<{action}Result>{result}</{action}Result>"),
+        None => String::new(),
+    };
+    let body = format!(
+        "<?xml version=\"1.0\"?>\n<{action}Response xmlns=\"{XMLNS}\">{result}<ResponseMetadata><RequestId>{request_id}</RequestId></ResponseMetadata></{action}Response>"
+    );
+    xml(200, body, request_id)
+}
+
+/// AWS's error document.
+pub fn error_response(e: &SnsError, request_id: &str) -> Response {
+    let (code, status, fault) = e.wire();
+    let side = match fault {
+        Fault::Sender => "Sender",
+        Fault::Receiver => "Receiver",
+    };
+    let body = format!(
+        "<?xml version=\"1.0\"?>\n<ErrorResponse xmlns=\"{XMLNS}\"><Error><Type>{side}</Type><Code>{code}</Code><Message>{}</Message></Error><RequestId>{request_id}</RequestId></ErrorResponse>",
+        escape(&e.to_string())
+    );
+    xml(status, body, request_id)
+}
+
+/// Milliseconds since the epoch as ISO 8601 with milliseconds, UTC (`2024-05-01T12:00:00.123Z`).
+pub fn iso8601(ms: u64) -> String {
+    let secs = ms / 1000;
+    let millis = ms % 1000;
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let (h, m, s) = (rem / 3600, (rem % 3600) / 60, rem % 60);
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let mo = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = if mo <= 2 { y + 1 } else { y };
+    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{m:02}:{s:02}.{millis:03}Z")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn iso_dates() {
+        assert_eq!(iso8601(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(iso8601(1_709_294_400_123), "2024-03-01T12:00:00.123Z");
+        assert_eq!(iso8601(951_782_400_000), "2000-02-29T00:00:00.000Z");
+    }
+
+    #[test]
+    fn routing() {
+        assert!(is_sns_request(
+            None,
+            Some("application/x-www-form-urlencoded"),
+            b"Action=CreateTopic&Version=2010-03-31&Name=a"
+        ));
+        assert!(!is_sns_request(
+            None,
+            Some("application/x-www-form-urlencoded"),
+            b"Action=AddPermission&Version=2012-11-05"
+        ));
+        assert!(is_sns_request(
+            Some("Action=AddPermission&Version=2010-03-31"),
+            None,
+            b""
+        ));
+        assert!(is_sns_request(
+            Some("Action=ConfirmSubscription&TopicArn=x&Token=y"),
+            None,
+            b""
+        ));
+        assert!(!is_sns_request(
+            None,
+            Some("application/x-amz-json-1.0"),
+            b"{\"QueueName\":\"a\"}"
+        ));
+        assert!(!is_sns_request(Some("Action=ListQueues"), None, b""));
+    }
+
+    #[test]
+    fn recognise_parses_once_and_keeps_every_parameter() {
+        assert!(Form::recognise(None, Some("application/x-www-form-urlencoded"), b"Action=ListQueues&Version=2012-11-05").is_none());
+        // The Version of a text/plain body does not route, but its parameters are the request's.
+        let form = Form::recognise(Some("Action=ListTopics&Version=2010-03-31"), Some("text/plain"), b"Action=CreateTopic&Name=x")
+            .expect("routed by the query string");
+        assert_eq!(form.action(), Some("CreateTopic"));
+        assert_eq!(form.get("Name"), Some("x"));
+        assert!(Form::recognise(None, Some("text/plain"), b"Action=ListTopics&Version=2010-03-31").is_none());
+    }
+
+    #[test]
+    fn params() {
+        let p = Form::parse(
+            Some("Action=CreateTopic"),
+            None,
+            b"Name=t&Attributes.entry.1.key=DisplayName&Attributes.entry.1.value=x+y&Tags.member.1.Key=k&Tags.member.1.Value=v&TagKeys.member.1=a&TagKeys.member.2=b",
+        );
+        assert_eq!(p.get("Action"), Some("CreateTopic"));
+        assert_eq!(
+            BTreeMap::<String, String>::from_form(&p, "Attributes")
+                .unwrap()
+                .get("DisplayName")
+                .map(String::as_str),
+            Some("x y")
+        );
+        assert_eq!(
+            Vec::<Tag>::from_form(&p, "Tags").unwrap(),
+            vec![Tag { key: "k".to_string(), value: "v".to_string() }]
+        );
+        assert_eq!(Vec::<String>::from_form(&p, "TagKeys").unwrap(), vec!["a", "b"]);
+    }
+}
