@@ -270,10 +270,12 @@ pub struct DedupWindow {
 
 impl DedupWindow {
     /// Entries (live or expired but not pruned yet).
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.table.len()
     }
 
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.table.is_empty()
     }
