@@ -111,6 +111,7 @@ pub struct Engine {
     long_polls_waiting: std::sync::atomic::AtomicI64,
 }
 
+/// A lock a panic poisoned is still used: queue state is kept consistent at every step.
 fn lock_poisoned<T>(p: std::sync::PoisonError<T>) -> T {
     p.into_inner()
 }
@@ -136,6 +137,7 @@ impl Engine {
         &self.store
     }
 
+    /// The queue of a name; every action on a queue starts here (QueueDoesNotExist otherwise).
     fn queue(&self, name: &str) -> Result<Arc<Queue>> {
         self.queues.read().unwrap_or_else(lock_poisoned).get(name).cloned().ok_or(EngineError::QueueDoesNotExist)
     }
@@ -146,6 +148,7 @@ impl Engine {
         self.queue(name).ok().filter(|q| q.arn == arn)
     }
 
+    /// The injected clock (the engine never reads the wall clock).
     fn clock(&self) -> &Arc<dyn Clock> {
         &self.clock
     }
