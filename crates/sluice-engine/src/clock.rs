@@ -40,11 +40,3 @@ impl Clock for ManualClock {
         self.0.load(Ordering::SeqCst)
     }
 }
-
-impl crate::Engine {
-    /// The engine's clock, for the services beside it (SNS timestamps and retry schedules), so
-    /// they keep the engine's time and tests can drive them with a [`ManualClock`].
-    pub fn shared_clock(&self) -> std::sync::Arc<dyn Clock> {
-        self.clock().clone()
-    }
-}

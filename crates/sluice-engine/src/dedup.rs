@@ -18,7 +18,7 @@
 //! A queued message's entry is fully described by its meta record: version 4 of the meta carries the
 //! digest, and message id, seq and expiry (`sent_ms` + window: a send sets both from the same clock
 //! reading) are there anyway. So a send writes no record of its own. A kv record
-//! (`KV_DEDUP` + key → [`DedupEntry::encode`]) is written only when a message leaves the queue while
+//! (`record::KV_DEDUP` + key → [`DedupEntry::encode`]) is written only when a message leaves the queue while
 //! its window is open ([`DedupWindow::depart`]: deleted, dead-lettered, moved, expired), in the same
 //! commit as the removal, and is deleted when that window ends ([`DedupWindow::prune`]) or when a
 //! purge forgets the history. Recovery rebuilds the window from both kinds of record
@@ -270,10 +270,12 @@ pub struct DedupWindow {
 
 impl DedupWindow {
     /// Entries (live or expired but not pruned yet).
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.table.len()
     }
 
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.table.is_empty()
     }

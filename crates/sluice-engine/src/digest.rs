@@ -10,6 +10,7 @@ use md5::{Digest, Md5};
 use crate::message::AttributeValue;
 
 /// Lower-case hex MD5 of `data`.
+#[cfg(test)]
 pub fn md5_hex(data: &[u8]) -> String {
     to_hex(&md5(data))
 }

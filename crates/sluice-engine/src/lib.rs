@@ -1,36 +1,41 @@
 //! SQS queue semantics for sluice, independent of any wire protocol.
 //!
 //! The [`Engine`] owns every queue. Each queue keeps its index in memory behind its own lock
-//! ([`queue`]), persists through a [`sluice_store::Store`] (sends are durable before they are
+//! (`queue`), persists through a [`sluice_store::Store`] (sends are durable before they are
 //! acknowledged; receive bookkeeping and deletes are committed lazily), and reads time from an injected
 //! [`clock::Clock`] so tests never sleep through a visibility timeout.
 //!
-//! Layout:
-//! - [`engine`]: the registry of queues and one method per SQS action.
-//! - [`queue`]: one queue's index (visible / in flight / delayed) and its rules.
-//! - [`seqmap`]: the seq-keyed map and set that index is built on, dense under in-order appends.
-//! - [`dedup`]: the FIFO de-duplication window (compact in memory, persisted mostly in meta records).
+//! Layout (the public modules and re-exports are what the protocol, SNS and server crates use):
+//! - `engine`: the [`Engine`], the registry of queues, with one method per SQS action, one child
+//!   module per job: `recovery` (rebuilding from the store at open), `queues` (queue
+//!   administration), `send`, `receive` (long polls), `acks` (deletes, visibility changes,
+//!   receipt checks), `dead_letter` (redrive), `move_task` (message move tasks, run as background
+//!   tasks) and `views` (what metrics and the dashboard read).
+//! - `queue`: one queue's index (visible / in flight / delayed) and its rules.
+//! - `seqmap`: the seq-keyed map and set that index is built on, dense under in-order appends.
+//! - `dedup`: the FIFO de-duplication window (compact in memory, persisted mostly in meta records).
 //! - [`attributes`], [`message`], [`batch`]: validation and AWS's limits.
-//! - [`policy`]: the Policy document AddPermission/RemovePermission edit.
-//! - [`move_task`]: message move tasks (DLQ redrive), run as background tasks.
-//! - [`digest`]: the MD5s SDKs verify. [`receipt`]: tamper-evident receipt handles.
-//! - [`record`]: the bytes persisted for queues and messages.
-//! - [`error`]: one error type; the protocol crate maps it to AWS codes.
+//! - `policy`: the Policy document AddPermission/RemovePermission edit.
+//! - `digest`: the MD5s SDKs verify. `receipt`: tamper-evident receipt handles.
+//! - `record`: everything that defines bytes in the store: the queue, message meta and body records
+//!   and the kv keys (FIFO de-duplication entries, move tasks).
+//! - [`clock`]: the injected time source. `error`: one error type ([`EngineError`]); the protocol
+//!   crate maps it to AWS codes.
 
 pub mod attributes;
 pub mod batch;
 pub mod clock;
-pub mod dedup;
-pub mod digest;
-pub mod engine;
-pub mod error;
+pub(crate) mod dedup;
+pub(crate) mod digest;
+pub(crate) mod engine;
+pub(crate) mod error;
 pub mod message;
-pub mod move_task;
-pub mod policy;
-pub mod queue;
-pub mod receipt;
-pub mod record;
-pub mod seqmap;
+pub(crate) mod policy;
+pub(crate) mod queue;
+pub(crate) mod receipt;
+pub(crate) mod record;
+pub(crate) mod seqmap;
 
-pub use engine::{Engine, EngineConfig, ReceiveOptions};
+pub use engine::{Engine, EngineConfig, PeekedMessage, QueueOverview, ReceiveOptions, TaskRecord};
 pub use error::{EngineError, Result};
+pub use queue::Counts;

@@ -7,6 +7,10 @@
 //!   separate record per send (see `dedup.rs`).
 //! - Message body record: bincode of [`BodyRecord`] (body, attributes, sender); written once, read
 //!   on receive.
+//! - Key/value records, per queue: a one-byte prefix, then the key ([`kv_key`]). [`KV_DEDUP`] + a
+//!   de-duplication digest: the window entry of a FIFO message that left the queue inside its window
+//!   ([`dedup_kv_key`]; the value is `DedupEntry::encode`). [`KV_TASK`] + a task handle: a message
+//!   move task (JSON of `TaskRecord`).
 
 use std::collections::BTreeMap;
 
@@ -16,6 +20,25 @@ use crate::attributes::QueueAttributes;
 use crate::dedup::DedupKey;
 use crate::error::{EngineError, Result};
 use crate::message::Attributes;
+
+/// Key/value record prefixes in the store, per queue.
+pub(crate) const KV_DEDUP: u8 = b'd';
+pub(crate) const KV_TASK: u8 = b't';
+
+/// The kv key of a FIFO de-duplication entry.
+pub(crate) fn dedup_kv_key(key: &DedupKey) -> Vec<u8> {
+    let mut k = Vec::with_capacity(1 + key.len());
+    k.push(KV_DEDUP);
+    k.extend_from_slice(key);
+    k
+}
+
+pub(crate) fn kv_key(prefix: u8, name: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(1 + name.len());
+    k.push(prefix);
+    k.extend_from_slice(name.as_bytes());
+    k
+}
 
 /// A queue as persisted.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -175,6 +175,7 @@ impl<V> SeqMap<V> {
         SeqMap { dir: VecDeque::new(), len: 0 }
     }
 
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.len
     }
@@ -296,6 +297,7 @@ impl<V> SeqMap<V> {
         self.dir.front().and_then(|c| c.entries.front()).map(|(k, v)| (*k, v))
     }
 
+    #[cfg(test)]
     pub fn pop_first(&mut self) -> Option<(u64, V)> {
         let e = self.dir.front_mut()?.remove(0)?;
         self.len -= 1;
@@ -310,6 +312,7 @@ impl<V> SeqMap<V> {
 
     /// Approximate heap memory held: the directory and every chunk's capacity (allocator overhead
     /// not included).
+    #[cfg(test)]
     pub fn heap_bytes(&self) -> usize {
         self.dir.capacity() * std::mem::size_of::<Chunk<V>>()
             + self.dir.iter().map(|c| c.entries.capacity() * std::mem::size_of::<(u64, V)>()).sum::<usize>()
@@ -404,10 +407,12 @@ impl SeqSet {
         self.0.contains_key(k)
     }
 
+    #[cfg(test)]
     pub fn first(&self) -> Option<u64> {
         self.0.first_key_value().map(|(k, _)| k)
     }
 
+    #[cfg(test)]
     pub fn pop_first(&mut self) -> Option<u64> {
         self.0.pop_first().map(|(k, _)| k)
     }
@@ -417,6 +422,7 @@ impl SeqSet {
         self.0.iter().map(|(k, _)| k)
     }
 
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.0.len()
     }
@@ -429,6 +435,7 @@ impl SeqSet {
         self.0.clear()
     }
 
+    #[cfg(test)]
     pub fn heap_bytes(&self) -> usize {
         self.0.heap_bytes()
     }

@@ -5,8 +5,7 @@
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 use serde_json::{json, Value};
-use sluice_engine::engine::QueueOverview;
-use sluice_engine::Engine;
+use sluice_engine::{Engine, QueueOverview};
 
 /// A response from one of these endpoints.
 pub struct AdminResponse {

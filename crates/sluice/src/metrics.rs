@@ -119,7 +119,7 @@ fn render_topics(out: &mut String, topics: &[sluice_sns::TopicOverview]) {
 
 fn render_queues(out: &mut String, engine: &Engine) {
     let queues = engine.overviews();
-    type Getter = fn(&sluice_engine::engine::QueueOverview) -> f64;
+    type Getter = fn(&sluice_engine::QueueOverview) -> f64;
     let series: &[(&str, &str, &str, Getter)] = &[
         ("sluice_queue_messages_visible", "gauge", "Messages available for retrieval (ApproximateNumberOfMessages).", |q| q.counts.visible as f64),
         ("sluice_queue_messages_inflight", "gauge", "Messages received and not yet deleted (ApproximateNumberOfMessagesNotVisible).", |q| q.counts.inflight as f64),

@@ -10,7 +10,9 @@ use sluice_store::{Backend, Op, QueueId, Seq, Store};
 use super::*;
 use crate::clock::ManualClock;
 use crate::dedup::dedup_key;
-use crate::message::AttributeValue;
+use crate::message::{AttributeValue, ReceivedMessage, SendMessage, SendResult};
+use crate::queue::{DedupEntry, DedupKey, DEDUP_WINDOW_MS};
+use crate::record::KV_DEDUP;
 
 const T0: u64 = 1_700_000_000_000;
 

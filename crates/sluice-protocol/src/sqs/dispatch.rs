@@ -7,8 +7,7 @@ use std::sync::Arc;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use sluice_engine::message::{ReceivedMessage, SendMessage, SendResult};
-use sluice_engine::move_task::TaskRecord;
-use sluice_engine::{batch, Engine, EngineError, ReceiveOptions};
+use sluice_engine::{batch, Engine, EngineError, ReceiveOptions, TaskRecord};
 
 use super::action::{self, queue_name, required, Action};
 use super::error::ApiError;

@@ -10,7 +10,7 @@ use serde::{Serialize, Serializer};
 use serde_json::{json, Map, Value};
 use sluice_engine::message::{Attributes, ReceivedMessage, SendResult};
 
-use sluice_engine::move_task::TaskRecord;
+use sluice_engine::TaskRecord;
 
 use super::dispatch::{Failure, Reply};
 use super::error::ApiError;

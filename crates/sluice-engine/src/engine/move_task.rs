@@ -5,6 +5,9 @@
 //! Tasks are persisted beside their source queue. A task still running when the server stops is
 //! marked FAILED ("interrupted by a server restart") at the next start, never silently resumed or
 //! lost: messages it already moved are moved (each move is one atomic commit), the rest stay in the DLQ.
+//!
+//! Part of the engine: a task moves its batches with the engine's own atomic move
+//! (`Engine::move_messages`, in `dead_letter.rs`), and recovery hands it the task records it finds.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -13,9 +16,9 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use sluice_store::{Op, QueueId};
 
-use crate::engine::{kv_key, Engine, KV_TASK};
+use super::Engine;
 use crate::error::{EngineError, Result};
-use crate::record::BodyRecord;
+use crate::record::{kv_key, BodyRecord, KV_TASK};
 
 /// What a task is doing, as ListMessageMoveTasks reports it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -275,7 +278,7 @@ impl Engine {
     }
 
     /// Rebuilds the task list at startup; tasks that were running are marked FAILED.
-    pub(crate) fn recover_tasks(&self, records: Vec<(QueueId, Vec<u8>)>) {
+    pub(super) fn recover_tasks(&self, records: Vec<(QueueId, Vec<u8>)>) {
         let mut recovered: Vec<Arc<MoveTask>> = Vec::new();
         for (queue, bytes) in records {
             let Ok(mut record) = serde_json::from_slice::<TaskRecord>(&bytes) else { continue };
