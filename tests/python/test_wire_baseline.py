@@ -1,6 +1,7 @@
-"""The fixed script of tests/wire/wire_script.py answers exactly as recorded in tests/wire/baseline.json (issue 22:
-a restructuring must leave the wire output unchanged). When an answer changes on purpose, record again with
-`python tests/wire/wire_script.py record` and review the diff of baseline.json."""
+"""The fixed request scripts of tests/wire answer exactly as recorded (issue 22: a restructuring must leave the wire
+output unchanged): wire_script.py (SQS over JSON and Query, some SNS) against baseline.json, and sns_wire_compare.py
+(every SNS operation) against sns_baseline.txt. When an answer changes on purpose, record again (see each script)
+and review the diff."""
 
 import json
 import os
@@ -22,3 +23,10 @@ def test_answers_match_the_recording():
     assert len(got) == len(want)
     for w, g in zip(want, got):
         assert g == w, f"answer to {w['label']!r} changed"
+
+
+def test_sns_answers_match_the_recording():
+    import sns_wire_compare
+    want = (WIRE / "sns_baseline.txt").read_text()
+    got = sns_wire_compare.run()
+    assert got.splitlines() == want.splitlines()

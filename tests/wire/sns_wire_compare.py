@@ -1,8 +1,10 @@
 """Records the wire output of a fixed script of SNS requests, to check that a restructuring of
 crates/sluice-sns leaves every response byte-identical.
 
-    SLUICE_BIN=target/debug/sluice python tests/python/sns_wire_compare.py > after.txt
-    diff tests/python/sns_wire_baseline.txt after.txt
+    SLUICE_BIN=target/debug/sluice python tests/wire/sns_wire_compare.py > after.txt
+    diff tests/wire/sns_baseline.txt after.txt
+
+tests/python/test_wire_baseline.py runs the comparison in the test suite.
 
 Starts its own server (in-memory store) and sends raw HTTP requests (success and error cases of every
 SNS operation sluice implements, unsupported and unknown actions, routing edge cases, and one SQS
@@ -17,9 +19,12 @@ import http.client
 import re
 import sys
 import tempfile
+from pathlib import Path
 from urllib.parse import quote, urlparse
 
-from sluice_server import SluiceServer
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "python"))
+
+from sluice_server import SluiceServer  # noqa: E402
 
 UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 MASKS = [
@@ -322,7 +327,8 @@ def script(r):
            query=SNS)
 
 
-def main():
+def run():
+    """The masked answers, one text."""
     with tempfile.TemporaryDirectory() as d:
         server = SluiceServer(d, log_name="sns-wire-compare",
                               args=["serve", "--host", "127.0.0.1", "--port", "0", "--data-dir", ":memory:"])
@@ -332,8 +338,8 @@ def main():
             script(r)
         finally:
             server.stop()
-    sys.stdout.write("\n".join(r.out))
+    return "\n".join(r.out)
 
 
 if __name__ == "__main__":
-    main()
+    sys.stdout.write(run())
