@@ -7,6 +7,7 @@
 #      (tests/cli/run.sh then falls back to awscli 1.29.80 in a venv)
 #   3. cargo build --workspace
 #   4. cargo test --workspace
+#   4b. lint: cargo fmt --check, cargo clippy --all-targets -D warnings, cargo doc with broken intra-doc links denied
 #   5. pytest tests/python              (black-box suite against target/debug/sluice)
 #   6. tests/cli/run.sh                 (the seed CLI walk-through with a JSON and a Query CLI)
 #   7. tests/crash/crash_test.py        (kill -9 under load, restart, count)
@@ -111,6 +112,18 @@ if [ "$BUILD_OK" -eq 0 ]; then
   run_step "cargo test --workspace" 1800 cargo test --workspace
 else
   skip_step "cargo test --workspace" "build failed"
+fi
+
+# ---- 4b. the house rules: one format, no clippy warnings, no broken intra-doc links -----------------------------
+lint() {
+  cargo fmt --all --check || { echo "cargo fmt --check failed: run cargo fmt --all"; return 1; }
+  cargo clippy --workspace --all-targets -- -D warnings || return 1
+  RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet || return 1
+}
+if [ "$BUILD_OK" -eq 0 ]; then
+  run_step "lint (fmt, clippy -D warnings, rustdoc -D warnings)" 1800 bash -c "$(declare -f lint); lint"
+else
+  skip_step "lint (fmt, clippy -D warnings, rustdoc -D warnings)" "build failed"
 fi
 
 # ---- 5.-7. black-box tests ---------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@
 //! Requests are not authenticated: SigV4 signatures are accepted unverified (as ElasticMQ and
 //! LocalStack do by default).
 
-pub mod query;
+pub(crate) mod query;
 pub mod sns;
 pub mod sqs;
 pub mod xml;

@@ -631,6 +631,7 @@ fn prefetch_in_background(path: &Path) {
                 // SAFETY: maps a range of an open file read-only and unmaps it before the next; the
                 // populate makes the kernel read the range into the page cache now, without copying it
                 // into this process (a plain read would cost a memcpy per byte on the recovery's cores).
+                #[allow(unsafe_code)]
                 let done = unsafe {
                     let map = libc::mmap(std::ptr::null_mut(), n, libc::PROT_READ, libc::MAP_SHARED, file.as_raw_fd(), offset as libc::off_t);
                     if map == libc::MAP_FAILED {

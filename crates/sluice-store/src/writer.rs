@@ -265,6 +265,7 @@ fn raise_priority() {
     #[cfg(target_os = "linux")]
     {
         // SAFETY: plain syscalls on the calling thread.
+        #[allow(unsafe_code)]
         let done = unsafe { libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, -10) };
         if done != 0 {
             tracing::debug!("store writer keeps the default priority (no CAP_SYS_NICE)");

@@ -117,6 +117,7 @@ async fn serve(args: ServeArgs) -> ExitCode {
 /// huge-page faults per 5 s of batch-10 sends, `clear_page_erms` 5-6% of the server's samples.
 /// With 4 KiB pages the same run costs less CPU per message (docs/BENCHMARKS.md). This is what
 /// `MIMALLOC_ALLOW_THP=0` does, done here because mimalloc reads that option before `main`.
+#[allow(unsafe_code)]
 fn disable_transparent_huge_pages() {
     #[cfg(target_os = "linux")]
     // SAFETY: prctl with PR_SET_THP_DISABLE only sets a flag on this process.
