@@ -1,5 +1,6 @@
-//! End-to-end tests: the real `sluice` binary driven by the official Rust SDK
-//! (`aws-sdk-sqs`). Each test starts its own server (own port, own data dir).
+//! End-to-end tests: sluice driven by the official Rust SDK (`aws-sdk-sqs`). Each test starts its
+//! own server (own port, own data dir) from the test kit (`sluice-testkit`): in-process, or the
+//! real binary where the test needs a process (signals, restarts, flags, environment).
 //! AWS's documented SQS behaviour (standard queues) is the spec.
 //!
 //! Note on MD5s: the Rust SDK does not check the MD5 digests SQS returns (other
@@ -12,8 +13,6 @@
 //!
 //! Set SQS_ENDPOINT=http://127.0.0.1:5000 to run against another server
 //! (e.g. moto); restart tests are then skipped.
-
-mod support;
 
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
@@ -33,7 +32,10 @@ use aws_sdk_sqs::types::{
 };
 use aws_sdk_sqs::Client;
 
-use support::*;
+use sluice_testkit::*;
+
+/// The real `sluice` binary of this crate (for tests that signal or restart it).
+const SLUICE_BIN: &str = env!("CARGO_BIN_EXE_sluice");
 
 /// Asserts that `$res` failed with the service error variant `$pat` and
 /// returns the service error. On mismatch prints the whole SDK error (which
@@ -1132,7 +1134,7 @@ async fn assert_all_received(client: &Client, url: &str, expected: &HashSet<Stri
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restart_after_sigterm_keeps_all_messages() {
-    let mut server = TestServer::start();
+    let mut server = TestServer::spawn(SLUICE_BIN);
     if skip_if_external(&server, "restart_after_sigterm_keeps_all_messages") {
         return;
     }
@@ -1176,7 +1178,7 @@ async fn restart_after_sigterm_keeps_all_messages() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restart_after_sigkill_keeps_acknowledged_messages() {
-    let mut server = TestServer::start();
+    let mut server = TestServer::spawn(SLUICE_BIN);
     if skip_if_external(&server, "restart_after_sigkill_keeps_acknowledged_messages") {
         return;
     }
@@ -1195,7 +1197,7 @@ async fn restart_after_sigkill_keeps_acknowledged_messages() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deletes_survive_graceful_restart() {
-    let mut server = TestServer::start();
+    let mut server = TestServer::spawn(SLUICE_BIN);
     if skip_if_external(&server, "deletes_survive_graceful_restart") {
         return;
     }
@@ -1289,7 +1291,7 @@ async fn config_file_declares_queues() {
         "# declared queues\n[[queues]]\nname = \"declared-orders\"\nattributes = { VisibilityTimeout = 77, DelaySeconds = \"3\" }\ntags = { team = \"checkout\" }\n",
     )
     .unwrap();
-    let server = TestServer::start_with(&["--config", path.to_str().unwrap()], &[]);
+    let server = TestServer::spawn_with(SLUICE_BIN, &["--config", path.to_str().unwrap()], &[]);
     let client = server.client();
     let url = queue_url_by_name(&client, "declared-orders").await;
     let attrs = queue_attrs(&client, &url).await;
@@ -1305,7 +1307,8 @@ async fn environment_sets_port_region_and_account() {
     if external_endpoint().is_some() {
         return;
     }
-    let server = TestServer::start_with(
+    let server = TestServer::spawn_with(
+        SLUICE_BIN,
         &[],
         &[("SLUICE_PORT", "0"), ("SLUICE_REGION", "eu-west-1"), ("SLUICE_ACCOUNT_ID", "123456789012")],
     );
@@ -1319,7 +1322,7 @@ async fn environment_sets_port_region_and_account() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_releases_long_polls_and_exits_cleanly() {
-    let mut server = TestServer::start();
+    let mut server = TestServer::spawn(SLUICE_BIN);
     if skip_if_external(&server, "sigterm_releases_long_polls_and_exits_cleanly") {
         return;
     }
@@ -1546,7 +1549,7 @@ async fn metrics_api_and_queue_attributes_agree() {
 /// (`Store::in_memory`): the same API, nothing on disk, nothing after a restart.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn in_memory_server_sends_receives_deletes_and_keeps_nothing() {
-    let mut server = TestServer::start_with(&["--data-dir", ":memory:"], &[]);
+    let mut server = TestServer::spawn_with(SLUICE_BIN, &["--data-dir", ":memory:"], &[]);
     if skip_if_external(&server, "in_memory_server_sends_receives_deletes_and_keeps_nothing") {
         return;
     }
