@@ -8,6 +8,7 @@ mod client;
 #[cfg(feature = "rabbitmq")]
 mod rabbit;
 mod run;
+mod worker;
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
@@ -16,6 +17,7 @@ use std::time::{Duration, Instant};
 use clap::{Args, Parser, Subcommand};
 use client::{Entry, Result, Sqs, IDS};
 use run::{drive, ms, now_us, percentiles, round, rss_bytes, Run};
+use worker::{spawn_workers, Did, Step};
 use serde_json::json;
 
 #[derive(Parser)]
@@ -174,21 +176,6 @@ fn emit(v: serde_json::Value) {
     let _ = out.flush();
 }
 
-async fn connect_retry(run: &Run, auth: &str) -> Option<Sqs> {
-    loop {
-        if run.stopped() {
-            return None;
-        }
-        match Sqs::connect(auth).await {
-            Ok(c) => return Some(c),
-            Err(e) => {
-                run.error("connect", &e);
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        }
-    }
-}
-
 /// Sends `batch` messages (SendMessage when 1) with fresh timestamps; returns messages sent.
 async fn send_some(
     c: &mut Sqs,
@@ -243,41 +230,14 @@ async fn fill(
     let claimed = Arc::new(AtomicU64::new(0));
     let seq = Arc::new(AtomicU64::new(0));
     let t0 = Instant::now();
-    let mut tasks = Vec::new();
-    for _ in 0..conns {
-        let (run, claimed, auth, url, seq) =
-            (run.clone(), claimed.clone(), auth.to_string(), url.to_string(), seq.clone());
-        tasks.push(tokio::spawn(async move {
-            let Some(mut c) = connect_retry(&run, &auth).await else {
-                return;
-            };
-            loop {
-                let start = claimed.fetch_add(10, Relaxed);
-                if start >= n {
-                    return;
-                }
-                let k = (n - start).min(10) as usize;
-                loop {
-                    let f = fifo.map(|g| (&*seq, g));
-                    match send_some(&mut c, &url, k.max(2), size, f).await {
-                        Ok(m) => {
-                            run.sent.fetch_add(m, Relaxed);
-                            run.reqs.fetch_add(1, Relaxed);
-                            break;
-                        }
-                        Err(e) => {
-                            run.error("fill", &e);
-                            tokio::time::sleep(Duration::from_millis(50)).await;
-                            let Some(c2) = connect_retry(&run, &auth).await else {
-                                return;
-                            };
-                            c = c2;
-                        }
-                    }
-                }
-            }
-        }));
-    }
+    let tasks = spawn_workers(conns, &run, auth, |_| FillStep {
+        url: url.to_string(),
+        n,
+        size,
+        claimed: claimed.clone(),
+        fifo: fifo.map(|g| (seq.clone(), g)),
+        pending: None,
+    });
     let all = futures_join(tasks);
     tokio::pin!(all);
     let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -300,6 +260,44 @@ async fn fill(
         run.sent.load(Relaxed) as f64 / secs
     );
     Ok(secs)
+}
+
+/// A fill worker: claims the next 10 of the `n` messages (fewer at the end) and sends them as one
+/// batch, the same chunk again after an error, until all are claimed.
+struct FillStep {
+    url: String,
+    n: u64,
+    size: usize,
+    /// Messages claimed by all the fill's workers.
+    claimed: Arc<AtomicU64>,
+    /// FIFO: the fill's message counter (spreads the groups) and the number of groups.
+    fifo: Option<(Arc<AtomicU64>, usize)>,
+    /// The claimed chunk not sent yet (after an error).
+    pending: Option<usize>,
+}
+
+impl Step for FillStep {
+    const WHAT: &'static str = "fill";
+    const ERROR_PAUSE: Duration = Duration::from_millis(50);
+
+    async fn step(&mut self, c: &mut Sqs, _: &Run, _: &mut Vec<u32>) -> Result<Option<Did>> {
+        let k = match self.pending {
+            Some(k) => k,
+            None => {
+                let start = self.claimed.fetch_add(10, Relaxed);
+                if start >= self.n {
+                    return Ok(None);
+                }
+                let k = (self.n - start).min(10) as usize;
+                self.pending = Some(k);
+                k
+            }
+        };
+        let f = self.fifo.as_ref().map(|(seq, g)| (&**seq, *g));
+        let m = send_some(c, &self.url, k.max(2), self.size, f).await?;
+        self.pending = None;
+        Ok(Some(Did { sent: m, reqs: 1, ..Did::default() }))
+    }
 }
 
 async fn futures_join<T>(tasks: Vec<tokio::task::JoinHandle<T>>) -> Vec<T> {
@@ -333,41 +331,29 @@ async fn teardown(auth: &str, urls: &[String], keep: bool) {
 // ---------------------------------------------------------------------------------------------
 // send
 
+/// A send worker: SendMessage (or SendMessageBatch of `batch`) as fast as it can, each request
+/// timed.
+struct SendStep {
+    url: String,
+    batch: usize,
+    size: usize,
+}
+
+impl Step for SendStep {
+    const WHAT: &'static str = "send";
+
+    async fn step(&mut self, c: &mut Sqs, _: &Run, _: &mut Vec<u32>) -> Result<Option<Did>> {
+        let m = send_some(c, &self.url, self.batch, self.size, None).await?;
+        Ok(Some(Did { sent: m, reqs: 1, timed: true, ..Did::default() }))
+    }
+}
+
 async fn scenario_send(a: &Common) -> Result<()> {
     let auth = a.authority()?;
     let label = a.label();
     let url = setup_queue(&auth, &unique("send"), &[]).await?;
     let run = Run::new();
-    let mut tasks = Vec::new();
-    for _ in 0..a.connections {
-        let (run, auth, url, batch, size) = (run.clone(), auth.clone(), url.clone(), a.batch, a.body_size);
-        tasks.push(tokio::spawn(async move {
-            let mut lat = Vec::new();
-            let Some(mut c) = connect_retry(&run, &auth).await else {
-                return lat;
-            };
-            while !run.stopped() {
-                let t = Instant::now();
-                match send_some(&mut c, &url, batch, size, None).await {
-                    Ok(m) => {
-                        run.sent.fetch_add(m, Relaxed);
-                        run.reqs.fetch_add(1, Relaxed);
-                        if run.measuring() {
-                            lat.push(t.elapsed().as_micros() as u32);
-                        }
-                    }
-                    Err(e) => {
-                        run.error("send", &e);
-                        let Some(c2) = connect_retry(&run, &auth).await else {
-                            break;
-                        };
-                        c = c2;
-                    }
-                }
-            }
-            lat
-        }));
-    }
+    let tasks = spawn_workers(a.connections, &run, &auth, |_| SendStep { url: url.clone(), batch: a.batch, size: a.body_size });
     let w = drive(
         &run,
         &format!("{label} send b{}", a.batch),
@@ -400,52 +386,32 @@ struct Drain {
     empty: u64,
 }
 
+/// A receive worker: ReceiveMessage 10 (no waiting) + DeleteMessageBatch, the pair timed; after an
+/// empty receive it pauses 5 ms.
+struct DrainStep {
+    url: String,
+}
+
+impl Step for DrainStep {
+    const WHAT: &'static str = "receive";
+
+    async fn step(&mut self, c: &mut Sqs, _: &Run, _: &mut Vec<u32>) -> Result<Option<Did>> {
+        let msgs = c.receive(&self.url, 10, 0, None).await?;
+        let n = msgs.len() as u64;
+        c.delete_batch(&self.url, &msgs).await?;
+        Ok(Some(if n == 0 {
+            Did { reqs: 1, empty: true, pause: Duration::from_millis(5), ..Did::default() }
+        } else {
+            Did { recv: n, reqs: 2, timed: true, ..Did::default() }
+        }))
+    }
+}
+
 /// Receive 10 + DeleteMessageBatch over all connections until `n` messages were received or
 /// `duration` passed (no warm-up: the window starts at once).
 async fn drain(auth: &str, url: &str, n: u64, a: &Common, label: &str) -> Drain {
     let run = Run::new();
-    let mut tasks = Vec::new();
-    for _ in 0..a.connections {
-        let (run, auth, url) = (run.clone(), auth.to_string(), url.to_string());
-        tasks.push(tokio::spawn(async move {
-            let mut lat = Vec::new();
-            let Some(mut c) = connect_retry(&run, &auth).await else {
-                return lat;
-            };
-            while !run.stopped() {
-                let t = Instant::now();
-                let r = async {
-                    let msgs = c.receive(&url, 10, 0, None).await?;
-                    let n = msgs.len() as u64;
-                    let d = c.delete_batch(&url, &msgs).await?;
-                    Ok::<_, client::Error>((n, d))
-                }
-                .await;
-                match r {
-                    Ok((0, _)) => {
-                        run.reqs.fetch_add(1, Relaxed);
-                        run.empty.fetch_add(1, Relaxed);
-                        tokio::time::sleep(Duration::from_millis(5)).await;
-                    }
-                    Ok((m, _)) => {
-                        run.recv.fetch_add(m, Relaxed);
-                        run.reqs.fetch_add(2, Relaxed);
-                        if run.measuring() {
-                            lat.push(t.elapsed().as_micros() as u32);
-                        }
-                    }
-                    Err(e) => {
-                        run.error("receive", &e);
-                        let Some(c2) = connect_retry(&run, &auth).await else {
-                            break;
-                        };
-                        c = c2;
-                    }
-                }
-            }
-            lat
-        }));
-    }
+    let tasks = spawn_workers(a.connections, &run, auth, |_| DrainStep { url: url.to_string() });
     let w = drive(&run, label, Duration::ZERO, a.duration(), |s| s.recv >= n).await;
     let lat: Vec<u32> = futures_join(tasks).await.into_iter().flatten().collect();
     Drain {
@@ -488,6 +454,60 @@ async fn scenario_receive(a: &Common) -> Result<()> {
 // ---------------------------------------------------------------------------------------------
 // pipeline / fifo
 
+/// A pipeline producer: sends as fast as it can, or paced to `rate` messages per second.
+struct ProduceStep {
+    url: String,
+    batch: usize,
+    size: usize,
+    /// FIFO: the scenario's message counter (spreads the groups) and the number of groups.
+    fifo: Option<(Arc<AtomicU64>, usize)>,
+    /// This producer's share of `--rate` in msg/s (0: no limit).
+    rate: f64,
+    /// When the next send is due (with a rate), from the first step on.
+    next: Option<tokio::time::Instant>,
+}
+
+impl Step for ProduceStep {
+    const WHAT: &'static str = "send";
+
+    async fn step(&mut self, c: &mut Sqs, _: &Run, _: &mut Vec<u32>) -> Result<Option<Did>> {
+        if self.rate > 0.0 {
+            let next = self.next.get_or_insert_with(tokio::time::Instant::now);
+            tokio::time::sleep_until(*next).await;
+            *next += Duration::from_secs_f64(self.batch.max(1) as f64 / self.rate);
+        }
+        let f = self.fifo.as_ref().map(|(seq, g)| (&**seq, *g));
+        let m = send_some(c, &self.url, self.batch, self.size, f).await?;
+        Ok(Some(Did { sent: m, reqs: 1, ..Did::default() }))
+    }
+}
+
+/// A pipeline consumer: ReceiveMessage 10 (long polling `wait` s) + DeleteMessageBatch; the
+/// latency is send->receive, from the timestamp at the start of each body.
+struct ConsumeStep {
+    url: String,
+    wait: u32,
+}
+
+impl Step for ConsumeStep {
+    const WHAT: &'static str = "receive";
+
+    async fn step(&mut self, c: &mut Sqs, run: &Run, lat: &mut Vec<u32>) -> Result<Option<Did>> {
+        let msgs = c.receive(&self.url, 10, self.wait, None).await?;
+        let now = now_us();
+        if run.measuring() {
+            for m in &msgs {
+                if let Some(ts) = body_ts(&m.body) {
+                    lat.push(now.saturating_sub(ts).min(u32::MAX as u64) as u32);
+                }
+            }
+        }
+        let n = msgs.len() as u64;
+        c.delete_batch(&self.url, &msgs).await?;
+        Ok(Some(if n == 0 { Did { reqs: 1, empty: true, ..Did::default() } } else { Did { recv: n, reqs: 2, ..Did::default() } }))
+    }
+}
+
 async fn pipeline(a: &Common, fifo: bool) -> Result<()> {
     let auth = a.authority()?;
     let label = a.label();
@@ -509,89 +529,16 @@ async fn pipeline(a: &Common, fifo: bool) -> Result<()> {
     let run = Run::new();
     let seq = Arc::new(AtomicU64::new(0));
     let per_producer_rate = if a.rate > 0.0 { a.rate / np as f64 } else { 0.0 };
-    let mut producers = Vec::new();
-    for _ in 0..np {
-        let (run, auth, url, batch, size, seq, groups) = (
-            run.clone(),
-            auth.clone(),
-            url.clone(),
-            a.batch,
-            a.body_size,
-            seq.clone(),
-            a.groups.unwrap_or(1000),
-        );
-        producers.push(tokio::spawn(async move {
-            let Some(mut c) = connect_retry(&run, &auth).await else {
-                return;
-            };
-            let mut next = tokio::time::Instant::now();
-            while !run.stopped() {
-                if per_producer_rate > 0.0 {
-                    tokio::time::sleep_until(next).await;
-                    next += Duration::from_secs_f64(batch.max(1) as f64 / per_producer_rate);
-                }
-                let f = if fifo { Some((&*seq, groups)) } else { None };
-                match send_some(&mut c, &url, batch, size, f).await {
-                    Ok(m) => {
-                        run.sent.fetch_add(m, Relaxed);
-                        run.reqs.fetch_add(1, Relaxed);
-                    }
-                    Err(e) => {
-                        run.error("send", &e);
-                        let Some(c2) = connect_retry(&run, &auth).await else {
-                            break;
-                        };
-                        c = c2;
-                    }
-                }
-            }
-        }));
-    }
-    let mut consumers = Vec::new();
-    for _ in 0..nc {
-        let (run, auth, url, wait) = (run.clone(), auth.clone(), url.clone(), a.wait);
-        consumers.push(tokio::spawn(async move {
-            let mut lat = Vec::new();
-            let Some(mut c) = connect_retry(&run, &auth).await else {
-                return lat;
-            };
-            while !run.stopped() {
-                let r = async {
-                    let msgs = c.receive(&url, 10, wait, None).await?;
-                    let now = now_us();
-                    if run.measuring() {
-                        for m in &msgs {
-                            if let Some(ts) = body_ts(&m.body) {
-                                lat.push(now.saturating_sub(ts).min(u32::MAX as u64) as u32);
-                            }
-                        }
-                    }
-                    let n = msgs.len() as u64;
-                    c.delete_batch(&url, &msgs).await?;
-                    Ok::<_, client::Error>(n)
-                }
-                .await;
-                match r {
-                    Ok(0) => {
-                        run.reqs.fetch_add(1, Relaxed);
-                        run.empty.fetch_add(1, Relaxed);
-                    }
-                    Ok(m) => {
-                        run.recv.fetch_add(m, Relaxed);
-                        run.reqs.fetch_add(2, Relaxed);
-                    }
-                    Err(e) => {
-                        run.error("receive", &e);
-                        let Some(c2) = connect_retry(&run, &auth).await else {
-                            break;
-                        };
-                        c = c2;
-                    }
-                }
-            }
-            lat
-        }));
-    }
+    let groups = a.groups.unwrap_or(1000);
+    let producers = spawn_workers(np, &run, &auth, |_| ProduceStep {
+        url: url.clone(),
+        batch: a.batch,
+        size: a.body_size,
+        fifo: fifo.then(|| (seq.clone(), groups)),
+        rate: per_producer_rate,
+        next: None,
+    });
+    let consumers = spawn_workers(nc, &run, &auth, |_| ConsumeStep { url: url.clone(), wait: a.wait });
     let w = drive(&run, &format!("{label} {scenario}"), a.warmup(), a.duration(), |_| {
         false
     })
@@ -699,6 +646,37 @@ async fn scenario_backlog(a: &Common) -> Result<()> {
 // ---------------------------------------------------------------------------------------------
 // many-queues
 
+/// A many-queues worker, producer or consumer, on the next queue round-robin each time. A
+/// producer sends (timed); a consumer receives with long polling (`wait`, as real consumers of
+/// many queues do: an empty queue holds the consumer instead of burning CPU on empty answers)
+/// and deletes what it got.
+struct ManyQueuesStep {
+    urls: Arc<Vec<String>>,
+    /// Position in the round-robin walk (incremented before each request).
+    i: usize,
+    producer: bool,
+    batch: usize,
+    size: usize,
+    wait: u32,
+}
+
+impl Step for ManyQueuesStep {
+    const WHAT: &'static str = "many-queues";
+
+    async fn step(&mut self, c: &mut Sqs, _: &Run, _: &mut Vec<u32>) -> Result<Option<Did>> {
+        self.i = self.i.wrapping_add(1);
+        let url = &self.urls[self.i % self.urls.len()];
+        if self.producer {
+            let m = send_some(c, url, self.batch, self.size, None).await?;
+            return Ok(Some(Did { sent: m, reqs: 1, timed: true, ..Did::default() }));
+        }
+        let msgs = c.receive(url, 10, self.wait, None).await?;
+        c.delete_batch(url, &msgs).await?;
+        let n = msgs.len() as u64;
+        Ok(Some(Did { recv: n, reqs: if n == 0 { 1 } else { 2 }, empty: n == 0, ..Did::default() }))
+    }
+}
+
 async fn scenario_many_queues(a: &Common) -> Result<()> {
     let auth = a.authority()?;
     let label = a.label();
@@ -733,61 +711,15 @@ async fn scenario_many_queues(a: &Common) -> Result<()> {
     let urls = Arc::new(urls);
     let (np, nc) = a.split();
     let run = Run::new();
-    let mut tasks = Vec::new();
-    for w in 0..np + nc {
-        let (run, auth, urls, batch, size, wait) =
-            (run.clone(), auth.clone(), urls.clone(), a.batch, a.body_size, a.wait);
+    let tasks = spawn_workers(np + nc, &run, &auth, |w| {
         let producer = w < np;
-        tasks.push(tokio::spawn(async move {
-            let mut lat = Vec::new();
-            let Some(mut c) = connect_retry(&run, &auth).await else {
-                return lat;
-            };
-            // Everyone walks the queues round-robin; consumer k starts where producer k (mod the
-            // producers) starts, so it trails that producer: a consumer that gets ahead long-polls a
-            // queue until a producer reaches it (with a slow server, consumers that started ahead
-            // of the producers otherwise only polled queues no producer had reached yet).
-            let mut i = if producer { w } else { (w - np) % np.max(1) } * 7919;
-            while !run.stopped() {
-                i = i.wrapping_add(1);
-                let url = &urls[i % urls.len()];
-                let t = Instant::now();
-                let r = if producer {
-                    send_some(&mut c, url, batch, size, None).await.map(|m| (m, 0, 1))
-                } else {
-                    // Long polling (--wait, default 1 s), as real consumers of many queues do: an
-                    // empty queue holds the consumer instead of burning CPU on empty answers.
-                    async {
-                        let msgs = c.receive(url, 10, wait, None).await?;
-                        c.delete_batch(url, &msgs).await?;
-                        Ok((0, msgs.len() as u64, if msgs.is_empty() { 1 } else { 2 }))
-                    }
-                    .await
-                };
-                match r {
-                    Ok((s, rcv, reqs)) => {
-                        run.sent.fetch_add(s, Relaxed);
-                        run.recv.fetch_add(rcv, Relaxed);
-                        run.reqs.fetch_add(reqs, Relaxed);
-                        if !producer && rcv == 0 {
-                            run.empty.fetch_add(1, Relaxed);
-                        }
-                        if producer && run.measuring() {
-                            lat.push(t.elapsed().as_micros() as u32);
-                        }
-                    }
-                    Err(e) => {
-                        run.error("many-queues", &e);
-                        let Some(c2) = connect_retry(&run, &auth).await else {
-                            break;
-                        };
-                        c = c2;
-                    }
-                }
-            }
-            lat
-        }));
-    }
+        // Everyone walks the queues round-robin; consumer k starts where producer k (mod the
+        // producers) starts, so it trails that producer: a consumer that gets ahead long-polls a
+        // queue until a producer reaches it (with a slow server, consumers that started ahead
+        // of the producers otherwise only polled queues no producer had reached yet).
+        let i = if producer { w } else { (w - np) % np.max(1) } * 7919;
+        ManyQueuesStep { urls: urls.clone(), i, producer, batch: a.batch, size: a.body_size, wait: a.wait }
+    });
     let w = drive(&run, &format!("{label} many-queues"), a.warmup(), a.duration(), |_| {
         false
     })

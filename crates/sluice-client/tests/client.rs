@@ -45,7 +45,7 @@ struct Op {
 #[tokio::test]
 async fn producer_batches_typed_json() {
     let server = TestServer::start();
-    let client = server.client();
+    let client = support::client(&server);
     let url = create_queue(&client, "prod").await;
     let producer = Producer::with_config(client.clone(), &url, ProducerConfig { linger: Duration::from_millis(20), ..Default::default() });
     let mut tickets = Vec::new();
@@ -73,7 +73,7 @@ async fn producer_batches_typed_json() {
 #[tokio::test]
 async fn producer_respects_the_request_size_limit_and_delays() {
     let server = TestServer::start();
-    let client = server.client();
+    let client = support::client(&server);
     let url = create_queue(&client, "big").await;
     let producer = Producer::with_config(client.clone(), &url, ProducerConfig { linger: Duration::from_millis(100), ..Default::default() });
     // 5 x 300 KB: at most 3 fit in one 1 MiB request.
@@ -102,7 +102,7 @@ async fn producer_respects_the_request_size_limit_and_delays() {
 #[tokio::test]
 async fn consumer_workers_heartbeat_and_failures() {
     let server = TestServer::start();
-    let client = server.client();
+    let client = support::client(&server);
     let url = create_queue(&client, "cons").await;
     let producer = Producer::new(client.clone(), &url);
     for i in 0..20 {
@@ -175,7 +175,7 @@ async fn consumer_workers_heartbeat_and_failures() {
 #[tokio::test]
 async fn consumer_shutdown_releases_what_it_holds() {
     let server = TestServer::start();
-    let client = server.client();
+    let client = support::client(&server);
     let url = create_queue(&client, "shut").await;
     let producer = Producer::new(client.clone(), &url);
     for i in 0..10 {
@@ -202,7 +202,7 @@ async fn consumer_shutdown_releases_what_it_holds() {
 #[tokio::test]
 async fn batch_consumer_reports_per_message_failures() {
     let server = TestServer::start();
-    let client = server.client();
+    let client = support::client(&server);
     let url = create_queue(&client, "batch").await;
     let producer = Producer::new(client.clone(), &url);
     for i in 0..30 {
@@ -265,7 +265,7 @@ async fn batch_consumer_reports_per_message_failures() {
 #[tokio::test]
 async fn dlq_peek_and_replay() {
     let server = TestServer::start();
-    let client = server.client();
+    let client = support::client(&server);
     let dlq_url = create_queue(&client, "dlq").await;
     let dlq_arn = sluice_client::client::queue_arn(&client, &dlq_url).await.unwrap();
     // A move task needs the DLQ to be one: the source names it in its redrive policy.
@@ -319,7 +319,7 @@ async fn dlq_peek_and_replay() {
 #[tokio::test]
 async fn request_reply_with_timeout() {
     let server = TestServer::start();
-    let client = server.client();
+    let client = support::client(&server);
     let req_url = create_queue(&client, "req").await;
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
     let responder_client = client.clone();

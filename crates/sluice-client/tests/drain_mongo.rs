@@ -1,7 +1,7 @@
 //! The burst scenario against a real MongoDB (only when MONGODB_URI is set; there is none on
-//! the development machine, so there this prints SKIP). Needs the feature and a binary built
-//! with it: `cargo build -p sluice --features mongodb && MONGODB_URI=mongodb://127.0.0.1:27017
-//! cargo test -p sluice-client --features mongodb --test drain_mongo`.
+//! the development machine, so there this prints SKIP). Needs the feature; the test builds the
+//! binary with it (or takes `SLUICE_BIN`): `MONGODB_URI=mongodb://127.0.0.1:27017 cargo test -p
+//! sluice-client --features mongodb --test drain_mongo`.
 //!
 //! 100,000 records + 5% duplicates, drain capped at 5,000/s, `kill -9` midway and restart;
 //! checks exactly 100,000 documents and that no progress second exceeded the cap (+1 batch).
@@ -14,11 +14,12 @@ use std::time::{Duration, Instant};
 
 use mongodb::bson::doc;
 use sluice_client::{OutgoingMessage, Producer};
-use support::{create_queue, sluice_bin, unique, TestServer};
+use sluice_testkit::sluice_bin_with_features;
+use support::{create_queue, unique, TestServer};
 
 fn spawn_drain(endpoint: &str, queue_url: &str, uri: &str, coll: &str, rate: u64, log: &std::path::Path) -> Child {
     let log = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
-    Command::new(sluice_bin())
+    Command::new(sluice_bin_with_features(&["mongodb"]))
         .arg("drain")
         .args(["--endpoint", endpoint, "--queue-url", queue_url, "--mongodb", uri])
         .args(["--mongo-database", "sluice_test", "--mongo-collection", coll, "--mongo-object-id"])
@@ -44,9 +45,9 @@ async fn mongo_burst_is_shaved_deduplicated_and_survives_kill_9() {
     coll.drop().await.ok();
 
     let server = TestServer::start();
-    let client = server.client();
+    let client = support::client(&server);
     let url = create_queue(&client, "mops").await;
-    let log = server.root.join("drain.log");
+    let log = server.root().join("drain.log");
     let mut bodies: Vec<String> = (0..records)
         .map(|i| serde_json::json!({"_id": sluice_client::object_id_hex(), "seq": i, "op": "login"}).to_string())
         .collect();

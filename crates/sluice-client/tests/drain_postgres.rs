@@ -17,7 +17,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use sluice_client::{OutgoingMessage, Producer, ProducerConfig};
-use support::{create_queue, sluice_bin, unique, TestServer};
+use sluice_testkit::sluice_bin;
+use support::{create_queue, unique, TestServer};
 use tokio_postgres::NoTls;
 
 const DEFAULT_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
@@ -116,11 +117,11 @@ async fn burst_is_shaved_deduplicated_and_survives_kill_9() {
     let rate = env_num("SLUICE_DRAIN_RATE", 5_000);
     let batch = sluice_client::drain::default_batch_size(rate as u32) as i64;
     let server = TestServer::start();
-    let client = server.client();
+    let client = support::client(&server);
     let url = create_queue(&client, "ops").await;
     let table = unique("drain_test");
     db.batch_execute(&format!("DROP TABLE IF EXISTS {table}")).await.unwrap();
-    let log = server.root.join("drain.log");
+    let log = server.root().join("drain.log");
 
     // ---- the burst: 100k records + 5% duplicates, as fast as the producer goes
     let mut bodies: Vec<String> = (0..records)
@@ -253,7 +254,7 @@ async fn burst_is_shaved_deduplicated_and_survives_kill_9() {
 async fn rejected_records_are_left_for_redrive() {
     let Some((db, db_url)) = database().await else { return };
     let server = TestServer::start();
-    let client = server.client();
+    let client = support::client(&server);
     let url = create_queue(&client, "rej").await;
     let table = unique("drain_rej");
     let producer = Producer::new(client.clone(), &url);
@@ -271,7 +272,7 @@ async fn rejected_records_are_left_for_redrive() {
         producer.enqueue(OutgoingMessage::new(body)).await.unwrap();
     }
     producer.close().await;
-    let log = server.root.join("drain.log");
+    let log = server.root().join("drain.log");
     let mut drain = spawn_drain(&server.endpoint, &url, &db_url, &table, 1000, &log, "30");
     let t0 = Instant::now();
     while count(&db, &table).await < good {

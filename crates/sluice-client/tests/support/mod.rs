@@ -1,101 +1,15 @@
-//! Test harness: starts the real `sluice` binary (env `SLUICE_BIN`, else
-//! `<workspace>/target/debug/sluice`; build it first with `cargo build --workspace`) on a free
-//! port with its own data directory, like crates/sluice/tests/support does.
+//! The client's test helpers on top of the shared kit (`sluice-testkit`): the server comes from the
+//! kit (in-process, so `cargo test -p sluice-client` needs no prebuilt binary); the client and the
+//! queue helpers are the library's own (`plain_http_client`, `create_queue`, `queue_depth`), so the
+//! tests use the library as an application would.
 
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc;
-use std::time::Duration;
+pub use sluice_testkit::{unique, TestServer};
 
-static COUNTER: AtomicU64 = AtomicU64::new(0);
-
-/// A name unique to this test process.
-pub fn unique(tag: &str) -> String {
-    format!("{tag}_{}_{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed))
-}
-
-/// The sluice binary under test.
-pub fn sluice_bin() -> PathBuf {
-    if let Some(p) = std::env::var_os("SLUICE_BIN").filter(|p| !p.is_empty()) {
-        return PathBuf::from(p);
-    }
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target"));
-    let p = target.join("debug").join("sluice");
-    assert!(
-        p.exists(),
-        "no sluice binary at {} — run `cargo build --workspace` first (scripts/test.sh does), or set SLUICE_BIN",
-        p.display()
-    );
-    p
-}
-
-pub struct TestServer {
-    pub endpoint: String,
-    pub root: PathBuf,
-    child: Option<Child>,
-}
-
-impl TestServer {
-    pub fn start() -> TestServer {
-        let root = std::env::temp_dir().join(unique("sluice-client-test"));
-        std::fs::create_dir_all(root.join("data")).unwrap();
-        let log = std::fs::File::create(root.join("server.log")).unwrap();
-        let mut child = Command::new(sluice_bin())
-            .arg("serve")
-            .args(["--host", "127.0.0.1", "--port", "0", "--data-dir"])
-            .arg(root.join("data"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(log))
-            .spawn()
-            .expect("spawn sluice");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut r = BufReader::new(stdout);
-            let mut line = String::new();
-            let _ = r.read_line(&mut line);
-            let _ = tx.send(line);
-            let mut sink = String::new();
-            while r.read_line(&mut sink).map(|n| n > 0).unwrap_or(false) {
-                sink.clear();
-            }
-        });
-        let line = rx.recv_timeout(Duration::from_secs(30)).unwrap_or_default();
-        let endpoint = line
-            .trim()
-            .strip_prefix("sluice listening on ")
-            .unwrap_or_else(|| {
-                let _ = child.kill();
-                panic!("sluice did not print its ready line (got {line:?}); log in {}", root.display())
-            })
-            .to_string();
-        TestServer { endpoint, root, child: Some(child) }
-    }
-
-    pub fn client(&self) -> aws_sdk_sqs::Client {
-        sluice_client::plain_http_client(&self.endpoint)
-    }
-}
-
-impl Drop for TestServer {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-        if !std::thread::panicking() {
-            let _ = std::fs::remove_dir_all(&self.root);
-        } else {
-            eprintln!("kept {}", self.root.display());
-        }
-    }
+/// The library's plain-HTTP client for `server`.
+pub fn client(server: &TestServer) -> aws_sdk_sqs::Client {
+    sluice_client::plain_http_client(&server.endpoint)
 }
 
 pub async fn create_queue(client: &aws_sdk_sqs::Client, tag: &str) -> String {
