@@ -118,7 +118,7 @@ fi
 lint() {
   cargo fmt --all --check || { echo "cargo fmt --check failed: run cargo fmt --all"; return 1; }
   cargo clippy --workspace --all-targets -- -D warnings || return 1
-  RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet || return 1
+  RUSTDOCFLAGS="-D warnings -A rustdoc::private_intra_doc_links" cargo doc --workspace --no-deps --document-private-items --quiet || return 1
 }
 if [ "$BUILD_OK" -eq 0 ]; then
   run_step "lint (fmt, clippy -D warnings, rustdoc -D warnings)" 1800 bash -c "$(declare -f lint); lint"

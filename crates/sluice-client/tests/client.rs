@@ -160,10 +160,12 @@ async fn consumer_workers_heartbeat_and_failures() {
         )
         .await;
     assert_eq!(done.load(Ordering::SeqCst), 20, "stats {stats:?}");
-    let calls = calls.lock().unwrap();
-    assert_eq!(calls["slow"], 1, "the heartbeat must keep the slow message from being redelivered");
-    for i in 1..=3 {
-        assert_eq!(calls[&format!("fail-once-{i}")], 2);
+    {
+        let calls = calls.lock().unwrap();
+        assert_eq!(calls["slow"], 1, "the heartbeat must keep the slow message from being redelivered");
+        for i in 1..=3 {
+            assert_eq!(calls[&format!("fail-once-{i}")], 2);
+        }
     }
     assert_eq!(stats.succeeded, 20);
     assert_eq!(stats.failed, 3);

@@ -1,9 +1,9 @@
 //! The MD5 digests SQS returns and SDKs verify: MD5OfMessageBody, MD5OfMessageAttributes and
 //! MD5OfMessageSystemAttributes.
 //!
-//! The attribute digest is MD5 over the attributes sorted by name, each encoded as: name (u32 BE length
-//! + UTF-8), data type (u32 BE length + UTF-8), one transport byte (1 = String/Number, 2 = Binary), value
-//! (u32 BE length + bytes). Custom types ("Number.int", "Binary.gif") take the transport of their base.
+//! The attribute digest is MD5 over the attributes sorted by name, each encoded as: name (u32 BE
+//! length, then UTF-8), data type (u32 BE length, then UTF-8), one transport byte (1 = String/Number,
+//! 2 = Binary), value (u32 BE length, then bytes). Custom types ("Number.int", "Binary.gif") take the transport of their base.
 
 use md5::{Digest, Md5};
 

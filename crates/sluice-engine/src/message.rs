@@ -292,7 +292,7 @@ pub fn validate_system_attributes(attrs: &Attributes) -> Result<usize> {
                 "Message system attribute name '{name}' is invalid."
             )));
         }
-        if value.data_type != "String" || value.string_value.as_deref().map_or(true, str::is_empty) {
+        if value.data_type != "String" || value.string_value.as_deref().is_none_or(str::is_empty) {
             return Err(EngineError::InvalidParameterValue(
                 "Message system attribute 'AWSTraceHeader' must be of type String with a non-empty value.".into(),
             ));

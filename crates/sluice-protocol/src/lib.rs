@@ -4,7 +4,7 @@
 //!
 //! Layout:
 //! - this file: the request and response types and the routing step (`Admin | Sqs | Sns`);
-//! - [`query`]: Query-protocol forms unflattened into the JSON shape of an operation's input;
+//! - `query`: Query-protocol forms unflattened into the JSON shape of an operation's input;
 //! - [`xml`]: the XML writing both APIs share;
 //! - [`sqs`]: the SQS API - its operations table, dispatch to the engine, replies and errors;
 //! - [`sns`]: the SNS API's wire - its operations table, form decoding, XML replies and errors (the

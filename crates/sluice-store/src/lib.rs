@@ -70,6 +70,9 @@ pub enum StoreError {
     Closed,
 }
 
+/// What a kv scan calls for each record: (queue or namespace id, key, value).
+pub type KvVisitor<'a> = dyn FnMut(QueueId, &[u8], &[u8]) + 'a;
+
 /// The narrow seam between sluice and a storage engine.
 ///
 /// Implementations must make `apply` atomic (all ops or none) and durable when it returns (fsync),
@@ -105,7 +108,7 @@ pub trait Backend: Send + Sync + 'static {
     /// Visits every message's metadata, in (queue, seq) order.
     fn scan_meta(&self, visit: &mut dyn FnMut(QueueId, Seq, &[u8])) -> Result<(), StoreError>;
     /// Visits every key/value record, in (queue, key) order.
-    fn scan_kv(&self, visit: &mut dyn FnMut(QueueId, &[u8], &[u8])) -> Result<(), StoreError>;
+    fn scan_kv(&self, visit: &mut KvVisitor<'_>) -> Result<(), StoreError>;
     /// Visits the bound of every purge whose removal is still under way (a backend that removes
     /// purged messages at once has none). Until that removal ends, a message of the queue with a
     /// seq below the bound would be removed with the purge: recovery must give new messages seqs

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::sync::{Mutex, MutexGuard};
 
-use crate::{Backend, Op, QueueId, Seq, StoreError};
+use crate::{Backend, KvVisitor, Op, QueueId, Seq, StoreError};
 
 /// Keeps everything in ordered maps behind one mutex, one set of maps per queue: a purge splits
 /// the queue's maps and a queue deletion takes its set out, and what they remove is freed after
@@ -135,7 +135,7 @@ impl Backend for MemoryBackend {
         Ok(())
     }
 
-    fn scan_kv(&self, visit: &mut dyn FnMut(QueueId, &[u8], &[u8])) -> Result<(), StoreError> {
+    fn scan_kv(&self, visit: &mut KvVisitor<'_>) -> Result<(), StoreError> {
         let t = self.tables()?;
         for (queue, q) in t.iter() {
             for (key, value) in &q.kv {

@@ -3,7 +3,7 @@
 //! Applying every group commit to redb as its own transaction made the redb work, not the disk, the
 //! cost of a small commit (opening four tables, copy-on-write of the touched pages, writing them
 //! out). The embedded backend therefore appends each group's ops here and applies many groups at
-//! once ([`Pending::apply_to`]) every few thousand ops or milliseconds. On the way, a message
+//! once ([`Pending::effective_ops`], applied by the applier thread) every few thousand ops or milliseconds. On the way, a message
 //! that was sent and deleted inside one window — the common case for a queue that keeps up — never
 //! touches redb at all.
 //!

@@ -24,7 +24,7 @@ use tokio::sync::oneshot;
 
 use crate::memory::MemoryBackend;
 use crate::stats::{Histogram, SECONDS_BUCKETS, SIZE_BUCKETS};
-use crate::{Backend, Op, QueueId, Seq, StoreError};
+use crate::{Backend, KvVisitor, Op, QueueId, Seq, StoreError};
 
 /// Upper bound of ops in one group commit, so one transaction stays a bounded amount of work.
 const MAX_OPS_PER_COMMIT: usize = 20_000;
@@ -225,7 +225,7 @@ impl Store {
     }
 
     /// Visits every key/value record (recovery).
-    pub fn scan_kv(&self, visit: &mut dyn FnMut(QueueId, &[u8], &[u8])) -> Result<(), StoreError> {
+    pub fn scan_kv(&self, visit: &mut KvVisitor<'_>) -> Result<(), StoreError> {
         self.backend.scan_kv(visit)
     }
 
@@ -462,7 +462,7 @@ mod tests {
         fn scan_meta(&self, visit: &mut dyn FnMut(QueueId, Seq, &[u8])) -> Result<(), StoreError> {
             self.inner.scan_meta(visit)
         }
-        fn scan_kv(&self, visit: &mut dyn FnMut(QueueId, &[u8], &[u8])) -> Result<(), StoreError> {
+        fn scan_kv(&self, visit: &mut KvVisitor<'_>) -> Result<(), StoreError> {
             self.inner.scan_kv(visit)
         }
     }

@@ -33,7 +33,7 @@ pub struct ServeArgs {
     /// Log format: "text" or "json" [default: text]
     #[arg(long, env = "SLUICE_LOG_FORMAT")]
     pub log_format: Option<String>,
-    /// Fixed base URL for queue URLs, e.g. https://sqs.internal:9324 [default: from the Host header]
+    /// Fixed base URL for queue URLs, e.g. `https://sqs.internal:9324` [default: from the Host header]
     #[arg(long, env = "SLUICE_PUBLIC_URL")]
     pub public_url: Option<String>,
     /// Path of a TOML config file

@@ -129,7 +129,7 @@ pub async fn run(listener: TcpListener, shutdown: impl Future<Output = ()>, stat
     tracing::info!("store flushed; bye");
 }
 
-fn header_str<'a>(req: &'a hyper::http::request::Parts, name: impl header::AsHeaderName) -> Option<&'a str> {
+fn header_str(req: &hyper::http::request::Parts, name: impl header::AsHeaderName) -> Option<&str> {
     req.headers.get(name).and_then(|v| v.to_str().ok())
 }
 

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sluice_store::memory::MemoryBackend;
-use sluice_store::{Backend, Op, QueueId, Seq, Store};
+use sluice_store::{Backend, KvVisitor, Op, QueueId, Seq, Store};
 
 use super::*;
 use crate::clock::ManualClock;
@@ -175,13 +175,13 @@ async fn change_visibility_and_older_receipts() {
     assert_eq!(counts(&f.engine, "q"), (0, 1, 0));
     // The latest handle still deletes it, even after its visibility expired.
     f.clock.advance_ms(10_000);
-    f.engine.delete_messages("q", &[second.receipt_handle.clone()]).unwrap();
+    f.engine.delete_messages("q", std::slice::from_ref(&second.receipt_handle)).unwrap();
     assert_eq!(counts(&f.engine, "q"), (0, 0, 0));
     // Garbage and other queues' handles are invalid.
     let bad = f.engine.delete_messages("q", &["garbage".into()]).unwrap();
     assert!(matches!(bad[0], Err(EngineError::ReceiptHandleIsInvalid(_))));
     f.engine.create_queue("other", &BTreeMap::new(), &BTreeMap::new()).await.unwrap();
-    let wrong = f.engine.delete_messages("other", &[second.receipt_handle.clone()]).unwrap();
+    let wrong = f.engine.delete_messages("other", std::slice::from_ref(&second.receipt_handle)).unwrap();
     assert!(matches!(wrong[0], Err(EngineError::ReceiptHandleOfOtherQueue(_))));
     let too_long = f.engine.change_visibility("q", &[(second.receipt_handle, 43_201)]).unwrap();
     assert!(matches!(too_long[0], Err(EngineError::InvalidParameterValue(_))));
@@ -262,7 +262,7 @@ async fn state_survives_reopen() {
     let again = all.iter().find(|m| m.message_id == got.message_id).unwrap();
     assert_eq!(again.system_attributes["ApproximateReceiveCount"], "2");
     // Handles issued before the restart still work (same secret).
-    e2.delete_messages("q", &[again.receipt_handle.clone()]).unwrap();
+    e2.delete_messages("q", std::slice::from_ref(&again.receipt_handle)).unwrap();
     assert_eq!(counts(&e2, "q"), (0, 2, 0));
 }
 
@@ -885,7 +885,7 @@ impl Backend for FlakyBackend {
     fn scan_meta(&self, visit: &mut dyn FnMut(QueueId, Seq, &[u8])) -> std::result::Result<(), sluice_store::StoreError> {
         self.inner.scan_meta(visit)
     }
-    fn scan_kv(&self, visit: &mut dyn FnMut(QueueId, &[u8], &[u8])) -> std::result::Result<(), sluice_store::StoreError> {
+    fn scan_kv(&self, visit: &mut KvVisitor<'_>) -> std::result::Result<(), sluice_store::StoreError> {
         self.inner.scan_kv(visit)
     }
     fn scan_purge_bounds(&self, visit: &mut dyn FnMut(QueueId, Seq)) -> std::result::Result<(), sluice_store::StoreError> {

@@ -1,11 +1,11 @@
-//! The SNS operations, declared once ([`sns_operations!`]): from that one table come the typed
+//! The SNS operations, declared once (`sns_operations!`): from that one table come the typed
 //! request ([`SnsAction`], one variant per operation sluice implements, with its decoded input),
 //! the typed answer ([`SnsReply`]), the [`Operation`] names, the metrics list ([`OPERATIONS`]) and
 //! the refusal of the SNS operations sluice knows but does not implement.
 //!
 //! The inputs and outputs here are protocol-neutral: decoding them from the Query form and
 //! rendering them as XML is [`super::wire`]'s job (each input's decoder is derived by
-//! [`sns_input!`] from its field list, in declaration order, so a missing required parameter is
+//! `sns_input!` from its field list, in declaration order, so a missing required parameter is
 //! reported before any other check, as before). Handlers take these inputs and return these
 //! outputs.
 

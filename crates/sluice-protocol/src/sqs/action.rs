@@ -1,7 +1,7 @@
 //! The typed requests: one [`Action`] per SQS operation, decoded from either wire protocol.
 //!
 //! Both protocols end in the same serde DTOs: a JSON 1.0 body deserialises into them directly, a
-//! Query-protocol form is first unflattened into the same JSON shape (see [`crate::query`]). Required
+//! Query-protocol form is first unflattened into the same JSON shape (see `crate::query`). Required
 //! members are `Option`s checked here, so a missing one is AWS's `MissingParameter`, not a serde error.
 
 use std::collections::BTreeMap;

@@ -113,7 +113,7 @@ fn page(names: Vec<String>, max_results: Option<i64>, next_token: Option<&str>) 
                 .ok_or_else(|| ApiError::Engine(EngineError::InvalidParameterValue("Invalid NextToken value.".into())))?,
         ),
     };
-    let rest: Vec<String> = names.into_iter().filter(|n| after.as_ref().map_or(true, |a| n > a)).collect();
+    let rest: Vec<String> = names.into_iter().filter(|n| after.as_ref().is_none_or(|a| n > a)).collect();
     let next = (max_results.is_some() && rest.len() > limit).then(|| URL_SAFE_NO_PAD.encode(&rest[limit - 1]));
     Ok((rest.into_iter().take(limit).collect(), next))
 }

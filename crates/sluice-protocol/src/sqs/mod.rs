@@ -87,7 +87,7 @@ async fn handle_query(
         params.parse(q.as_bytes())?;
     }
     if !req.body.is_empty() {
-        let is_form = req.content_type.map_or(true, |ct| ct.starts_with("application/x-www-form-urlencoded"));
+        let is_form = req.content_type.is_none_or(|ct| ct.starts_with("application/x-www-form-urlencoded"));
         if !is_form {
             return Err(ApiError::UnsupportedMediaType(format!(
                 "Content-Type {} is not supported; send a form (application/x-www-form-urlencoded) or JSON with X-Amz-Target.",

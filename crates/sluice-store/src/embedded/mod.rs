@@ -66,7 +66,7 @@ use redb::{Database, Durability, ReadableDatabase, ReadableTable};
 
 use crate::pending::Pending;
 use crate::wal::Wal;
-use crate::{Backend, Op, QueueId, Seq, StoreError};
+use crate::{Backend, KvVisitor, Op, QueueId, Seq, StoreError};
 
 pub use cleanup::CLEANUP_CHUNK;
 pub use tables::FORMAT;
@@ -325,7 +325,7 @@ impl Backend for EmbeddedBackend {
         Ok(())
     }
 
-    fn scan_kv(&self, visit: &mut dyn FnMut(QueueId, &[u8], &[u8])) -> Result<(), StoreError> {
+    fn scan_kv(&self, visit: &mut KvVisitor<'_>) -> Result<(), StoreError> {
         self.shared.flush()?;
         self.visit_kv(visit)
     }
@@ -357,7 +357,7 @@ impl Backend for EmbeddedBackend {
 
 impl EmbeddedBackend {
     /// Visits every key/value record.
-    fn visit_kv(&self, visit: &mut dyn FnMut(QueueId, &[u8], &[u8])) -> Result<(), StoreError> {
+    fn visit_kv(&self, visit: &mut KvVisitor<'_>) -> Result<(), StoreError> {
         let doomed = self.shared.doomed().clone();
         let tx = self.shared.db.begin_read().map_err(io)?;
         for item in tx.open_table(KV).map_err(io)?.iter().map_err(io)? {
