@@ -3,10 +3,9 @@
 //! [`Run`], time it, and reconnect after an error. A scenario only says what one iteration does.
 
 use std::future::Future;
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-use std::sync::atomic::Ordering::Relaxed;
 
 use crate::client::{Result, Sqs};
 use crate::run::Run;
