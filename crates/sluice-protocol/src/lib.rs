@@ -38,6 +38,9 @@ pub struct Request<'a> {
     pub target: Option<&'a str>,
     /// `Host`, for queue URLs when no public base URL is configured.
     pub host: Option<&'a str>,
+    /// `"http"` or `"https"`: how the request reached the listener, the scheme of queue URLs
+    /// built from `Host`.
+    pub scheme: &'a str,
     pub body: &'a [u8],
 }
 
@@ -79,7 +82,7 @@ pub async fn handle(engine: &Arc<Engine>, config: &ProtocolConfig, req: &Request
     let base_url = match &config.public_base_url {
         Some(u) => u.as_str(),
         None => {
-            host_url = format!("http://{}", req.host.unwrap_or("127.0.0.1:9324"));
+            host_url = format!("{}://{}", req.scheme, req.host.unwrap_or("127.0.0.1:9324"));
             host_url.as_str()
         }
     };

@@ -305,7 +305,7 @@ impl Sns {
         let params = Params::parse(req.query, req.body);
         let base_url = match &self.inner.public_url {
             Some(u) => u.clone(),
-            None => format!("http://{}", req.host.unwrap_or("127.0.0.1:9324")),
+            None => format!("{}://{}", req.scheme, req.host.unwrap_or("127.0.0.1:9324")),
         };
         let action = params.get("Action").unwrap_or("").to_string();
         match self.inner.dispatch(&action, &params, &base_url).await {
@@ -1822,6 +1822,7 @@ mod tests {
             content_type: Some("application/x-www-form-urlencoded"),
             target: None,
             host: Some("sluice.test:9324"),
+            scheme: "http",
             body: body.as_bytes(),
         };
         let resp = sns.handle(&req).await;

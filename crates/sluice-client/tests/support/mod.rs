@@ -43,6 +43,16 @@ pub struct TestServer {
 
 impl TestServer {
     pub fn start() -> TestServer {
+        Self::start_with(&[])
+    }
+
+    /// An HTTPS server (`--tls-cert`/`--tls-key`); its endpoint is `https://127.0.0.1:PORT`.
+    pub fn start_tls(certs: &TestCerts) -> TestServer {
+        let (cert, key) = (certs.server_cert.to_str().unwrap(), certs.server_key.to_str().unwrap());
+        Self::start_with(&["--tls-cert", cert, "--tls-key", key])
+    }
+
+    fn start_with(extra: &[&str]) -> TestServer {
         let root = std::env::temp_dir().join(unique("sluice-client-test"));
         std::fs::create_dir_all(root.join("data")).unwrap();
         let log = std::fs::File::create(root.join("server.log")).unwrap();
@@ -50,6 +60,7 @@ impl TestServer {
             .arg("serve")
             .args(["--host", "127.0.0.1", "--port", "0", "--data-dir"])
             .arg(root.join("data"))
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log))
@@ -79,8 +90,16 @@ impl TestServer {
         TestServer { endpoint, root, child: Some(child) }
     }
 
+    /// A client for this server (static `test` credentials); over HTTPS it trusts `ca` only
+    /// besides the OS roots.
     pub fn client(&self) -> aws_sdk_sqs::Client {
         sluice_client::plain_http_client(&self.endpoint)
+    }
+
+    /// A client for this HTTPS server, trusting the test CA.
+    pub fn tls_client(&self, certs: &TestCerts) -> aws_sdk_sqs::Client {
+        let http = sluice_client::client::https_http_client(Some(&certs.ca_cert)).expect("https client");
+        aws_sdk_sqs::Client::from_conf(sluice_client::client::plain_http_config(&self.endpoint).http_client(http).build())
     }
 }
 
@@ -106,4 +125,56 @@ pub async fn create_queue(client: &aws_sdk_sqs::Client, tag: &str) -> String {
 pub async fn depth(client: &aws_sdk_sqs::Client, url: &str) -> u64 {
     let (a, b, c) = sluice_client::client::queue_depth(client, url).await.expect("GetQueueAttributes");
     a + b + c
+}
+
+/// A CA and a server certificate for 127.0.0.1 / localhost, made with the `openssl` command.
+pub struct TestCerts {
+    pub dir: PathBuf,
+    pub ca_cert: PathBuf,
+    pub server_cert: PathBuf,
+    pub server_key: PathBuf,
+}
+
+/// Makes a throwaway CA and a server certificate it signed (SAN `IP:127.0.0.1`, `DNS:localhost`)
+/// in a new temp dir, with the `openssl` command. None (after printing why) when there is no
+/// `openssl` to run.
+pub fn make_test_certs() -> Option<TestCerts> {
+    let dir = std::env::temp_dir().join(unique("sluice-client-tls"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ext = dir.join("server.ext");
+    std::fs::write(
+        &ext,
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=critical,CA:FALSE\n\
+         keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+    let steps: [Vec<&str>; 3] = [
+        [&["req", "-x509"][..], &ec[..], &["-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=sluice test CA"]]
+            .concat()
+            .into_iter()
+            .chain(["-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"])
+            .collect(),
+        [&["req"][..], &ec[..], &["-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=localhost"]].concat(),
+        vec![
+            "x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out",
+            "server.pem", "-days", "2", "-extfile", "server.ext",
+        ],
+    ];
+    for args in steps {
+        match Command::new("openssl").args(&args).current_dir(&dir).stdin(Stdio::null()).output() {
+            Ok(out) if out.status.success() => {}
+            Ok(out) => panic!("openssl {args:?} failed: {}", String::from_utf8_lossy(&out.stderr)),
+            Err(e) => {
+                eprintln!("SKIP: cannot run openssl ({e}): no test certificates");
+                return None;
+            }
+        }
+    }
+    Some(TestCerts {
+        ca_cert: dir.join("ca.pem"),
+        server_cert: dir.join("server.pem"),
+        server_key: dir.join("server.key"),
+        dir,
+    })
 }

@@ -226,19 +226,21 @@ impl TestServer {
             let _ = child.kill();
             panic!("unexpected ready line on stdout: {line:?} (want `sluice listening on http://127.0.0.1:PORT`)")
         });
+        // `--tls-cert` servers print https://.
+        let scheme = if url.starts_with("https://") { "https" } else { "http" };
         let port = url
-            .strip_prefix("http://127.0.0.1:")
+            .strip_prefix(&format!("{scheme}://127.0.0.1:"))
             .and_then(|p| p.parse::<u16>().ok())
             .filter(|p| *p != 0)
             .unwrap_or_else(|| {
                 let _ = child.kill();
                 panic!("ready line has no usable address: {line:?}")
             });
-        self.endpoint = format!("http://127.0.0.1:{port}");
+        self.endpoint = format!("{scheme}://127.0.0.1:{port}");
         self.child = Some(child);
     }
 
-    fn pid(&self) -> u32 {
+    pub fn pid(&self) -> u32 {
         self.child.as_ref().expect("server not running").id()
     }
 
