@@ -3,7 +3,7 @@
 Shared by the pytest suite (tests/python/conftest.py) and the crash test (tests/crash/crash_test.py).
 
 Contract of the binary: `sluice serve --host 127.0.0.1 --port 0 --data-dir DIR` prints exactly one line
-`sluice listening on http://127.0.0.1:PORT` to stdout once it is ready; logs go to stderr; SIGTERM/SIGINT shut it
+`sluice listening on http://127.0.0.1:PORT` (https:// with --tls-cert) to stdout once it is ready; logs go to stderr; SIGTERM/SIGINT shut it
 down gracefully.
 """
 
@@ -18,7 +18,7 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO_ROOT / "tests" / "artifacts"
-READY_RE = re.compile(r"^sluice listening on (http://127\.0\.0\.1:(\d+))$")
+READY_RE = re.compile(r"^sluice listening on (https?://127\.0\.0\.1:(\d+))$")  # https with --tls-cert
 
 
 def sluice_bin():

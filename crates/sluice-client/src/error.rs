@@ -48,6 +48,9 @@ pub enum Error {
     /// Bad configuration or arguments.
     #[error("invalid configuration: {0}")]
     Config(String),
+    /// The HTTPS client cannot be set up (unreadable or invalid CA file, no root certificates).
+    #[error("TLS: {0}")]
+    Tls(String),
 }
 
 /// Shorthand for `Result<T, sluice_client::Error>`.

@@ -1,7 +1,7 @@
 //! The burst scenario against a real MongoDB (only when MONGODB_URI is set; there is none on
-//! the development machine, so there this prints SKIP). Needs the feature; the test builds the
-//! binary with it (or takes `SLUICE_BIN`): `MONGODB_URI=mongodb://127.0.0.1:27017 cargo test -p
-//! sluice-client --features mongodb --test drain_mongo`.
+//! the development machine, so there this prints SKIP). The `mongodb` feature is on by default; the
+//! test builds the binary (or takes `SLUICE_BIN`): `MONGODB_URI=mongodb://127.0.0.1:27017 cargo test -p
+//! sluice-client --test drain_mongo`.
 //!
 //! 100,000 records + 5% duplicates, drain capped at 5,000/s, `kill -9` midway and restart;
 //! checks exactly 100,000 documents and that no progress second exceeded the cap (+1 batch).

@@ -38,6 +38,9 @@ pub struct Request<'a> {
     pub target: Option<&'a str>,
     /// `Host`, for queue URLs when no public base URL is configured.
     pub host: Option<&'a str>,
+    /// `"http"` or `"https"`: how the request reached the listener, the scheme of queue URLs
+    /// built from `Host`.
+    pub scheme: &'a str,
     pub body: &'a [u8],
 }
 

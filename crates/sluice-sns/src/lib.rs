@@ -186,16 +186,17 @@ impl Sns {
     /// route it, calls [`Sns::handle_form`]).
     pub async fn handle(&self, req: &Request<'_>) -> Response {
         let form = Form::parse(req.query, req.content_type, req.body);
-        self.handle_form(&form, req.host).await
+        self.handle_form(&form, req.host, req.scheme).await
     }
 
     /// Answers the SNS request whose parameters `form` holds ([`Form::recognise`]); `host` is its
-    /// Host header, the base of the URLs handed out when no public URL is configured.
-    pub async fn handle_form(&self, form: &Form, host: Option<&str>) -> Response {
+    /// Host header and `scheme` how it reached the listener (`http`/`https`): the base of the URLs
+    /// handed out when no public URL is configured.
+    pub async fn handle_form(&self, form: &Form, host: Option<&str>, scheme: &str) -> Response {
         let request_id = uuid::Uuid::new_v4().to_string();
         let base_url = match &self.inner.public_url {
             Some(u) => u.clone(),
-            None => format!("http://{}", host.unwrap_or("127.0.0.1:9324")),
+            None => format!("{scheme}://{}", host.unwrap_or("127.0.0.1:9324")),
         };
         let action = match SnsAction::decode(form) {
             Ok(action) => action,

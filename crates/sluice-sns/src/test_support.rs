@@ -39,6 +39,7 @@ pub(crate) async fn call(sns: &Sns, body: &str) -> (u16, String) {
         content_type: Some("application/x-www-form-urlencoded"),
         target: None,
         host: Some("sluice.test:9324"),
+        scheme: "http",
         body: body.as_bytes(),
     };
     let resp = sns.handle(&req).await;

@@ -219,7 +219,7 @@ impl TestServer {
                     let shutdown = async move {
                         let _ = stopped.await;
                     };
-                    sluice::server::run(listener, shutdown, opened.state.clone()).await;
+                    sluice::server::run(sluice::server::Listener::plain(listener), shutdown, opened.state.clone()).await;
                     // `opened` (the data dir lock) lives until the store is flushed.
                     drop(opened);
                 });
@@ -357,15 +357,17 @@ impl TestServer {
             let _ = child.kill();
             panic!("unexpected ready line on stdout: {line:?} (want `sluice listening on http://127.0.0.1:PORT`)")
         });
+        // `--tls-cert` servers print https://.
+        let scheme = if url.starts_with("https://") { "https" } else { "http" };
         let port = url
-            .strip_prefix("http://127.0.0.1:")
+            .strip_prefix(&format!("{scheme}://127.0.0.1:"))
             .and_then(|p| p.parse::<u16>().ok())
             .filter(|p| *p != 0)
             .unwrap_or_else(|| {
                 let _ = child.kill();
                 panic!("ready line has no usable address: {line:?}")
             });
-        self.endpoint = format!("http://127.0.0.1:{port}");
+        self.endpoint = format!("{scheme}://127.0.0.1:{port}");
         if let Kind::Spawned { child: slot, .. } = &mut self.kind {
             *slot = Some(child);
         }
@@ -375,6 +377,14 @@ impl TestServer {
         match &mut self.kind {
             Kind::Spawned { child, .. } => child,
             _ => panic!("only a spawned server (TestServer::spawn) can be signalled or restarted"),
+        }
+    }
+
+    /// The process id of a spawned server, for signals the kit does not send itself (SIGHUP).
+    pub fn pid(&self) -> u32 {
+        match &self.kind {
+            Kind::Spawned { child: Some(child), .. } => child.id(),
+            _ => panic!("pid() of a server that is not a running process"),
         }
     }
 

@@ -43,6 +43,13 @@ pub struct ServeArgs {
     /// (Mozilla) roots [default: none]
     #[arg(long, env = "SLUICE_SNS_CA_FILE")]
     pub sns_ca_file: Option<PathBuf>,
+    /// PEM certificate chain (leaf first): serve HTTPS instead of HTTP. Needs --tls-key; reloaded
+    /// on SIGHUP [default: none]
+    #[arg(long, env = "SLUICE_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1) of --tls-cert [default: none]
+    #[arg(long, env = "SLUICE_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
 }
 
 /// The TOML file's contents; every key is optional.
@@ -58,6 +65,8 @@ pub struct FileConfig {
     pub log_format: Option<String>,
     pub public_url: Option<String>,
     pub sns_ca_file: Option<PathBuf>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
     /// Queues to create at startup.
     #[serde(default)]
     pub queues: Vec<QueueDecl>,
@@ -105,7 +114,16 @@ pub struct Config {
     pub public_url: Option<String>,
     /// Extra CA certificates (PEM) for https:// SNS subscribers.
     pub sns_ca_file: Option<PathBuf>,
+    /// HTTPS: the certificate chain and key files (PEM). None: plain HTTP.
+    pub tls: Option<TlsFiles>,
     pub queues: Vec<QueueDecl>,
+}
+
+/// The PEM files of the HTTPS listener.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 /// Errors reading the configuration.
@@ -137,6 +155,14 @@ impl Config {
         if account_id.is_empty() || !account_id.chars().all(|c| c.is_ascii_alphanumeric()) {
             return Err(ConfigError::Invalid(format!("account id must be alphanumeric, not {account_id:?}")));
         }
+        // Each of the pair is taken from the highest-precedence source that sets it; a pair split
+        // across sources (cert flag, key in the file) is allowed, a half pair is not.
+        let tls = match (args.tls_cert.clone().or(file.tls_cert), args.tls_key.clone().or(file.tls_key)) {
+            (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
+            (None, None) => None,
+            (Some(_), None) => return Err(ConfigError::Invalid("tls_cert is set but tls_key is not".into())),
+            (None, Some(_)) => return Err(ConfigError::Invalid("tls_key is set but tls_cert is not".into())),
+        };
         Ok(Config {
             host: args.host.clone().or(file.host).unwrap_or_else(|| "127.0.0.1".into()),
             port: args.port.or(file.port).unwrap_or(9324),
@@ -147,6 +173,7 @@ impl Config {
             log_json,
             public_url: args.public_url.clone().or(file.public_url),
             sns_ca_file: args.sns_ca_file.clone().or(file.sns_ca_file),
+            tls,
             queues: file.queues,
         })
     }
@@ -185,6 +212,14 @@ mod tests {
         assert_eq!(file_only.sns_ca_file, Some(PathBuf::from("/etc/file-ca.pem")));
         let flag = ServeArgs { config: Some(path.clone()), sns_ca_file: Some("/flag-ca.pem".into()), ..Default::default() };
         assert_eq!(Config::load(&flag).unwrap().sns_ca_file, Some(PathBuf::from("/flag-ca.pem")));
+        assert_eq!(c.tls, None);
+        std::fs::write(&path, "tls_cert = \"/etc/sluice/cert.pem\"\ntls_key = \"/etc/sluice/key.pem\"\n").unwrap();
+        let tls = Config::load(&ServeArgs { config: Some(path.clone()), ..Default::default() }).unwrap().tls.unwrap();
+        assert_eq!((tls.cert.to_str(), tls.key.to_str()), (Some("/etc/sluice/cert.pem"), Some("/etc/sluice/key.pem")));
+        let flag = ServeArgs { config: Some(path.clone()), tls_cert: Some("/flag.pem".into()), ..Default::default() };
+        assert_eq!(Config::load(&flag).unwrap().tls.unwrap().cert, PathBuf::from("/flag.pem"));
+        std::fs::write(&path, "tls_cert = \"/etc/sluice/cert.pem\"\n").unwrap();
+        assert!(Config::load(&ServeArgs { config: Some(path.clone()), ..Default::default() }).is_err(), "half a pair");
         let bad = dir.join("bad.toml");
         std::fs::write(&bad, "prot = 1\n").unwrap();
         assert!(Config::load(&ServeArgs { config: Some(bad), ..Default::default() }).is_err());

@@ -3,7 +3,8 @@
 //! This crate is the server binary's library half:
 //! - [`config`]: flags, `SLUICE_*` environment variables and the TOML file.
 //! - [`app`]: opens the data directory, recovers the engine, declares configured queues.
-//! - [`server`]: the HTTP listener and graceful shutdown (`run(listener, shutdown, state)`).
+//! - [`server`]: the HTTP(S) listener and graceful shutdown (`run(listener, shutdown, state)`).
+//! - [`tls`]: the HTTPS certificate (rustls, ring provider), reloadable on SIGHUP.
 //! - [`admin`]: `/health`, `/ready`, `/metrics`, the dashboard's JSON API and static files.
 //! - [`metrics`]: request figures and the Prometheus rendering.
 //!
@@ -15,3 +16,4 @@ pub mod app;
 pub mod config;
 pub mod metrics;
 pub mod server;
+pub mod tls;

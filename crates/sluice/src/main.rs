@@ -1,7 +1,9 @@
-//! The `sluice` command: `sluice serve` runs the server.
+//! The `sluice` command: `sluice serve` runs the server (HTTP, or HTTPS with `--tls-cert` /
+//! `--tls-key`, the certificate reloaded on SIGHUP); `sluice drain` empties a queue into a database.
 
 use std::io::Write;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 use sluice::config::{Config, ServeArgs};
@@ -70,16 +72,37 @@ async fn serve(args: ServeArgs) -> ExitCode {
         }
     };
     init_logging(&config);
+    // The certificate is read before binding: a bad pair fails at once, with nothing listening.
+    let tls = match &config.tls {
+        None => None,
+        Some(files) => match sluice::tls::ReloadableCert::load(&files.cert, &files.key) {
+            Ok(cert) => Some(Arc::new(cert)),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot load the TLS certificate");
+                return ExitCode::FAILURE;
+            }
+        },
+    };
+    let acceptor = match tls.clone().map(sluice::tls::acceptor).transpose() {
+        Ok(a) => a,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot configure TLS");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Some(cert) = tls {
+        reload_on_sighup(cert);
+    }
     // Bind first: while the store recovers (seconds with millions of messages queued) the port
     // already answers /health, and /ready says not yet.
     let listener = match tokio::net::TcpListener::bind((config.host.as_str(), config.port)).await {
-        Ok(l) => l,
+        Ok(l) => sluice::server::Listener { tcp: l, tls: acceptor },
         Err(e) => {
             tracing::error!(error = %e, host = %config.host, port = config.port, "cannot listen");
             return ExitCode::FAILURE;
         }
     };
-    let addr = match listener.local_addr() {
+    let addr = match listener.tcp.local_addr() {
         Ok(a) => a,
         Err(e) => {
             tracing::error!(error = %e, "cannot read the bound address");
@@ -104,12 +127,39 @@ async fn serve(args: ServeArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    tracing::info!(%addr, data_dir = ?config.data_dir, "listening");
+    let scheme = listener.scheme();
+    tracing::info!(%addr, scheme, data_dir = ?config.data_dir, "listening");
     // One line on stdout, for scripts and tests that start the server on port 0.
-    println!("sluice listening on http://{addr}");
+    println!("sluice listening on {scheme}://{addr}");
     let _ = std::io::stdout().flush();
     sluice::server::run(listener, shutdown_signal(), opened.state.clone()).await;
     ExitCode::SUCCESS
+}
+
+/// Re-reads the certificate and key on every SIGHUP (a renewal): new handshakes get the new pair,
+/// open connections keep theirs. An unusable pair is logged and the current one stays.
+fn reload_on_sighup(cert: Arc<sluice::tls::ReloadableCert>) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut hup = match signal(SignalKind::hangup()) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot watch SIGHUP: the TLS certificate will not be reloaded");
+                return;
+            }
+        };
+        tokio::spawn(async move {
+            while hup.recv().await.is_some() {
+                match cert.reload() {
+                    Ok(()) => tracing::info!("SIGHUP: TLS certificate reloaded"),
+                    Err(e) => tracing::error!(error = %e, "SIGHUP: TLS certificate not reloaded; keeping the current one"),
+                }
+            }
+        });
+    }
+    #[cfg(not(unix))]
+    let _ = cert;
 }
 
 /// Turns transparent huge pages off for this process. The heap's churn (request buffers, redb

@@ -2,6 +2,11 @@
 //! down gracefully (stop accepting, release long polls, finish in-flight requests, flush the store).
 //! Before that, while the store is recovered at startup, [`serve_while_starting`] answers on the
 //! same socket: alive (`/health` 200) but not ready (`/ready` and every API request 503).
+//!
+//! HTTP and HTTPS share this code path: a [`Listener`] with a TLS acceptor (`--tls-cert`,
+//! `--tls-key`; see [`crate::tls`]) runs the handshake in the connection's task, then serves the
+//! decrypted stream exactly like a plain one. Queue URLs built from the `Host` header then start
+//! with `https://`.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -18,9 +23,61 @@ use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
 use sluice_engine::Engine;
 use sluice_protocol::{early_error, ApiError, Protocol, ProtocolConfig, Route, MAX_REQUEST_BYTES};
-use tokio::net::TcpListener;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::TlsAcceptor;
 
 use crate::metrics::Metrics;
+
+/// The bound socket and, for HTTPS, the acceptor every connection's TLS handshake goes through.
+pub struct Listener {
+    pub tcp: TcpListener,
+    /// None: plain HTTP.
+    pub tls: Option<TlsAcceptor>,
+}
+
+impl Listener {
+    /// A plain-HTTP listener.
+    pub fn plain(tcp: TcpListener) -> Listener {
+        Listener { tcp, tls: None }
+    }
+
+    /// `"https"` or `"http"`: the scheme of URLs that point back at this listener.
+    pub fn scheme(&self) -> &'static str {
+        if self.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        }
+    }
+}
+
+/// How long a client may take to finish its TLS handshake: a peer that connects and sends
+/// nothing must not hold a task (and a graceful-shutdown slot) forever.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Runs the TLS handshake if there is an acceptor and hands the stream to `serve`. A failed
+/// handshake (plain HTTP sent to the HTTPS port, an untrusted certificate on the client side, a
+/// timeout) ends the connection and is logged at debug level: it is the client's problem.
+async fn with_tls<F, Fut>(stream: TcpStream, tls: Option<TlsAcceptor>, serve: F)
+where
+    F: FnOnce(Box<dyn Io>) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    match tls {
+        None => serve(Box::new(stream)).await,
+        Some(acceptor) => match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+            Ok(Ok(tls_stream)) => serve(Box::new(tls_stream)).await,
+            Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
+            Err(_) => tracing::debug!("TLS handshake timed out"),
+        },
+    }
+}
+
+/// A connection's byte stream, plain or TLS. Boxed so one hyper connection type serves both:
+/// one dynamic call per read or write, next to a syscall, is not worth a second copy of the code.
+trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 
 /// What every connection shares.
 pub struct AppState {
@@ -44,12 +101,12 @@ impl Drop for ConnectionGuard {
 /// Load balancers and orchestrators see a live process that is not ready yet instead of a refused
 /// connection; SDKs get a retryable 503 `ServiceUnavailable`. Connections are closed after each
 /// response, so clients reconnect to the real server once it is up.
-pub async fn serve_while_starting(listener: TcpListener, ready: tokio::sync::oneshot::Receiver<()>) -> TcpListener {
+pub async fn serve_while_starting(listener: Listener, ready: tokio::sync::oneshot::Receiver<()>) -> Listener {
     tokio::pin!(ready);
     loop {
         let stream = tokio::select! {
             _ = &mut ready => return listener,
-            accepted = listener.accept() => match accepted {
+            accepted = listener.tcp.accept() => match accepted {
                 Ok((stream, _)) => stream,
                 Err(_) => {
                     tokio::time::sleep(Duration::from_millis(50)).await;
@@ -57,10 +114,11 @@ pub async fn serve_while_starting(listener: TcpListener, ready: tokio::sync::one
                 }
             },
         };
-        tokio::spawn(async move {
+        let tls = listener.tls.clone();
+        tokio::spawn(with_tls(stream, tls, |io| async move {
             let service = service_fn(|req: hyper::Request<Incoming>| async move { Ok::<_, Infallible>(starting_response(&req)) });
-            let _ = http1::Builder::new().keep_alive(false).serve_connection(TokioIo::new(stream), service).await;
-        });
+            let _ = http1::Builder::new().keep_alive(false).serve_connection(TokioIo::new(io), service).await;
+        }));
     }
 }
 
@@ -86,12 +144,13 @@ fn starting_response(req: &hyper::Request<Incoming>) -> Response<Full<Bytes>> {
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Serves `listener` until `shutdown` completes, then drains connections and flushes the store.
-pub async fn run(listener: TcpListener, shutdown: impl Future<Output = ()>, state: Arc<AppState>) {
+pub async fn run(listener: Listener, shutdown: impl Future<Output = ()>, state: Arc<AppState>) {
     let graceful = GracefulShutdown::new();
+    let scheme = listener.scheme();
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
+            accepted = listener.tcp.accept() => match accepted {
                 Ok(conn) => conn,
                 Err(e) => {
                     // Out of file descriptors and the like: back off instead of spinning.
@@ -106,18 +165,20 @@ pub async fn run(listener: TcpListener, shutdown: impl Future<Output = ()>, stat
         let conn_state = state.clone();
         let service = service_fn(move |req| {
             let state = conn_state.clone();
-            async move { Ok::<_, Infallible>(serve_one(&state, req).await) }
+            async move { Ok::<_, Infallible>(serve_one(&state, scheme, req).await) }
         });
-        let conn = http1::Builder::new().keep_alive(true).serve_connection(TokioIo::new(stream), service);
-        let conn = graceful.watch(conn);
+        // Taken here, before the handshake: shutdown waits for this connection from now on
+        // (a handshake in progress is bounded by HANDSHAKE_TIMEOUT).
+        let watcher = graceful.watcher();
         state.metrics.open_connections.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let guard = ConnectionGuard(state.clone());
-        tokio::spawn(async move {
+        tokio::spawn(with_tls(stream, listener.tls.clone(), move |io| async move {
             let _guard = guard;
-            if let Err(e) = conn.await {
+            let conn = http1::Builder::new().keep_alive(true).serve_connection(TokioIo::new(io), service);
+            if let Err(e) = watcher.watch(conn).await {
                 tracing::debug!(%peer, error = %e, "connection ended with an error");
             }
-        });
+        }));
     }
     tracing::info!("shutting down: releasing long polls and finishing in-flight requests");
     drop(listener);
@@ -133,7 +194,7 @@ fn header_str(req: &hyper::http::request::Parts, name: impl header::AsHeaderName
     req.headers.get(name).and_then(|v| v.to_str().ok())
 }
 
-async fn serve_one(state: &AppState, req: hyper::Request<Incoming>) -> Response<Full<Bytes>> {
+async fn serve_one(state: &AppState, scheme: &'static str, req: hyper::Request<Incoming>) -> Response<Full<Bytes>> {
     let started = Instant::now();
     let (parts, body) = req.into_parts();
     let target = header_str(&parts, "x-amz-target");
@@ -157,13 +218,14 @@ async fn serve_one(state: &AppState, req: hyper::Request<Incoming>) -> Response<
         content_type: header_str(&parts, header::CONTENT_TYPE),
         target,
         host: header_str(&parts, header::HOST),
+        scheme,
         body: &body,
     };
     match sluice_protocol::route(&request) {
         Route::Admin => {
             let base_url = match &state.protocol.public_base_url {
                 Some(u) => u.trim_end_matches('/').to_string(),
-                None => format!("http://{}", request.host.unwrap_or("127.0.0.1:9324")),
+                None => format!("{scheme}://{}", request.host.unwrap_or("127.0.0.1:9324")),
             };
             // An unknown path falls through to the SQS Query protocol, which answers with AWS's error.
             if let Some(r) = crate::admin::handle(&state.engine, &state.sns, &state.metrics, request.path, request.query, &base_url) {
@@ -175,7 +237,7 @@ async fn serve_one(state: &AppState, req: hyper::Request<Incoming>) -> Response<
             }
         }
         Route::Sns(form) => {
-            let response = state.sns.handle_form(&form, request.host).await;
+            let response = state.sns.handle_form(&form, request.host, scheme).await;
             let action = form.action().map(|a| format!("SNS.{a}"));
             state.metrics.record(action.as_deref(), response.status, started.elapsed().as_secs_f64());
             return to_hyper(response);
@@ -231,7 +293,7 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (ready, wait) = tokio::sync::oneshot::channel();
-        let starting = tokio::spawn(serve_while_starting(listener, wait));
+        let starting = tokio::spawn(serve_while_starting(Listener::plain(listener), wait));
         let health = request(addr, "GET /health HTTP/1.1\r\nHost: x\r\n\r\n").await;
         assert!(health.starts_with("HTTP/1.1 200"), "{health}");
         let ready_probe = request(addr, "GET /ready HTTP/1.1\r\nHost: x\r\n\r\n").await;
@@ -245,6 +307,6 @@ mod tests {
         assert!(query.contains("<Code>ServiceUnavailable</Code>"), "{query}");
         ready.send(()).unwrap();
         let listener = starting.await.unwrap();
-        assert_eq!(listener.local_addr().unwrap(), addr, "the same socket goes on to the real server");
+        assert_eq!(listener.tcp.local_addr().unwrap(), addr, "the same socket goes on to the real server");
     }
 }

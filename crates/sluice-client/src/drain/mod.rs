@@ -39,9 +39,19 @@ pub mod mongo;
 /// Arguments of `sluice drain`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct DrainArgs {
-    /// SQS endpoint (plain HTTP), e.g. a local sluice.
-    #[arg(long, env = "SQS_ENDPOINT", default_value = "http://127.0.0.1:9324")]
-    pub endpoint: String,
+    /// SQS endpoint: http://… (a local sluice), https://… (sluice over TLS, a VPC endpoint…).
+    /// Default: from --queue-url when it is not an Amazon SQS URL, else Amazon SQS's regional
+    /// endpoint.
+    #[arg(long, env = "SQS_ENDPOINT")]
+    pub endpoint: Option<String>,
+    /// AWS region (default: from --queue-url if it is an Amazon SQS URL, else AWS_REGION, the
+    /// profile, …).
+    #[arg(long)]
+    pub region: Option<String>,
+    /// PEM file of CA certificates to trust for https:// besides the operating system's roots
+    /// (a private CA).
+    #[arg(long, env = "AWS_CA_BUNDLE", value_name = "PATH")]
+    pub ca_file: Option<std::path::PathBuf>,
     /// Queue name (looked up with GetQueueUrl). Either this or --queue-url.
     #[arg(long, required_unless_present = "queue_url")]
     pub queue: Option<String>,
@@ -313,7 +323,8 @@ pub async fn run<S: std::future::Future<Output = ()>>(args: DrainArgs, stop: S) 
     if args.receivers == 0 {
         return Err(Error::Config("--receivers must be at least 1".into()));
     }
-    let client = crate::client::plain_http_client(&args.endpoint);
+    let (endpoint, region) = endpoint_and_region(&args);
+    let client = crate::client::connect(endpoint.as_deref(), region.as_deref(), args.ca_file.as_deref()).await?;
     let url = match (&args.queue_url, &args.queue) {
         (Some(u), _) => u.clone(),
         (None, Some(name)) => crate::client::queue_url(&client, name).await?,
@@ -321,6 +332,25 @@ pub async fn run<S: std::future::Future<Output = ()>>(args: DrainArgs, stop: S) 
     };
     let sink = Arc::new(open_sink(&args).await?);
     run_with(client, url, sink, args, stop).await
+}
+
+/// Where the drain connects, from the flags: `--endpoint` if given; else, for a `--queue-url`
+/// that is not Amazon SQS's, its scheme and authority (the queue says where it lives); else
+/// none (the regional AWS endpoint). The region: `--region`, else the one an Amazon SQS queue
+/// URL names (a profile's default region may be another), else none (the AWS chain decides).
+pub fn endpoint_and_region(args: &DrainArgs) -> (Option<String>, Option<String>) {
+    let url_region = args.queue_url.as_deref().and_then(crate::client::aws_queue_url_region);
+    let endpoint = args.endpoint.clone().filter(|e| !e.is_empty()).or_else(|| {
+        let url = args.queue_url.as_deref()?;
+        if url_region.is_some() {
+            return None;
+        }
+        let (scheme, rest) = url.split_once("://")?;
+        let authority = rest.split('/').next().filter(|a| !a.is_empty())?;
+        Some(format!("{scheme}://{authority}"))
+    });
+    let region = args.region.clone().or_else(|| url_region.map(str::to_string));
+    (endpoint, region)
 }
 
 /// Like [`run`] with a given client, queue URL and sink.
@@ -690,6 +720,39 @@ mod tests {
         assert!(parse_record(r#"{"x":1}"#, "_id").is_err());
         assert!(parse_record(r#"{"_id":""}"#, "_id").is_err());
         assert!(parse_record(r#"{"_id":[1]}"#, "_id").is_err());
+    }
+
+    fn args(flags: &[&str]) -> DrainArgs {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Cli {
+            #[command(flatten)]
+            drain: DrainArgs,
+        }
+        let mut argv = vec!["drain", "--postgres", "postgres://x/y"];
+        argv.extend_from_slice(flags);
+        Cli::try_parse_from(argv).unwrap().drain
+    }
+
+    /// Issue 27: no --endpoint means "where the queue URL points", Amazon SQS's regional
+    /// endpoint for an AWS queue URL (its region winning over the profile's).
+    #[test]
+    fn endpoint_and_region_follow_the_queue_url() {
+        // SQS_ENDPOINT (the flag's env) must not leak in from the test environment.
+        if std::env::var_os("SQS_ENDPOINT").is_some() {
+            eprintln!("SKIP: SQS_ENDPOINT is set");
+            return;
+        }
+        let aws = args(&["--queue-url", "https://sqs.eu-west-1.amazonaws.com/123456789012/ops"]);
+        assert_eq!(endpoint_and_region(&aws), (None, Some("eu-west-1".into())));
+        let aws_flag = args(&["--queue-url", "https://sqs.eu-west-1.amazonaws.com/1/ops", "--region", "us-east-2"]);
+        assert_eq!(endpoint_and_region(&aws_flag).1.as_deref(), Some("us-east-2"));
+        let local = args(&["--queue-url", "https://localhost:9443/000000000000/ops"]);
+        assert_eq!(endpoint_and_region(&local), (Some("https://localhost:9443".into()), None));
+        let explicit = args(&["--queue-url", "https://localhost:9443/0/ops", "--endpoint", "https://127.0.0.1:9443"]);
+        assert_eq!(endpoint_and_region(&explicit).0.as_deref(), Some("https://127.0.0.1:9443"));
+        let by_name = args(&["--queue", "ops"]);
+        assert_eq!(endpoint_and_region(&by_name), (None, None));
     }
 
     #[test]

@@ -25,7 +25,7 @@ pub async fn handle(engine: &Arc<Engine>, config: &ProtocolConfig, req: &Request
     let base_url = match &config.public_base_url {
         Some(u) => u.as_str(),
         None => {
-            host_url = format!("http://{}", req.host.unwrap_or("127.0.0.1:9324"));
+            host_url = format!("{}://{}", req.scheme, req.host.unwrap_or("127.0.0.1:9324"));
             host_url.as_str()
         }
     };
