@@ -90,13 +90,13 @@ impl TestServer {
         TestServer { endpoint, root, child: Some(child) }
     }
 
-    /// A client for this server (static `test` credentials); over HTTPS it trusts `ca` only
-    /// besides the OS roots.
+    /// A client for this plain-HTTP server (static `test` credentials).
     pub fn client(&self) -> aws_sdk_sqs::Client {
         sluice_client::plain_http_client(&self.endpoint)
     }
 
-    /// A client for this HTTPS server, trusting the test CA.
+    /// A client for this HTTPS server (static `test` credentials), trusting the test CA besides
+    /// the OS roots.
     pub fn tls_client(&self, certs: &TestCerts) -> aws_sdk_sqs::Client {
         let http = sluice_client::client::https_http_client(Some(&certs.ca_cert)).expect("https client");
         aws_sdk_sqs::Client::from_conf(sluice_client::client::plain_http_config(&self.endpoint).http_client(http).build())
