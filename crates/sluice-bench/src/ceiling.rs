@@ -37,11 +37,7 @@ pub async fn serve(port: u16) -> std::io::Result<()> {
         let service = service_fn(move |req: Request<hyper::body::Incoming>| {
             let (create, batch) = (create.clone(), batch.clone());
             async move {
-                let target = req
-                    .headers()
-                    .get("x-amz-target")
-                    .map(|v| v.as_bytes().to_vec())
-                    .unwrap_or_default();
+                let target = req.headers().get("x-amz-target").map(|v| v.as_bytes().to_vec()).unwrap_or_default();
                 // Read the body in full, as a real server must.
                 let _ = req.into_body().collect().await;
                 let body = match target.as_slice() {
@@ -50,16 +46,12 @@ pub async fn serve(port: u16) -> std::io::Result<()> {
                     _ => Bytes::from_static(SEND),
                 };
                 let mut resp = Response::new(Full::new(body));
-                resp.headers_mut()
-                    .insert(CONTENT_TYPE, HeaderValue::from_static("application/x-amz-json-1.0"));
+                resp.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/x-amz-json-1.0"));
                 Ok::<_, Infallible>(resp)
             }
         });
         tokio::spawn(async move {
-            let _ = http1::Builder::new()
-                .keep_alive(true)
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
+            let _ = http1::Builder::new().keep_alive(true).serve_connection(TokioIo::new(stream), service).await;
         });
     }
 }

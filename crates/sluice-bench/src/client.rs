@@ -19,9 +19,7 @@ const JSON: &str = "application/x-amz-json-1.0";
 
 /// `http://host:port[/...]` -> `host:port`.
 pub fn authority(endpoint: &str) -> Result<String> {
-    let rest = endpoint
-        .strip_prefix("http://")
-        .ok_or("endpoint must start with http://")?;
+    let rest = endpoint.strip_prefix("http://").ok_or("endpoint must start with http://")?;
     let auth = rest.split('/').next().unwrap_or(rest);
     if auth.is_empty() {
         return Err("endpoint has no host".into());
@@ -108,10 +106,8 @@ impl Sqs {
     }
 
     pub async fn create_queue(&mut self, name: &str, attrs: &[(&str, &str)]) -> Result<String> {
-        let attrs: serde_json::Map<String, serde_json::Value> = attrs
-            .iter()
-            .map(|(k, v)| (k.to_string(), serde_json::Value::from(*v)))
-            .collect();
+        let attrs: serde_json::Map<String, serde_json::Value> =
+            attrs.iter().map(|(k, v)| (k.to_string(), serde_json::Value::from(*v))).collect();
         let mut req = serde_json::json!({ "QueueName": name });
         if !attrs.is_empty() {
             req["Attributes"] = serde_json::Value::Object(attrs);
@@ -122,22 +118,13 @@ impl Sqs {
     }
 
     pub async fn get_queue_url(&mut self, name: &str) -> Result<String> {
-        let b = self
-            .call(
-                "GetQueueUrl",
-                serde_json::to_vec(&serde_json::json!({ "QueueName": name }))?,
-            )
-            .await?;
+        let b = self.call("GetQueueUrl", serde_json::to_vec(&serde_json::json!({ "QueueName": name }))?).await?;
         let v: serde_json::Value = serde_json::from_slice(&b)?;
         Ok(v["QueueUrl"].as_str().ok_or("GetQueueUrl: no QueueUrl")?.to_string())
     }
 
     pub async fn delete_queue(&mut self, url: &str) -> Result<()> {
-        self.call(
-            "DeleteQueue",
-            serde_json::to_vec(&serde_json::json!({ "QueueUrl": url }))?,
-        )
-        .await?;
+        self.call("DeleteQueue", serde_json::to_vec(&serde_json::json!({ "QueueUrl": url }))?).await?;
         Ok(())
     }
 
@@ -145,10 +132,7 @@ impl Sqs {
         let req = serde_json::json!({ "QueueUrl": url, "AttributeNames": ["ApproximateNumberOfMessages"] });
         let b = self.call("GetQueueAttributes", serde_json::to_vec(&req)?).await?;
         let v: serde_json::Value = serde_json::from_slice(&b)?;
-        Ok(v["Attributes"]["ApproximateNumberOfMessages"]
-            .as_str()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0))
+        Ok(v["Attributes"]["ApproximateNumberOfMessages"].as_str().and_then(|s| s.parse().ok()).unwrap_or(0))
     }
 
     /// SendMessage; returns 1.
@@ -163,12 +147,7 @@ impl Sqs {
             #[serde(skip_serializing_if = "Option::is_none")]
             MessageDeduplicationId: Option<&'a str>,
         }
-        let req = Req {
-            QueueUrl: url,
-            MessageBody: body,
-            MessageGroupId: group,
-            MessageDeduplicationId: dedup,
-        };
+        let req = Req { QueueUrl: url, MessageBody: body, MessageGroupId: group, MessageDeduplicationId: dedup };
         self.call("SendMessage", serde_json::to_vec(&req)?).await?;
         Ok(1)
     }
@@ -181,23 +160,10 @@ impl Sqs {
             QueueUrl: &'a str,
             Entries: &'a [Entry<'b>],
         }
-        let b = self
-            .call(
-                "SendMessageBatch",
-                serde_json::to_vec(&Req {
-                    QueueUrl: url,
-                    Entries: entries,
-                })?,
-            )
-            .await?;
+        let b = self.call("SendMessageBatch", serde_json::to_vec(&Req { QueueUrl: url, Entries: entries })?).await?;
         let r: BatchResp = serde_json::from_slice(&b)?;
         if !r.failed.is_empty() {
-            return Err(format!(
-                "SendMessageBatch: {} failed: {}",
-                r.failed.len(),
-                String::from_utf8_lossy(&b)
-            )
-            .into());
+            return Err(format!("SendMessageBatch: {} failed: {}", r.failed.len(), String::from_utf8_lossy(&b)).into());
         }
         Ok(r.successful.len() as u64)
     }
@@ -212,12 +178,7 @@ impl Sqs {
             #[serde(skip_serializing_if = "Option::is_none")]
             VisibilityTimeout: Option<u32>,
         }
-        let req = Req {
-            QueueUrl: url,
-            MaxNumberOfMessages: max,
-            WaitTimeSeconds: wait,
-            VisibilityTimeout: visibility,
-        };
+        let req = Req { QueueUrl: url, MaxNumberOfMessages: max, WaitTimeSeconds: wait, VisibilityTimeout: visibility };
         let b = self.call("ReceiveMessage", serde_json::to_vec(&req)?).await?;
         let r: ReceiveResp = serde_json::from_slice(&b)?;
         Ok(r.messages)
@@ -240,23 +201,8 @@ impl Sqs {
             QueueUrl: &'a str,
             Entries: Vec<E<'a>>,
         }
-        let entries = msgs
-            .iter()
-            .zip(IDS)
-            .map(|(m, id)| E {
-                Id: id,
-                ReceiptHandle: &m.receipt,
-            })
-            .collect();
-        let b = self
-            .call(
-                "DeleteMessageBatch",
-                serde_json::to_vec(&Req {
-                    QueueUrl: url,
-                    Entries: entries,
-                })?,
-            )
-            .await?;
+        let entries = msgs.iter().zip(IDS).map(|(m, id)| E { Id: id, ReceiptHandle: &m.receipt }).collect();
+        let b = self.call("DeleteMessageBatch", serde_json::to_vec(&Req { QueueUrl: url, Entries: entries })?).await?;
         let r: BatchResp = serde_json::from_slice(&b)?;
         // Entries that failed (e.g. a receipt that went stale on a slow server) are not an error of
         // the run: the message comes back and is received again.

@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 use clap::{Args, Parser, Subcommand};
 use client::{Entry, Result, Sqs, IDS};
 use run::{drive, ms, now_us, percentiles, round, rss_bytes, Run};
-use worker::{spawn_workers, Did, Step};
 use serde_json::json;
+use worker::{spawn_workers, Did, Step};
 
 #[derive(Parser)]
 #[command(name = "sluice-bench", about = "Load generator for SQS endpoints")]
@@ -141,19 +141,13 @@ impl Common {
         Duration::from_secs_f64(self.duration)
     }
     fn split(&self) -> (usize, usize) {
-        let p = self
-            .producers
-            .unwrap_or(self.connections / 2)
-            .clamp(1, self.connections.max(2) - 1);
+        let p = self.producers.unwrap_or(self.connections / 2).clamp(1, self.connections.max(2) - 1);
         (p, self.connections.max(2) - p)
     }
 }
 
 fn unique(prefix: &str) -> String {
-    let t = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_micros();
+    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_micros();
     format!("sb-{prefix}-{}-{}", std::process::id(), t % 1_000_000_000)
 }
 
@@ -195,14 +189,7 @@ async fn send_some(
         }
     }
     if batch <= 1 {
-        return c
-            .send(
-                url,
-                &b,
-                groups.first().map(|s| s.as_str()),
-                dedups.first().map(|s| s.as_str()),
-            )
-            .await;
+        return c.send(url, &b, groups.first().map(|s| s.as_str()), dedups.first().map(|s| s.as_str())).await;
     }
     let entries: Vec<Entry> = (0..batch.min(10))
         .map(|i| Entry {
@@ -353,15 +340,9 @@ async fn scenario_send(a: &Common) -> Result<()> {
     let label = a.label();
     let url = setup_queue(&auth, &unique("send"), &[]).await?;
     let run = Run::new();
-    let tasks = spawn_workers(a.connections, &run, &auth, |_| SendStep { url: url.clone(), batch: a.batch, size: a.body_size });
-    let w = drive(
-        &run,
-        &format!("{label} send b{}", a.batch),
-        a.warmup(),
-        a.duration(),
-        |_| false,
-    )
-    .await;
+    let tasks =
+        spawn_workers(a.connections, &run, &auth, |_| SendStep { url: url.clone(), batch: a.batch, size: a.body_size });
+    let w = drive(&run, &format!("{label} send b{}", a.batch), a.warmup(), a.duration(), |_| false).await;
     let lat: Vec<u32> = futures_join(tasks).await.into_iter().flatten().collect();
     let (p50, p99, p999) = percentiles(lat);
     teardown(&auth, &[url], a.keep).await;
@@ -504,7 +485,11 @@ impl Step for ConsumeStep {
         }
         let n = msgs.len() as u64;
         c.delete_batch(&self.url, &msgs).await?;
-        Ok(Some(if n == 0 { Did { reqs: 1, empty: true, ..Did::default() } } else { Did { recv: n, reqs: 2, ..Did::default() } }))
+        Ok(Some(if n == 0 {
+            Did { reqs: 1, empty: true, ..Did::default() }
+        } else {
+            Did { recv: n, reqs: 2, ..Did::default() }
+        }))
     }
 }
 
@@ -539,10 +524,7 @@ async fn pipeline(a: &Common, fifo: bool) -> Result<()> {
         next: None,
     });
     let consumers = spawn_workers(nc, &run, &auth, |_| ConsumeStep { url: url.clone(), wait: a.wait });
-    let w = drive(&run, &format!("{label} {scenario}"), a.warmup(), a.duration(), |_| {
-        false
-    })
-    .await;
+    let w = drive(&run, &format!("{label} {scenario}"), a.warmup(), a.duration(), |_| false).await;
     futures_join(producers).await;
     let lat: Vec<u32> = futures_join(consumers).await.into_iter().flatten().collect();
     let (p50, p99, p999) = percentiles(lat);
@@ -571,11 +553,8 @@ async fn scenario_backlog(a: &Common) -> Result<()> {
     // serves one in-flight batch at a time), a unique deduplication id per message.
     let fifo = a.fifo.then(|| a.groups.unwrap_or(10_000).max(1));
     let kind = if fifo.is_some() { "backlog fifo" } else { "backlog" };
-    let attrs: &[(&str, &str)] = if fifo.is_some() {
-        &[("FifoQueue", "true"), ("ContentBasedDeduplication", "false")]
-    } else {
-        &[]
-    };
+    let attrs: &[(&str, &str)] =
+        if fifo.is_some() { &[("FifoQueue", "true"), ("ContentBasedDeduplication", "false")] } else { &[] };
     let name_of = |n: String| if fifo.is_some() && !n.ends_with(".fifo") { format!("{n}.fifo") } else { n };
     // 1. The nearly-empty baseline: a small queue, drained.
     let small = match setup_queue(&auth, &name_of(unique("small")), attrs).await {
@@ -588,16 +567,7 @@ async fn scenario_backlog(a: &Common) -> Result<()> {
         }
         Err(e) => return Err(e),
     };
-    fill(
-        &auth,
-        &small,
-        a.baseline,
-        a.connections,
-        a.body_size,
-        &format!("{label} {kind} baseline"),
-        fifo,
-    )
-    .await?;
+    fill(&auth, &small, a.baseline, a.connections, a.body_size, &format!("{label} {kind} baseline"), fifo).await?;
     let base = drain(&auth, &small, a.baseline, a, &format!("{label} {kind} baseline receive")).await;
     teardown(&auth, &[small], false).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -605,16 +575,7 @@ async fn scenario_backlog(a: &Common) -> Result<()> {
     let rss0 = a.server_pid.and_then(rss_bytes);
     let name = name_of(a.queue_name.clone().unwrap_or_else(|| unique("backlog")));
     let big = setup_queue(&auth, &name, attrs).await?;
-    let fill_secs = fill(
-        &auth,
-        &big,
-        a.backlog,
-        a.connections,
-        a.body_size,
-        &format!("{label} {kind}"),
-        fifo,
-    )
-    .await?;
+    let fill_secs = fill(&auth, &big, a.backlog, a.connections, a.body_size, &format!("{label} {kind}"), fifo).await?;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let rss1 = a.server_pid.and_then(rss_bytes);
     let depth = Sqs::connect(&auth).await?.queue_depth(&big).await.ok();
@@ -720,10 +681,7 @@ async fn scenario_many_queues(a: &Common) -> Result<()> {
         let i = if producer { w } else { (w - np) % np.max(1) } * 7919;
         ManyQueuesStep { urls: urls.clone(), i, producer, batch: a.batch, size: a.body_size, wait: a.wait }
     });
-    let w = drive(&run, &format!("{label} many-queues"), a.warmup(), a.duration(), |_| {
-        false
-    })
-    .await;
+    let w = drive(&run, &format!("{label} many-queues"), a.warmup(), a.duration(), |_| false).await;
     let lat: Vec<u32> = futures_join(tasks).await.into_iter().flatten().collect();
     let (p50, p99, p999) = percentiles(lat);
     // Delete them concurrently.
@@ -814,11 +772,7 @@ fn main() -> std::process::ExitCode {
             Cmd::Backlog(a) => scenario_backlog(a).await,
             Cmd::ManyQueues(a) => scenario_many_queues(a).await,
             Cmd::Ceiling { port } => ceiling::serve(*port).await.map_err(Into::into),
-            Cmd::Probe {
-                endpoint,
-                queue_name,
-                timeout,
-            } => probe(endpoint, queue_name, *timeout).await,
+            Cmd::Probe { endpoint, queue_name, timeout } => probe(endpoint, queue_name, *timeout).await,
         }
     });
     rt.shutdown_timeout(Duration::from_millis(200));

@@ -28,14 +28,7 @@ pub async fn pipeline(a: &Common) -> Result<()> {
     let queue = unique("pipe");
     let (admin_conn, admin) = channel(&uri).await?;
     admin
-        .queue_declare(
-            &queue,
-            QueueDeclareOptions {
-                durable: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
+        .queue_declare(&queue, QueueDeclareOptions { durable: true, ..Default::default() }, FieldTable::default())
         .await?;
     let (np, nc) = a.split();
     let run = Run::new();
@@ -88,12 +81,7 @@ pub async fn pipeline(a: &Common) -> Result<()> {
                 let (_conn, ch) = channel(&uri).await?;
                 ch.basic_qos(100, BasicQosOptions::default()).await?;
                 let mut consumer = ch
-                    .basic_consume(
-                        &queue,
-                        &format!("c{i}"),
-                        BasicConsumeOptions::default(),
-                        FieldTable::default(),
-                    )
+                    .basic_consume(&queue, &format!("c{i}"), BasicConsumeOptions::default(), FieldTable::default())
                     .await?;
                 while !run.stopped() {
                     let d = tokio::select! {
@@ -127,11 +115,7 @@ pub async fn pipeline(a: &Common) -> Result<()> {
     let left = admin
         .queue_declare(
             &queue,
-            QueueDeclareOptions {
-                durable: true,
-                passive: true,
-                ..Default::default()
-            },
+            QueueDeclareOptions { durable: true, passive: true, ..Default::default() },
             FieldTable::default(),
         )
         .await

@@ -102,6 +102,11 @@ pub async fn worker<S: Step>(run: Arc<Run>, auth: String, mut step: S) -> Vec<u3
 }
 
 /// Spawns `n` workers, `make(i)` giving worker `i` its step.
-pub fn spawn_workers<S: Step>(n: usize, run: &Arc<Run>, auth: &str, mut make: impl FnMut(usize) -> S) -> Vec<tokio::task::JoinHandle<Vec<u32>>> {
+pub fn spawn_workers<S: Step>(
+    n: usize,
+    run: &Arc<Run>,
+    auth: &str,
+    mut make: impl FnMut(usize) -> S,
+) -> Vec<tokio::task::JoinHandle<Vec<u32>>> {
     (0..n).map(|i| tokio::spawn(worker(run.clone(), auth.to_string(), make(i)))).collect()
 }

@@ -35,6 +35,9 @@ async fn main() -> sluice_client::Result<()> {
     let requests = producer.stats().requests.load(std::sync::atomic::Ordering::Relaxed);
     producer.close().await;
     let secs = t0.elapsed().as_secs_f64();
-    println!("sent {count} records in {secs:.2}s ({:.0}/s) with {requests} SendMessageBatch requests", count as f64 / secs);
+    println!(
+        "sent {count} records in {secs:.2}s ({:.0}/s) with {requests} SendMessageBatch requests",
+        count as f64 / secs
+    );
     Ok(())
 }

@@ -28,9 +28,7 @@ pub fn plain_http_config(endpoint: &str) -> aws_sdk_sqs::config::Builder {
     let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
     let key = env("AWS_ACCESS_KEY_ID").unwrap_or_else(|| "test".into());
     let secret = env("AWS_SECRET_ACCESS_KEY").unwrap_or_else(|| "test".into());
-    let region = env("AWS_REGION")
-        .or_else(|| env("AWS_DEFAULT_REGION"))
-        .unwrap_or_else(|| "us-east-1".into());
+    let region = env("AWS_REGION").or_else(|| env("AWS_DEFAULT_REGION")).unwrap_or_else(|| "us-east-1".into());
     aws_sdk_sqs::Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .endpoint_url(endpoint.trim_end_matches('/'))
@@ -75,7 +73,8 @@ pub fn https_http_client(ca_file: Option<&Path>) -> Result<aws_sdk_sqs::config::
     let mut store = TrustStore::default().with_native_roots(native_roots);
     match ca_file {
         Some(path) => {
-            let pem = std::fs::read(path).map_err(|e| Error::Tls(format!("cannot read CA file {}: {e}", path.display())))?;
+            let pem =
+                std::fs::read(path).map_err(|e| Error::Tls(format!("cannot read CA file {}: {e}", path.display())))?;
             let certs = CertificateDer::pem_slice_iter(&pem)
                 .collect::<std::result::Result<Vec<_>, _>>()
                 .map_err(|e| Error::Tls(format!("CA file {}: {e}", path.display())))?;
@@ -92,15 +91,13 @@ pub fn https_http_client(ca_file: Option<&Path>) -> Result<aws_sdk_sqs::config::
         }
         None if !native_roots => {
             return Err(Error::Tls(
-                "the operating system has no root certificates (install ca-certificates) and no CA file was given".into(),
+                "the operating system has no root certificates (install ca-certificates) and no CA file was given"
+                    .into(),
             ))
         }
         None => {}
     }
-    let context = TlsContext::builder()
-        .with_trust_store(store)
-        .build()
-        .map_err(|e| Error::Tls(e.to_string()))?;
+    let context = TlsContext::builder().with_trust_store(store).build().map_err(|e| Error::Tls(e.to_string()))?;
     Ok(aws_smithy_http_client::Builder::new()
         .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
         .tls_context(context)
@@ -167,12 +164,7 @@ pub async fn connect(endpoint: Option<&str>, region: Option<&str>, ca_file: Opti
 
 /// The URL of queue `name` (GetQueueUrl).
 pub async fn queue_url(client: &Client, name: &str) -> Result<String> {
-    let out = client
-        .get_queue_url()
-        .queue_name(name)
-        .send()
-        .await
-        .map_err(|e| Error::sqs("GetQueueUrl", e))?;
+    let out = client.get_queue_url().queue_name(name).send().await.map_err(|e| Error::sqs("GetQueueUrl", e))?;
     out.queue_url()
         .map(str::to_string)
         .ok_or_else(|| Error::Config(format!("GetQueueUrl {name}: no QueueUrl in the answer")))
@@ -202,10 +194,7 @@ pub async fn queue_depth(client: &Client, url: &str) -> Result<(u64, u64, u64)> 
         .await
         .map_err(|e| Error::sqs("GetQueueAttributes", e))?;
     let get = |n: QueueAttributeName| -> u64 {
-        out.attributes()
-            .and_then(|a| a.get(&n))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
+        out.attributes().and_then(|a| a.get(&n)).and_then(|v| v.parse().ok()).unwrap_or(0)
     };
     Ok((
         get(QueueAttributeName::ApproximateNumberOfMessages),
@@ -231,15 +220,14 @@ pub async fn queue_arn(client: &Client, url: &str) -> Result<String> {
 
 /// A `String` message attribute.
 pub fn string_attribute(value: impl Into<String>) -> MessageAttributeValue {
-    MessageAttributeValue::builder()
-        .data_type("String")
-        .string_value(value)
-        .build()
-        .expect("data_type is set")
+    MessageAttributeValue::builder().data_type("String").string_value(value).build().expect("data_type is set")
 }
 
 /// The string value of message attribute `name`, if present.
-pub fn get_string_attribute<'a>(attrs: Option<&'a HashMap<String, MessageAttributeValue>>, name: &str) -> Option<&'a str> {
+pub fn get_string_attribute<'a>(
+    attrs: Option<&'a HashMap<String, MessageAttributeValue>>,
+    name: &str,
+) -> Option<&'a str> {
     attrs.and_then(|a| a.get(name)).and_then(|v| v.string_value())
 }
 

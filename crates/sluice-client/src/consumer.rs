@@ -302,12 +302,8 @@ impl Shared {
     }
 
     async fn release(&self, msgs: &[Message]) {
-        let receipts: Vec<String> = msgs
-            .iter()
-            .filter_map(|m| m.receipt_handle())
-            .filter(|r| self.unhold(r))
-            .map(str::to_string)
-            .collect();
+        let receipts: Vec<String> =
+            msgs.iter().filter_map(|m| m.receipt_handle()).filter(|r| self.unhold(r)).map(str::to_string).collect();
         let n = self.change_visibility(&receipts, 0).await;
         self.counters.released.fetch_add(n, Ordering::Relaxed);
     }
@@ -330,15 +326,11 @@ pub(crate) async fn change_visibility(client: &Client, url: &str, receipts: &[St
                     .expect("id and receipt set")
             })
             .collect();
-        match client
-            .change_message_visibility_batch()
-            .queue_url(url)
-            .set_entries(Some(entries))
-            .send()
-            .await
-        {
+        match client.change_message_visibility_batch().queue_url(url).set_entries(Some(entries)).send().await {
             Ok(out) => ok += out.successful().len() as u64,
-            Err(e) => tracing::warn!(error = %Error::sqs("ChangeMessageVisibilityBatch", e), "cannot change visibility"),
+            Err(e) => {
+                tracing::warn!(error = %Error::sqs("ChangeMessageVisibilityBatch", e), "cannot change visibility")
+            }
         }
     }
     ok
@@ -404,10 +396,8 @@ async fn run_core<S: Future<Output = ()>>(
 
     shutdown.await;
     let _ = stop_tx.send(true);
-    let finished = tokio::time::timeout(config.shutdown_timeout, async {
-        while workers.join_next().await.is_some() {}
-    })
-    .await;
+    let finished =
+        tokio::time::timeout(config.shutdown_timeout, async { while workers.join_next().await.is_some() {} }).await;
     if finished.is_err() {
         tracing::warn!("handlers still running after the shutdown timeout; abandoning them");
         workers.abort_all();
@@ -495,10 +485,7 @@ async fn run_worker(shared: Arc<Shared>, handler: Handler, mut stop: watch::Rece
 
 async fn run_heartbeat(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
     let vis = shared.config.visibility_timeout;
-    let interval = shared
-        .config
-        .heartbeat_interval
-        .unwrap_or(Duration::from_millis((vis as u64 * 1000 / 3).max(200)));
+    let interval = shared.config.heartbeat_interval.unwrap_or(Duration::from_millis((vis as u64 * 1000 / 3).max(200)));
     loop {
         tokio::select! {
             _ = stop.changed() => {}
@@ -508,10 +495,7 @@ async fn run_heartbeat(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
         let now = Instant::now();
         let due: Vec<String> = {
             let held = shared.held.lock().unwrap();
-            held.iter()
-                .filter(|(_, t)| now.duration_since(**t) >= interval)
-                .map(|(r, _)| r.clone())
-                .collect()
+            held.iter().filter(|(_, t)| now.duration_since(**t) >= interval).map(|(r, _)| r.clone()).collect()
         };
         if due.is_empty() {
             continue;

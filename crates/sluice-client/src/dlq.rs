@@ -128,7 +128,9 @@ pub async fn replay(client: &Client, dlq_url: &str, source_url: &str, opts: &Rep
                 if !err.is_unsupported_operation() {
                     return Err(err);
                 }
-                tracing::info!("StartMessageMoveTask is not supported by this server; replaying by receive + send + delete");
+                tracing::info!(
+                    "StartMessageMoveTask is not supported by this server; replaying by receive + send + delete"
+                );
             }
         }
     }
@@ -173,22 +175,15 @@ async fn replay_manual(client: &Client, dlq_url: &str, source_url: &str, max: Op
                     .expect("id and body set")
             })
             .collect();
-        let sent = client
-            .send_message_batch()
-            .queue_url(source_url)
-            .set_entries(Some(entries))
-            .send()
-            .await;
+        let sent = client.send_message_batch().queue_url(source_url).set_entries(Some(entries)).send().await;
         let mut ok_idx: Vec<usize> = Vec::new();
         match sent {
             Ok(out) => ok_idx.extend(out.successful().iter().filter_map(|e| e.id().parse::<usize>().ok())),
             Err(e) => tracing::warn!(error = %Error::sqs("SendMessageBatch", e), "replay send failed"),
         }
         let by_idx: HashMap<usize, &Message> = msgs.iter().enumerate().collect();
-        let delete: Vec<String> = ok_idx
-            .iter()
-            .filter_map(|i| by_idx.get(i).and_then(|m| m.receipt_handle()).map(str::to_string))
-            .collect();
+        let delete: Vec<String> =
+            ok_idx.iter().filter_map(|i| by_idx.get(i).and_then(|m| m.receipt_handle()).map(str::to_string)).collect();
         let release: Vec<String> = msgs
             .iter()
             .enumerate()

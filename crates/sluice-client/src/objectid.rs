@@ -20,10 +20,7 @@ pub fn object_id_hex() -> String {
         COUNTER.store(fastrand::u32(..) & 0x00ff_ffff, Ordering::Relaxed);
         b
     });
-    let secs = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as u32)
-        .unwrap_or(0);
+    let secs = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as u32).unwrap_or(0);
     let count = COUNTER.fetch_add(1, Ordering::Relaxed) & 0x00ff_ffff;
     let mut bytes = [0u8; 12];
     bytes[..4].copy_from_slice(&secs.to_be_bytes());

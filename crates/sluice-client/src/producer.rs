@@ -196,12 +196,8 @@ impl Producer {
         let (tx, rx) = mpsc::channel(config.buffer.max(1));
         let stats = Arc::new(ProducerStats::default());
         let max_bytes = config.max_batch_bytes;
-        let batcher = Batcher {
-            client,
-            url: Arc::new(queue_url.into()),
-            config: Arc::new(config),
-            stats: stats.clone(),
-        };
+        let batcher =
+            Batcher { client, url: Arc::new(queue_url.into()), config: Arc::new(config), stats: stats.clone() };
         let task = tokio::spawn(batcher.run(rx));
         Producer { tx, task, stats, max_bytes }
     }
@@ -214,10 +210,7 @@ impl Producer {
             return Err(Error::TooLarge { size, limit: self.max_bytes });
         }
         let (reply, rx) = oneshot::channel();
-        self.tx
-            .send(Cmd::Send(Pending { msg, size, attempts: 0, reply }))
-            .await
-            .map_err(|_| Error::Closed)?;
+        self.tx.send(Cmd::Send(Pending { msg, size, attempts: 0, reply })).await.map_err(|_| Error::Closed)?;
         Ok(SendTicket(rx))
     }
 
@@ -355,28 +348,25 @@ impl Batcher {
 }
 
 fn backoff(config: &ProducerConfig, attempts: u32) -> Duration {
-    let exp = config
-        .base_backoff
-        .saturating_mul(1u32 << attempts.saturating_sub(1).min(16))
-        .min(config.max_backoff);
+    let exp = config.base_backoff.saturating_mul(1u32 << attempts.saturating_sub(1).min(16)).min(config.max_backoff);
     // Full jitter between half and all of it.
     exp / 2 + exp.mul_f64(fastrand::f64() / 2.0)
 }
 
 /// Sends one batch; resolves finished entries; returns the entries to retry.
-async fn send_batch(client: &Client, url: &str, stats: &ProducerStats, mut entries: Vec<Pending>) -> Vec<(Pending, Error)> {
+async fn send_batch(
+    client: &Client,
+    url: &str,
+    stats: &ProducerStats,
+    mut entries: Vec<Pending>,
+) -> Vec<(Pending, Error)> {
     for p in entries.iter_mut() {
         p.attempts += 1;
     }
     let request: Vec<SendMessageBatchRequestEntry> =
         entries.iter().enumerate().map(|(i, p)| p.msg.to_entry(i)).collect();
     stats.requests.fetch_add(1, Ordering::Relaxed);
-    let result = client
-        .send_message_batch()
-        .queue_url(url)
-        .set_entries(Some(request))
-        .send()
-        .await;
+    let result = client.send_message_batch().queue_url(url).set_entries(Some(request)).send().await;
     let mut slots: Vec<Option<Pending>> = entries.into_iter().map(Some).collect();
     let mut retry = Vec::new();
     match result {
@@ -410,7 +400,11 @@ async fn send_batch(client: &Client, url: &str, stats: &ProducerStats, mut entri
             for p in slots.into_iter().flatten() {
                 retry.push((
                     p,
-                    Error::Entry { code: "Missing".into(), message: "entry missing from the answer".into(), sender_fault: false },
+                    Error::Entry {
+                        code: "Missing".into(),
+                        message: "entry missing from the answer".into(),
+                        sender_fault: false,
+                    },
                 ));
             }
         }
@@ -438,7 +432,9 @@ async fn send_batch(client: &Client, url: &str, stats: &ProducerStats, mut entri
 
 fn clone_err(e: &Error) -> Error {
     match e {
-        Error::Sqs { operation, code, message } => Error::Sqs { operation, code: code.clone(), message: message.clone() },
+        Error::Sqs { operation, code, message } => {
+            Error::Sqs { operation, code: code.clone(), message: message.clone() }
+        }
         Error::Entry { code, message, sender_fault } => {
             Error::Entry { code: code.clone(), message: message.clone(), sender_fault: *sender_fault }
         }

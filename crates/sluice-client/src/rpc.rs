@@ -46,12 +46,9 @@ impl Requester {
     /// Creates a temporary reply queue named `<prefix>-<random>` and starts listening on it.
     pub async fn new(client: Client, request_url: impl Into<String>, reply_queue_prefix: &str) -> Result<Self> {
         let name = format!("{reply_queue_prefix}-{}", random_hex(8));
-        let reply_url = crate::client::create_queue(
-            &client,
-            &name,
-            &[(QueueAttributeName::MessageRetentionPeriod, "3600")],
-        )
-        .await?;
+        let reply_url =
+            crate::client::create_queue(&client, &name, &[(QueueAttributeName::MessageRetentionPeriod, "3600")])
+                .await?;
         let pending: Pending = Arc::new(Mutex::new(HashMap::new()));
         let (stop, stop_rx) = watch::channel(false);
         let listener = tokio::spawn(listen(client.clone(), reply_url.clone(), pending.clone(), stop_rx));
@@ -104,12 +101,7 @@ impl Requester {
     pub async fn close(self) -> Result<()> {
         let _ = self.stop.send(true);
         let _ = self.listener.await;
-        self.client
-            .delete_queue()
-            .queue_url(&self.reply_url)
-            .send()
-            .await
-            .map_err(|e| Error::sqs("DeleteQueue", e))?;
+        self.client.delete_queue().queue_url(&self.reply_url).send().await.map_err(|e| Error::sqs("DeleteQueue", e))?;
         Ok(())
     }
 }
@@ -148,7 +140,8 @@ async fn listen(client: Client, url: String, pending: Pending, mut stop: watch::
 /// its `CorrelationId`. Errors with [`Error::Config`] if the request has no such attributes.
 pub async fn reply(client: &Client, request: &Message, body: impl Into<String>) -> Result<()> {
     let attrs = request.message_attributes();
-    let (Some(reply_to), Some(id)) = (get_string_attribute(attrs, REPLY_TO), get_string_attribute(attrs, CORRELATION_ID))
+    let (Some(reply_to), Some(id)) =
+        (get_string_attribute(attrs, REPLY_TO), get_string_attribute(attrs, CORRELATION_ID))
     else {
         return Err(Error::Config("the request has no ReplyTo / CorrelationId attributes".into()));
     };

@@ -47,7 +47,11 @@ async fn producer_batches_typed_json() {
     let server = TestServer::start();
     let client = support::client(&server);
     let url = create_queue(&client, "prod").await;
-    let producer = Producer::with_config(client.clone(), &url, ProducerConfig { linger: Duration::from_millis(20), ..Default::default() });
+    let producer = Producer::with_config(
+        client.clone(),
+        &url,
+        ProducerConfig { linger: Duration::from_millis(20), ..Default::default() },
+    );
     let mut tickets = Vec::new();
     let mut sent = Vec::new();
     for i in 0..95 {
@@ -75,7 +79,11 @@ async fn producer_respects_the_request_size_limit_and_delays() {
     let server = TestServer::start();
     let client = support::client(&server);
     let url = create_queue(&client, "big").await;
-    let producer = Producer::with_config(client.clone(), &url, ProducerConfig { linger: Duration::from_millis(100), ..Default::default() });
+    let producer = Producer::with_config(
+        client.clone(),
+        &url,
+        ProducerConfig { linger: Duration::from_millis(100), ..Default::default() },
+    );
     // 5 x 300 KB: at most 3 fit in one 1 MiB request.
     let big = "x".repeat(300 * 1024);
     let mut tickets = Vec::new();
@@ -326,20 +334,24 @@ async fn request_reply_with_timeout() {
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
     let responder_client = client.clone();
     let responder = tokio::spawn(
-        Consumer::with_config(client.clone(), &req_url, ConsumerConfig { workers: 2, wait_time_seconds: 1, ..Default::default() })
-            .run(
-                move |m| {
-                    let c = responder_client.clone();
-                    async move {
-                        let body = m.body().unwrap_or_default().to_uppercase();
-                        rpc::reply(&c, &m, body).await?;
-                        Ok(())
-                    }
-                },
-                async {
-                    let _ = stop_rx.await;
-                },
-            ),
+        Consumer::with_config(
+            client.clone(),
+            &req_url,
+            ConsumerConfig { workers: 2, wait_time_seconds: 1, ..Default::default() },
+        )
+        .run(
+            move |m| {
+                let c = responder_client.clone();
+                async move {
+                    let body = m.body().unwrap_or_default().to_uppercase();
+                    rpc::reply(&c, &m, body).await?;
+                    Ok(())
+                }
+            },
+            async {
+                let _ = stop_rx.await;
+            },
+        ),
     );
     let requester = Requester::new(client.clone(), &req_url, "reply").await.unwrap();
     let (a, b) = tokio::join!(

@@ -39,9 +39,17 @@ fn env_num(name: &str, default: u64) -> u64 {
 
 /// Where the drain writes, and how the test counts what arrived.
 enum Sink {
-    Postgres { db: tokio_postgres::Client, url: String, table: String },
+    Postgres {
+        db: tokio_postgres::Client,
+        url: String,
+        table: String,
+    },
     #[cfg(feature = "mongodb")]
-    Mongo { coll: mongodb::Collection<mongodb::bson::Document>, uri: String, name: String },
+    Mongo {
+        coll: mongodb::Collection<mongodb::bson::Document>,
+        uri: String,
+        name: String,
+    },
 }
 
 impl Sink {
@@ -77,13 +85,15 @@ impl Sink {
 
     fn args(&self) -> Vec<String> {
         match self {
-            Sink::Postgres { url, table, .. } => vec!["--postgres".into(), url.clone(), "--table".into(), table.clone()],
+            Sink::Postgres { url, table, .. } => {
+                vec!["--postgres".into(), url.clone(), "--table".into(), table.clone()]
+            }
             #[cfg(feature = "mongodb")]
-            Sink::Mongo { uri, name, .. } => [
-                "--mongodb", uri, "--mongo-database", "sluice_test", "--mongo-collection", name, "--mongo-object-id",
-            ]
-            .map(String::from)
-            .to_vec(),
+            Sink::Mongo { uri, name, .. } => {
+                ["--mongodb", uri, "--mongo-database", "sluice_test", "--mongo-collection", name, "--mongo-object-id"]
+                    .map(String::from)
+                    .to_vec()
+            }
         }
     }
 
@@ -121,7 +131,9 @@ impl Sink {
 
     async fn clean_up(&self) {
         match self {
-            Sink::Postgres { db, table, .. } => db.batch_execute(&format!("DROP TABLE IF EXISTS {table}")).await.unwrap(),
+            Sink::Postgres { db, table, .. } => {
+                db.batch_execute(&format!("DROP TABLE IF EXISTS {table}")).await.unwrap()
+            }
             #[cfg(feature = "mongodb")]
             Sink::Mongo { coll, .. } => coll.drop().await.unwrap_or(()),
         }
@@ -130,7 +142,7 @@ impl Sink {
 
 /// Where the queue is.
 enum Source {
-    Sluice { server: TestServer, certs: TestCerts },
+    Sluice { server: Box<TestServer>, certs: TestCerts },
     Aws,
 }
 
@@ -147,7 +159,7 @@ impl Source {
         let client = support::tls_client(&server, &certs);
         let url = support::create_queue(&client, "ops").await;
         assert!(url.starts_with(&format!("{}/", server.endpoint)), "queue URLs over HTTPS are https://: {url}");
-        Some((Source::Sluice { server, certs }, client, url))
+        Some((Source::Sluice { server: Box::new(server), certs }, client, url))
     }
 
     fn log_dir(&self) -> std::path::PathBuf {
@@ -160,10 +172,14 @@ impl Source {
     fn spawn_drain(&self, queue_url: &str, sink: &Sink, rate: u64, log: &Path) -> Child {
         let log = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
         let mut cmd = Command::new(sluice_bin());
-        cmd.arg("drain")
-            .args(["--queue-url", queue_url])
-            .args(sink.args())
-            .args(["--rate", &rate.to_string(), "--visibility-timeout", "5", "--wait-time", "1"]);
+        cmd.arg("drain").args(["--queue-url", queue_url]).args(sink.args()).args([
+            "--rate",
+            &rate.to_string(),
+            "--visibility-timeout",
+            "5",
+            "--wait-time",
+            "1",
+        ]);
         // No --endpoint: the drain takes it from the queue URL (sluice) or resolves Amazon SQS's
         // regional endpoint (AWS). SQS_ENDPOINT would override both.
         cmd.env_remove("SQS_ENDPOINT");
@@ -245,7 +261,8 @@ async fn burst_over_https_is_shaved_deduplicated_and_survives_kill_9() {
         let (client, url) = (client.clone(), url.clone());
         tokio::spawn(async move {
             let t0 = Instant::now();
-            let producer = Producer::with_config(client, url, ProducerConfig { max_in_flight: 16, ..Default::default() });
+            let producer =
+                Producer::with_config(client, url, ProducerConfig { max_in_flight: 16, ..Default::default() });
             let mut tickets = Vec::with_capacity(bodies.len());
             for b in bodies {
                 tickets.push(producer.enqueue(OutgoingMessage::new(b)).await.unwrap());
@@ -312,6 +329,9 @@ async fn burst_over_https_is_shaved_deduplicated_and_survives_kill_9() {
         assert!(max_window <= rate as i64 + 2 * batch, "{max_window} rows committed in one second (cap {rate})");
     }
     assert!(progress_max <= (rate + 2 * batch as u64) as f64, "{progress_max} records/s in a progress line");
-    assert!(backlog > 0 || producer_rate < rate as f64, "the queue should hold a backlog when producers outrun the cap");
+    assert!(
+        backlog > 0 || producer_rate < rate as f64,
+        "the queue should hold a backlog when producers outrun the cap"
+    );
     sink.clean_up().await;
 }

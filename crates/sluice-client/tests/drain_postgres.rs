@@ -50,7 +50,15 @@ fn env_num(name: &str, default: u64) -> u64 {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
-fn spawn_drain(endpoint: &str, queue_url: &str, db: &str, table: &str, rate: u64, log: &Path, visibility: &str) -> Child {
+fn spawn_drain(
+    endpoint: &str,
+    queue_url: &str,
+    db: &str,
+    table: &str,
+    rate: u64,
+    log: &Path,
+    visibility: &str,
+) -> Child {
     let log = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
     Command::new(sluice_bin())
         .arg("drain")
@@ -152,7 +160,8 @@ async fn burst_is_shaved_deduplicated_and_survives_kill_9() {
         let url = url.clone();
         tokio::spawn(async move {
             let t0 = Instant::now();
-            let producer = Producer::with_config(client, url, ProducerConfig { max_in_flight: 16, ..Default::default() });
+            let producer =
+                Producer::with_config(client, url, ProducerConfig { max_in_flight: 16, ..Default::default() });
             let mut tickets = Vec::with_capacity(bodies.len());
             for b in bodies {
                 tickets.push(producer.enqueue(OutgoingMessage::new(b)).await.unwrap());
@@ -214,13 +223,8 @@ async fn burst_is_shaved_deduplicated_and_survives_kill_9() {
     let distinct: i64 = db.query_one(&format!("SELECT count(DISTINCT id) FROM {table}"), &[]).await.unwrap().get(0);
     let max_window = max_rows_per_second(&db, &table).await;
     let progress_max = progress_max_rate(&log);
-    let ids: HashSet<String> = db
-        .query(&format!("SELECT id FROM {table} LIMIT 5"), &[])
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let ids: HashSet<String> =
+        db.query(&format!("SELECT id FROM {table} LIMIT 5"), &[]).await.unwrap().iter().map(|r| r.get(0)).collect();
     assert!(ids.iter().all(|i| sluice_client::objectid::is_object_id_hex(i)));
     eprintln!(
         "RESULT records={records} duplicates_sent={dups} producer_rate={producer_rate:.0}/s drain_wall={:.1}s \

@@ -33,7 +33,8 @@ async fn main() {
     let backend: Arc<dyn Backend> = Arc::new(EmbeddedBackend::open(&dir.join("sluice.redb")).expect("open store"));
     let store = Arc::new(Store::new(backend));
     let engine = Arc::new(
-        Engine::open(EngineConfig::new("us-east-1", "000000000000", vec![1; 32]), Arc::new(SystemClock), store).expect("engine"),
+        Engine::open(EngineConfig::new("us-east-1", "000000000000", vec![1; 32]), Arc::new(SystemClock), store)
+            .expect("engine"),
     );
     engine.create_queue("q", &BTreeMap::new(), &BTreeMap::new()).await.expect("create");
     let body = "x".repeat(200);

@@ -66,9 +66,12 @@ pub struct RedrivePolicy {
 impl RedrivePolicy {
     fn parse(value: &str) -> Result<RedrivePolicy> {
         let bad = |why: &str| {
-            EngineError::InvalidParameterValue(format!("Value {value} for parameter RedrivePolicy is invalid. Reason: {why}"))
+            EngineError::InvalidParameterValue(format!(
+                "Value {value} for parameter RedrivePolicy is invalid. Reason: {why}"
+            ))
         };
-        let doc: serde_json::Value = serde_json::from_str(value).map_err(|_| bad("Redrive policy is not a valid JSON map."))?;
+        let doc: serde_json::Value =
+            serde_json::from_str(value).map_err(|_| bad("Redrive policy is not a valid JSON map."))?;
         let map = doc.as_object().ok_or_else(|| bad("Redrive policy is not a valid JSON map."))?;
         let arn = map
             .get("deadLetterTargetArn")
@@ -80,7 +83,9 @@ impl RedrivePolicy {
             None => return Err(bad("Redrive policy does not contain mandatory attribute: maxReceiveCount.")),
             _ => None,
         };
-        let count = count.filter(|c| (1..=1000).contains(c)).ok_or_else(|| bad("Invalid value for maxReceiveCount: must be an integer from 1 to 1000."))?;
+        let count = count
+            .filter(|c| (1..=1000).contains(c))
+            .ok_or_else(|| bad("Invalid value for maxReceiveCount: must be an integer from 1 to 1000."))?;
         if map.keys().any(|k| k != "deadLetterTargetArn" && k != "maxReceiveCount") {
             return Err(bad("Only following attributes are supported: [deadLetterTargetArn, maxReceiveCount]."));
         }
@@ -109,9 +114,12 @@ pub struct RedriveAllowPolicy {
 impl RedriveAllowPolicy {
     fn parse(value: &str) -> Result<RedriveAllowPolicy> {
         let bad = |why: &str| {
-            EngineError::InvalidParameterValue(format!("Value {value} for parameter RedriveAllowPolicy is invalid. Reason: {why}"))
+            EngineError::InvalidParameterValue(format!(
+                "Value {value} for parameter RedriveAllowPolicy is invalid. Reason: {why}"
+            ))
         };
-        let doc: serde_json::Value = serde_json::from_str(value).map_err(|_| bad("Redrive allow policy is not a valid JSON map."))?;
+        let doc: serde_json::Value =
+            serde_json::from_str(value).map_err(|_| bad("Redrive allow policy is not a valid JSON map."))?;
         let map = doc.as_object().ok_or_else(|| bad("Redrive allow policy is not a valid JSON map."))?;
         let permission = map
             .get("redrivePermission")
@@ -123,12 +131,16 @@ impl RedriveAllowPolicy {
                 .as_array()
                 .ok_or_else(|| bad("sourceQueueArns must be a list of queue ARNs."))?
                 .iter()
-                .map(|a| a.as_str().map(str::to_string).ok_or_else(|| bad("sourceQueueArns must be a list of queue ARNs.")))
+                .map(|a| {
+                    a.as_str().map(str::to_string).ok_or_else(|| bad("sourceQueueArns must be a list of queue ARNs."))
+                })
                 .collect::<Result<_>>()?,
         };
         match permission {
             "allowAll" | "denyAll" if arns.is_empty() => {}
-            "allowAll" | "denyAll" => return Err(bad("sourceQueueArns is only allowed with redrivePermission byQueue.")),
+            "allowAll" | "denyAll" => {
+                return Err(bad("sourceQueueArns is only allowed with redrivePermission byQueue."))
+            }
             "byQueue" if (1..=10).contains(&arns.len()) => {}
             "byQueue" => return Err(bad("byQueue needs 1 to 10 sourceQueueArns.")),
             _ => return Err(bad("redrivePermission must be allowAll, denyAll or byQueue.")),
@@ -270,7 +282,8 @@ impl QueueAttributes {
                 if !parse_bool(name, value)? {
                     // AWS's recorded answer (LocalStack snapshot test_set_unsupported_attribute_fifo).
                     return Err(EngineError::InvalidAttributeValue(
-                        "Invalid value for the parameter FifoQueue. Reason: Modifying queue type is not supported.".into(),
+                        "Invalid value for the parameter FifoQueue. Reason: Modifying queue type is not supported."
+                            .into(),
                     ));
                 }
             }
@@ -287,7 +300,8 @@ impl QueueAttributes {
                 self.redrive_policy = if value.is_empty() { None } else { Some(RedrivePolicy::parse(value)?) };
             }
             "RedriveAllowPolicy" => {
-                self.redrive_allow_policy = if value.is_empty() { None } else { Some(RedriveAllowPolicy::parse(value)?) };
+                self.redrive_allow_policy =
+                    if value.is_empty() { None } else { Some(RedriveAllowPolicy::parse(value)?) };
             }
             other => return Err(EngineError::InvalidAttributeName(format!("Unknown Attribute {other}."))),
         }
@@ -308,7 +322,10 @@ impl QueueAttributes {
         }
         // AWS: "The perMessageGroupId value is allowed only when the value for DeduplicationScope is
         // messageGroup."
-        if next.fifo_queue && next.fifo_throughput_limit == "perMessageGroupId" && next.deduplication_scope != "messageGroup" {
+        if next.fifo_queue
+            && next.fifo_throughput_limit == "perMessageGroupId"
+            && next.deduplication_scope != "messageGroup"
+        {
             return Err(EngineError::InvalidAttributeValue(
                 "Invalid value for the parameter FifoThroughputLimit. Reason: perMessageGroupId is allowed only when DeduplicationScope is messageGroup.".into(),
             ));
@@ -373,7 +390,9 @@ pub fn validate_tags(queue: &str, tags: &BTreeMap<String, String>) -> Result<()>
             return Err(EngineError::InvalidParameterValue(format!("Tag key '{k}' must be 1 to 128 characters long.")));
         }
         if v.chars().count() > 256 {
-            return Err(EngineError::InvalidParameterValue(format!("Tag value for key '{k}' must be at most 256 characters long.")));
+            return Err(EngineError::InvalidParameterValue(format!(
+                "Tag value for key '{k}' must be at most 256 characters long."
+            )));
         }
         if k.to_ascii_lowercase().starts_with("aws:") {
             return Err(EngineError::InvalidParameterValue("Tag keys starting with 'aws:' are reserved.".into()));
@@ -386,7 +405,8 @@ pub fn validate_tags(queue: &str, tags: &BTreeMap<String, String>) -> Result<()>
 /// `.fifo` (counted in the 80) and only FIFO queue names do.
 pub fn validate_queue_name(name: &str, fifo: bool) -> Result<()> {
     let base = if fifo { name.strip_suffix(".fifo") } else { Some(name) };
-    let ok = base.is_some_and(|b| !b.is_empty() && b.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+    let ok = base
+        .is_some_and(|b| !b.is_empty() && b.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'))
         && name.len() <= 80;
     if ok {
         return Ok(());
@@ -458,11 +478,18 @@ mod tests {
 
     #[test]
     fn redrive_policies_parse_and_render() {
-        let p = RedrivePolicy::parse(r#"{"deadLetterTargetArn":"arn:aws:sqs:us-east-1:000000000000:dlq","maxReceiveCount":"3"}"#).unwrap();
+        let p = RedrivePolicy::parse(
+            r#"{"deadLetterTargetArn":"arn:aws:sqs:us-east-1:000000000000:dlq","maxReceiveCount":"3"}"#,
+        )
+        .unwrap();
         assert_eq!(p.max_receive_count, 3);
-        assert_eq!(p.to_json(), r#"{"deadLetterTargetArn":"arn:aws:sqs:us-east-1:000000000000:dlq","maxReceiveCount":3}"#);
+        assert_eq!(
+            p.to_json(),
+            r#"{"deadLetterTargetArn":"arn:aws:sqs:us-east-1:000000000000:dlq","maxReceiveCount":3}"#
+        );
         assert!(RedrivePolicy::parse("nope").is_err());
-        assert!(RedrivePolicy::parse(r#"{"deadLetterTargetArn":"arn:aws:sqs:us-east-1:0:dlq","maxReceiveCount":0}"#).is_err());
+        assert!(RedrivePolicy::parse(r#"{"deadLetterTargetArn":"arn:aws:sqs:us-east-1:0:dlq","maxReceiveCount":0}"#)
+            .is_err());
         let a = RedriveAllowPolicy::parse(r#"{"redrivePermission":"byQueue","sourceQueueArns":["arn:x"]}"#).unwrap();
         assert!(a.allows("arn:x") && !a.allows("arn:y"));
         assert!(RedriveAllowPolicy::parse(r#"{"redrivePermission":"byQueue"}"#).is_err());

@@ -20,7 +20,8 @@ pub fn check_entry_ids<'a>(ids: impl ExactSizeIterator<Item = &'a str>, entry_na
     }
     let mut seen = HashSet::with_capacity(n);
     for id in ids {
-        let valid = !id.is_empty() && id.len() <= 80 && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        let valid =
+            !id.is_empty() && id.len() <= 80 && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
         if !valid {
             return Err(EngineError::InvalidBatchEntryId);
         }

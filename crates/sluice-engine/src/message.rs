@@ -94,7 +94,8 @@ pub struct ReceivedMessage {
 pub fn validate_body_chars(body: &str) -> Result<()> {
     // Fast path over bytes (vectorised: no early exit): in UTF-8 the only disallowed characters
     // are ASCII controls other than tab/LF/CR, and U+FFFE/U+FFFF, which start with 0xEF.
-    let plain = body.bytes().fold(true, |ok, b| ok & ((b >= 0x20 && b != 0xEF) | (b == b'\t') | (b == b'\n') | (b == b'\r')));
+    let plain =
+        body.bytes().fold(true, |ok, b| ok & ((b >= 0x20 && b != 0xEF) | (b == b'\t') | (b == b'\n') | (b == b'\r')));
     if plain {
         return Ok(());
     }
@@ -273,7 +274,9 @@ fn is_sqs_number(s: &str) -> bool {
 
 /// Checks a MessageGroupId or MessageDeduplicationId: 1–128 characters, alphanumeric or punctuation.
 pub fn validate_fifo_id(name: &str, value: &str) -> Result<()> {
-    let ok = !value.is_empty() && value.len() <= 128 && value.chars().all(|c| c.is_ascii_alphanumeric() || c.is_ascii_punctuation());
+    let ok = !value.is_empty()
+        && value.len() <= 128
+        && value.chars().all(|c| c.is_ascii_alphanumeric() || c.is_ascii_punctuation());
     if ok {
         Ok(())
     } else {
@@ -320,11 +323,37 @@ mod tests {
 
     #[test]
     fn numbers_are_validated() {
-        for ok in ["1", "-1.5", "0.000", "1e10", "+3", ".5", "12345678901234567890123456789012345678", "1e126", "-9.99e125", "1e-128", "0.001e-125", "0e999",
-            "10000000000000000000000000000000000000000"] {
+        for ok in [
+            "1",
+            "-1.5",
+            "0.000",
+            "1e10",
+            "+3",
+            ".5",
+            "12345678901234567890123456789012345678",
+            "1e126",
+            "-9.99e125",
+            "1e-128",
+            "0.001e-125",
+            "0e999",
+            "10000000000000000000000000000000000000000",
+        ] {
             assert!(is_sqs_number(ok), "{ok}");
         }
-        for bad in ["", "abc", "1.2.3", "1e", "--1", "123456789012345678901234567890123456789", "1e400", "-1e400", "1e127", "1e-129", "0.01e-127", "1e99999"] {
+        for bad in [
+            "",
+            "abc",
+            "1.2.3",
+            "1e",
+            "--1",
+            "123456789012345678901234567890123456789",
+            "1e400",
+            "-1e400",
+            "1e127",
+            "1e-129",
+            "0.01e-127",
+            "1e99999",
+        ] {
             assert!(!is_sqs_number(bad), "{bad}");
         }
     }

@@ -36,9 +36,20 @@ fn one_or_many(items: Vec<String>) -> Value {
 }
 
 /// Adds a statement `label` to `policy` (None: no policy yet). Returns the new document.
-pub fn add_permission(policy: Option<&str>, arn: &str, label: &str, accounts: &[String], actions: &[String]) -> Result<String> {
-    if label.is_empty() || label.len() > 80 || !label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
-        return Err(invalid("Label", label, "Can only include alphanumeric characters, hyphens, or underscores. 1 to 80 in length."));
+pub fn add_permission(
+    policy: Option<&str>,
+    arn: &str,
+    label: &str,
+    accounts: &[String],
+    actions: &[String],
+) -> Result<String> {
+    if label.is_empty() || label.len() > 80 || !label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        return Err(invalid(
+            "Label",
+            label,
+            "Can only include alphanumeric characters, hyphens, or underscores. 1 to 80 in length.",
+        ));
     }
     // The texts below are those of moto's AddPermission tests (no recording of AWS's answers was found;
     // tests/python/test_aws_fidelity.py says what was searched). The action is named with its `SQS:` prefix.
@@ -53,11 +64,17 @@ pub fn add_permission(policy: Option<&str>, arn: &str, label: &str, accounts: &[
     }
     for a in actions {
         if !ACTIONS.contains(&a.as_str()) {
-            return Err(invalid("ActionName", &format!("SQS:{a}"), "Only the queue owner is allowed to invoke this action."));
+            return Err(invalid(
+                "ActionName",
+                &format!("SQS:{a}"),
+                "Only the queue owner is allowed to invoke this action.",
+            ));
         }
     }
     let mut doc = match policy {
-        Some(p) => serde_json::from_str::<Value>(p).map_err(|_| EngineError::Internal("stored policy is not JSON".into()))?,
+        Some(p) => {
+            serde_json::from_str::<Value>(p).map_err(|_| EngineError::Internal("stored policy is not JSON".into()))?
+        }
         None => json!({ "Version": "2008-10-17", "Id": format!("{arn}/SQSDefaultPolicy"), "Statement": [] }),
     };
     let statements = statements_mut(&mut doc)?;
@@ -113,7 +130,8 @@ mod tests {
         assert_eq!(doc["Statement"][0]["Principal"]["AWS"], "arn:aws:iam::111122223333:root");
         assert_eq!(doc["Statement"][0]["Action"], "SQS:SendMessage");
         assert!(add_permission(Some(&p), arn, "l1", &["1".into()], &["*".into()]).is_err());
-        let p2 = add_permission(Some(&p), arn, "l2", &["1".into(), "2".into()], &["*".into(), "PurgeQueue".into()]).unwrap();
+        let p2 =
+            add_permission(Some(&p), arn, "l2", &["1".into(), "2".into()], &["*".into(), "PurgeQueue".into()]).unwrap();
         let p3 = remove_permission(Some(&p2), "l1").unwrap().unwrap();
         assert!(!p3.contains("\"l1\""));
         assert_eq!(remove_permission(Some(&p3), "l2").unwrap(), None);

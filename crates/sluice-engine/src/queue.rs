@@ -19,8 +19,8 @@ use std::sync::Arc;
 use sluice_store::{QueueId, Seq};
 use tokio::sync::Notify;
 
-pub use crate::dedup::{dedup_key, DedupEntry, DedupKey, DEDUP_WINDOW_MS};
 use crate::dedup::DedupWindow;
+pub use crate::dedup::{dedup_key, DedupEntry, DedupKey, DEDUP_WINDOW_MS};
 use crate::error::{EngineError, Result};
 use crate::receipt::Receipt;
 use crate::record::{MessageMeta, QueueRecord};
@@ -384,7 +384,12 @@ impl QueueState {
 
     /// Current counts (call `tick` first for exact figures).
     pub fn counts(&self) -> Counts {
-        Counts { visible: self.visible_count, inflight: self.inflight.len(), delayed: self.delayed.len(), bytes: self.bytes }
+        Counts {
+            visible: self.visible_count,
+            inflight: self.inflight.len(),
+            delayed: self.delayed.len(),
+            bytes: self.bytes,
+        }
     }
 
     /// Up to `want` visible messages in delivery order, without removing them. Groups are visited in
@@ -599,7 +604,8 @@ impl QueueState {
     /// Visible messages, oldest first, without receiving them (move tasks take them this way).
     pub fn take_visible_for_move(&mut self, max: usize) -> Vec<(Seq, MessageMeta)> {
         let seqs = self.next_candidates(max);
-        let moved: Vec<(Seq, MessageMeta)> = seqs.into_iter().filter_map(|seq| self.remove(seq).map(|m| (seq, m))).collect();
+        let moved: Vec<(Seq, MessageMeta)> =
+            seqs.into_iter().filter_map(|seq| self.remove(seq).map(|m| (seq, m))).collect();
         for (_, m) in &moved {
             self.requeue(m.group);
         }

@@ -227,7 +227,14 @@ mod tests {
 
     fn body() -> BodyRecord {
         let mut attributes = Attributes::new();
-        attributes.insert("a".into(), crate::message::AttributeValue { data_type: "String".into(), string_value: Some("v".into()), binary_value: None });
+        attributes.insert(
+            "a".into(),
+            crate::message::AttributeValue {
+                data_type: "String".into(),
+                string_value: Some("v".into()),
+                binary_value: None,
+            },
+        );
         BodyRecord {
             body: "héllo".into(),
             attributes,

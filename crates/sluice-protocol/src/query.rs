@@ -183,7 +183,9 @@ fn convert(members: &[Member], node: &Node) -> Result<Map<String, Value>, ApiErr
                 Some(v) => int(query, v.clone())?,
                 None => continue,
             },
-            Kind::StrList => Value::Array(child.indexed()?.into_iter().filter_map(|n| n.value.clone().map(Value::String)).collect()),
+            Kind::StrList => {
+                Value::Array(child.indexed()?.into_iter().filter_map(|n| n.value.clone().map(Value::String)).collect())
+            }
             Kind::StrMap(k, v) => {
                 let mut map = Map::new();
                 for entry in child.indexed()? {
@@ -210,7 +212,11 @@ fn convert(members: &[Member], node: &Node) -> Result<Map<String, Value>, ApiErr
                 Value::Object(map)
             }
             Kind::EntryList(entry_members) => Value::Array(
-                child.indexed()?.into_iter().map(|e| convert(entry_members, e).map(Value::Object)).collect::<Result<_, _>>()?,
+                child
+                    .indexed()?
+                    .into_iter()
+                    .map(|e| convert(entry_members, e).map(Value::Object))
+                    .collect::<Result<_, _>>()?,
             ),
         };
         out.insert(json.to_string(), value);

@@ -25,7 +25,6 @@ pub fn el(out: &mut String, name: &str, text: &str) {
     let _ = write!(out, "</{name}>");
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -58,9 +58,9 @@ use sluice_engine::clock::Clock;
 use sluice_engine::Engine;
 use sluice_protocol::{Request, Response};
 
+use crate::action::SnsAction;
 use crate::delivery::{HttpClient, PendingDelivery};
 use crate::records::State;
-use crate::action::SnsAction;
 
 pub use sluice_protocol::sns::action::OPERATIONS;
 pub use sluice_protocol::sns::error::{Fault, SnsError};
@@ -120,10 +120,7 @@ impl Sns {
         let clock = engine.shared_clock();
         let region = engine.region().to_string();
         let account = engine.account_id().to_string();
-        let public_url = options
-            .public_url
-            .map(|u| u.trim_end_matches('/').to_string())
-            .filter(|u| !u.is_empty());
+        let public_url = options.public_url.map(|u| u.trim_end_matches('/').to_string()).filter(|u| !u.is_empty());
         let inner = Arc::new(Inner {
             engine,
             region,
@@ -154,22 +151,14 @@ impl Sns {
     /// Every topic with its subscription counts and published total, sorted by ARN.
     pub fn overviews(&self) -> Vec<TopicOverview> {
         let state = self.inner.state.lock().unwrap_or_else(|p| p.into_inner());
-        let published = self
-            .inner
-            .published
-            .lock()
-            .map(|p| p.clone())
-            .unwrap_or_default();
+        let published = self.inner.published.lock().map(|p| p.clone()).unwrap_or_default();
         state
             .topics
             .values()
             .map(|t| {
                 let subs = state.subs.values().filter(|s| s.topic_arn == t.arn);
                 let (confirmed, pending) =
-                    subs.fold(
-                        (0, 0),
-                        |(c, p), s| if s.confirmed { (c + 1, p) } else { (c, p + 1) },
-                    );
+                    subs.fold((0, 0), |(c, p), s| if s.confirmed { (c + 1, p) } else { (c, p + 1) });
                 TopicOverview {
                     arn: t.arn.clone(),
                     name: t.name.clone(),
@@ -224,5 +213,4 @@ impl Inner {
             delivery::run_pending(inner.http.clone(), inner.engine.clone(), job, wanted).await;
         });
     }
-
 }

@@ -13,13 +13,13 @@ use sluice_engine::message::SendMessage;
 use sluice_engine::EngineError;
 use sluice_store::Op;
 
-use crate::delivery::{self, PendingDelivery, Published, RetryPolicy};
-use crate::filter::Scope;
-use crate::records::{Subscription, Topic};
 use crate::action::{
     BatchFailure, BatchSuccess, MsgAttr, PublishBatchInput, PublishBatchOutput, PublishInput, PublishOutput,
 };
+use crate::delivery::{self, PendingDelivery, Published, RetryPolicy};
 use crate::error::{SnsError, SnsResult};
+use crate::filter::Scope;
+use crate::records::{Subscription, Topic};
 use crate::validation::{check_arn, check_fifo_id, validate_message_attributes};
 use crate::wire;
 use crate::Inner;
@@ -34,14 +34,14 @@ impl Inner {
     pub(crate) async fn publish(self: &Arc<Self>, input: PublishInput, base_url: &str) -> SnsResult<PublishOutput> {
         let arn = match (input.topic_arn, input.target_arn) {
             (Some(t), _) | (None, Some(t)) => t,
-            (None, None) => return Err(SnsError::invalid(
-                "Invalid parameter: TopicArn or TargetArn Reason: no value for required parameter",
-            )),
+            (None, None) => {
+                return Err(SnsError::invalid(
+                    "Invalid parameter: TopicArn or TargetArn Reason: no value for required parameter",
+                ))
+            }
         };
         if input.phone_number.is_some() {
-            return Err(SnsError::invalid(
-                "Invalid parameter: PhoneNumber Reason: SMS is not supported by sluice",
-            ));
+            return Err(SnsError::invalid("Invalid parameter: PhoneNumber Reason: SMS is not supported by sluice"));
         }
         check_arn(&arn, "TopicArn")?;
         let topic = self.topic(&arn)?;
@@ -55,10 +55,7 @@ impl Inner {
         };
         let subs = self.confirmed_subscriptions(&topic.arn);
         let prepared = self.prepare(&topic, &subs, entry, base_url)?;
-        let (message_id, seq) = (
-            prepared.message_id.clone(),
-            prepared.sequence_number.clone(),
-        );
+        let (message_id, seq) = (prepared.message_id.clone(), prepared.sequence_number.clone());
         let mut results = self.deliver(&topic.arn, vec![prepared]).await;
         results.pop().unwrap_or(Ok(()))?;
         Ok(PublishOutput { message_id, sequence_number: seq })
@@ -92,11 +89,7 @@ impl Inner {
         }
         let mut seen = std::collections::HashSet::new();
         for (id, _) in &entries {
-            if id.is_empty()
-                || id.len() > 80
-                || !id
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            if id.is_empty() || id.len() > 80 || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
             {
                 return Err(SnsError::InvalidBatchEntryId);
             }
@@ -146,13 +139,7 @@ impl Inner {
     /// The topic's confirmed subscriptions (the ones that receive messages).
     /// Validates one message and works out what each subscriber gets (filter policies, message
     /// structure, raw delivery). Nothing is delivered yet: see [`Inner::deliver`].
-    fn prepare(
-        &self,
-        topic: &Topic,
-        subs: &[Subscription],
-        e: Entry,
-        base_url: &str,
-    ) -> SnsResult<Prepared> {
+    fn prepare(&self, topic: &Topic, subs: &[Subscription], e: Entry, base_url: &str) -> SnsResult<Prepared> {
         let message = e.message.clone().unwrap_or_default();
         if message.is_empty() {
             return Err(SnsError::invalid("Invalid parameter: Empty message"));
@@ -161,25 +148,16 @@ impl Inner {
             return Err(SnsError::invalid("Invalid parameter: Message too long"));
         }
         if let Some(s) = &e.subject {
-            if s.is_empty()
-                || s.chars().count() > 100
-                || s.chars().any(|c| c.is_control())
-                || !s.is_ascii()
-            {
+            if s.is_empty() || s.chars().count() > 100 || s.chars().any(|c| c.is_control()) || !s.is_ascii() {
                 return Err(SnsError::invalid("Invalid parameter: Subject"));
             }
         }
         validate_message_attributes(&e.attributes)?;
-        let structured: Option<serde_json::Map<String, serde_json::Value>> = match e
-            .structure
-            .as_deref()
-        {
+        let structured: Option<serde_json::Map<String, serde_json::Value>> = match e.structure.as_deref() {
             None => None,
             Some("json") => {
                 let v: serde_json::Value = serde_json::from_str(&message).map_err(|_| {
-                    SnsError::invalid(
-                        "Invalid parameter: Message Structure - JSON message body failed to parse",
-                    )
+                    SnsError::invalid("Invalid parameter: Message Structure - JSON message body failed to parse")
                 })?;
                 let serde_json::Value::Object(map) = v else {
                     return Err(SnsError::invalid(
@@ -187,7 +165,9 @@ impl Inner {
                     ));
                 };
                 if !map.get("default").is_some_and(|d| d.is_string()) {
-                    return Err(SnsError::invalid("Invalid parameter: Message Structure - No default entry in JSON message body"));
+                    return Err(SnsError::invalid(
+                        "Invalid parameter: Message Structure - No default entry in JSON message body",
+                    ));
                 }
                 Some(map)
             }
@@ -195,15 +175,10 @@ impl Inner {
         };
         let (group_id, dedup_id, sequence_number) = if topic.fifo {
             let group = e.group_id.clone().ok_or_else(|| {
-                SnsError::invalid(
-                    "Invalid parameter: The MessageGroupId parameter is required for FIFO topics",
-                )
+                SnsError::invalid("Invalid parameter: The MessageGroupId parameter is required for FIFO topics")
             })?;
             check_fifo_id("MessageGroupId", &group)?;
-            let cbd = topic
-                .attributes
-                .get("ContentBasedDeduplication")
-                .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+            let cbd = topic.attributes.get("ContentBasedDeduplication").is_some_and(|v| v.eq_ignore_ascii_case("true"));
             let dedup = match &e.dedup_id {
                 Some(d) => {
                     check_fifo_id("MessageDeduplicationId", d)?;
@@ -248,11 +223,7 @@ impl Inner {
         let attr_view: Vec<(String, String, String)> = e
             .attributes
             .iter()
-            .filter_map(|(k, a)| {
-                a.string_value
-                    .as_ref()
-                    .map(|v| (k.clone(), a.data_type.clone(), v.clone()))
-            })
+            .filter_map(|(k, a)| a.string_value.as_ref().map(|v| (k.clone(), a.data_type.clone(), v.clone())))
             .collect();
         let mut prepared = Prepared {
             message_id: published.message_id.clone(),
@@ -280,26 +251,14 @@ impl Inner {
                 None => message.clone(),
             };
             let raw = s.raw();
-            let body = if raw {
-                text
-            } else {
-                delivery::notification_json(&published, &text, &s.arn)
-            };
+            let body = if raw { text } else { delivery::notification_json(&published, &text, &s.arn) };
             if s.protocol == "sqs" {
                 let fifo_queue = s.endpoint.ends_with(".fifo");
                 let msg = SendMessage {
                     body,
-                    attributes: if raw {
-                        delivery::sqs_attributes(&published.attributes)
-                    } else {
-                        Default::default()
-                    },
+                    attributes: if raw { delivery::sqs_attributes(&published.attributes) } else { Default::default() },
                     group_id: published.group_id.clone(),
-                    deduplication_id: if fifo_queue {
-                        published.dedup_id.clone()
-                    } else {
-                        None
-                    },
+                    deduplication_id: if fifo_queue { published.dedup_id.clone() } else { None },
                     ..Default::default()
                 };
                 prepared.sqs.push(SqsCopy {
@@ -310,14 +269,8 @@ impl Inner {
                 });
             } else {
                 let mut headers = vec![
-                    (
-                        "x-amz-sns-message-type".to_string(),
-                        "Notification".to_string(),
-                    ),
-                    (
-                        "x-amz-sns-message-id".to_string(),
-                        published.message_id.clone(),
-                    ),
+                    ("x-amz-sns-message-type".to_string(), "Notification".to_string()),
+                    ("x-amz-sns-message-id".to_string(), published.message_id.clone()),
                     ("x-amz-sns-topic-arn".to_string(), topic.arn.clone()),
                     ("x-amz-sns-subscription-arn".to_string(), s.arn.clone()),
                 ];
@@ -353,20 +306,14 @@ impl Inner {
     /// batch size limit requires), so they cost one commit whatever the number of messages; the HTTP
     /// delivery records of all messages are one commit; all of these run concurrently. Only a
     /// storage failure fails a message (its copy might not be durable).
-    async fn deliver(
-        self: &Arc<Self>,
-        topic_arn: &str,
-        batch: Vec<Prepared>,
-    ) -> Vec<SnsResult<()>> {
+    async fn deliver(self: &Arc<Self>, topic_arn: &str, batch: Vec<Prepared>) -> Vec<SnsResult<()>> {
         let mut results: Vec<SnsResult<()>> = batch.iter().map(|_| Ok(())).collect();
         // Copies per target queue, in message order (FIFO order within a group is kept).
         let mut by_queue: BTreeMap<String, Vec<(usize, SqsCopy)>> = BTreeMap::new();
         let mut http: Vec<(usize, PendingDelivery)> = Vec::new();
         for (i, p) in batch.into_iter().enumerate() {
             for c in p.sqs {
-                let name = delivery::queue_name_of_arn(&c.queue_arn)
-                    .unwrap_or("")
-                    .to_string();
+                let name = delivery::queue_name_of_arn(&c.queue_arn).unwrap_or("").to_string();
                 by_queue.entry(name).or_default().push((i, c));
             }
             http.extend(p.http.into_iter().map(|h| (i, h)));
@@ -384,8 +331,7 @@ impl Inner {
                 }
                 let engine = self.engine.clone();
                 let queue = queue.clone();
-                let task =
-                    tokio::spawn(async move { engine.send_messages(&queue, msgs, "sns").await });
+                let task = tokio::spawn(async move { engine.send_messages(&queue, msgs, "sns").await });
                 sends.push((meta, task));
             }
         }
@@ -398,9 +344,7 @@ impl Inner {
             }
             Err(e) => {
                 for (i, _) in &http {
-                    results[*i] = Err(SnsError::internal(format!(
-                        "recording an HTTP delivery failed: {e}"
-                    )));
+                    results[*i] = Err(SnsError::internal(format!("recording an HTTP delivery failed: {e}")));
                 }
             }
         }
@@ -408,10 +352,7 @@ impl Inner {
             let outcome: Vec<Result<(), EngineError>> = match task.await {
                 Ok(Ok(per_message)) => per_message.into_iter().map(|r| r.map(|_| ())).collect(),
                 Ok(Err(e)) => meta.iter().map(|_| Err(e.clone())).collect(),
-                Err(join) => meta
-                    .iter()
-                    .map(|_| Err(EngineError::Internal(join.to_string())))
-                    .collect(),
+                Err(join) => meta.iter().map(|_| Err(EngineError::Internal(join.to_string()))).collect(),
             };
             for ((i, sub_arn, dlq, fallback), result) in meta.into_iter().zip(outcome) {
                 let Err(err) = result else { continue };
@@ -424,9 +365,7 @@ impl Inner {
                     }
                 }
                 if internal && results[i].is_ok() {
-                    results[i] = Err(SnsError::internal(format!(
-                        "delivery to an SQS subscriber failed: {err}"
-                    )));
+                    results[i] = Err(SnsError::internal(format!("delivery to an SQS subscriber failed: {err}")));
                 }
             }
         }
@@ -541,26 +480,14 @@ mod tests {
         let (status, body) = call(&sns, &batch_body(&topic, 10)).await;
         assert_eq!(status, 200, "{body}");
         assert_eq!(body.matches("<MessageId>").count(), 10, "{body}");
-        assert_eq!(
-            commits(&engine) - before,
-            1,
-            "ten entries, one subscriber: one commit"
-        );
+        assert_eq!(commits(&engine) - before, 1, "ten entries, one subscriber: one commit");
         // Durable before the answer: all ten are receivable, in order.
         let got = receive_all(&engine, "q1").await;
         let messages: Vec<String> = got
             .iter()
-            .map(|b| {
-                serde_json::from_str::<serde_json::Value>(b).unwrap()["Message"]
-                    .as_str()
-                    .unwrap()
-                    .to_string()
-            })
+            .map(|b| serde_json::from_str::<serde_json::Value>(b).unwrap()["Message"].as_str().unwrap().to_string())
             .collect();
-        assert_eq!(
-            messages,
-            (1..=10).map(|i| format!("m{i}")).collect::<Vec<_>>()
-        );
+        assert_eq!(messages, (1..=10).map(|i| format!("m{i}")).collect::<Vec<_>>());
 
         // Two subscribed queues: at most one commit each (group commit may fold them into one),
         // where one commit per entry and subscriber would be twenty.
@@ -587,53 +514,36 @@ mod tests {
         let topic = format!("arn:aws:sns:us-east-1:{ACCOUNT}:t.fifo");
         let mut attrs = BTreeMap::new();
         attrs.insert("FifoQueue".to_string(), "true".to_string());
-        engine
-            .create_queue("f.fifo", &attrs, &BTreeMap::new())
-            .await
-            .unwrap();
+        engine.create_queue("f.fifo", &attrs, &BTreeMap::new()).await.unwrap();
         let endpoint = format!("arn:aws:sqs:us-east-1:{ACCOUNT}:f.fifo");
         call(&sns, &format!("Action=Subscribe&Version=2010-03-31&TopicArn={}&Protocol=sqs&Endpoint={}&Attributes.entry.1.key=RawMessageDelivery&Attributes.entry.1.value=true", enc(&topic), enc(&endpoint))).await;
-        let mut body = format!(
-            "Action=PublishBatch&Version=2010-03-31&TopicArn={}",
-            enc(&topic)
-        );
+        let mut body = format!("Action=PublishBatch&Version=2010-03-31&TopicArn={}", enc(&topic));
         // e2 has no group (fails alone); e4 repeats e1's content (de-duplicated by the queue).
-        for (i, (msg, group)) in [("a", "g"), ("b", ""), ("c", "g"), ("a", "g"), ("d", "g")]
-            .iter()
-            .enumerate()
-        {
+        for (i, (msg, group)) in [("a", "g"), ("b", ""), ("c", "g"), ("a", "g"), ("d", "g")].iter().enumerate() {
             let i = i + 1;
-            body.push_str(&format!("&PublishBatchRequestEntries.member.{i}.Id=e{i}&PublishBatchRequestEntries.member.{i}.Message={msg}"));
+            body.push_str(&format!(
+                "&PublishBatchRequestEntries.member.{i}.Id=e{i}&PublishBatchRequestEntries.member.{i}.Message={msg}"
+            ));
             if !group.is_empty() {
-                body.push_str(&format!(
-                    "&PublishBatchRequestEntries.member.{i}.MessageGroupId={group}"
-                ));
+                body.push_str(&format!("&PublishBatchRequestEntries.member.{i}.MessageGroupId={group}"));
             }
         }
         let before = commits(&engine);
         let (status, resp) = call(&sns, &body).await;
         assert_eq!(status, 200, "{resp}");
         assert_eq!(resp.matches("<SequenceNumber>").count(), 4, "{resp}");
-        assert!(
-            resp.contains("<Failed><member><Id>e2</Id><Code>InvalidParameter</Code>"),
-            "{resp}"
-        );
+        assert!(resp.contains("<Failed><member><Id>e2</Id><Code>InvalidParameter</Code>"), "{resp}");
         assert_eq!(commits(&engine) - before, 1);
         let mut got = Vec::new();
         loop {
-            let opts = ReceiveOptions {
-                max_number_of_messages: Some(10),
-                ..Default::default()
-            };
+            let opts = ReceiveOptions { max_number_of_messages: Some(10), ..Default::default() };
             let batch = engine.receive_messages("f.fifo", &opts).await.unwrap();
             if batch.is_empty() {
                 break;
             }
             for m in batch {
                 got.push(m.body.clone());
-                engine
-                    .delete_messages("f.fifo", &[m.receipt_handle])
-                    .unwrap();
+                engine.delete_messages("f.fifo", &[m.receipt_handle]).unwrap();
             }
         }
         assert_eq!(got, vec!["a", "c", "d"]);
@@ -643,35 +553,19 @@ mod tests {
     async fn urls_come_from_the_public_url_when_configured() {
         for (public_url, want) in [
             (None, "http://sluice.test:9324/?Action=Unsubscribe"),
-            (
-                Some("https://sns.example.com:8443/"),
-                "https://sns.example.com:8443/?Action=Unsubscribe",
-            ),
+            (Some("https://sns.example.com:8443/"), "https://sns.example.com:8443/?Action=Unsubscribe"),
         ] {
             let engine = engine();
-            let options = SnsOptions {
-                public_url: public_url.map(str::to_string),
-                ca_file: None,
-            };
+            let options = SnsOptions { public_url: public_url.map(str::to_string), ca_file: None };
             let sns = Sns::open(engine.clone(), options).unwrap();
             let topic = topic_with_queues(&engine, &sns, &["q"]).await;
-            call(
-                &sns,
-                &format!(
-                    "Action=Publish&Version=2010-03-31&TopicArn={}&Message=hi",
-                    enc(&topic)
-                ),
-            )
-            .await;
+            call(&sns, &format!("Action=Publish&Version=2010-03-31&TopicArn={}&Message=hi", enc(&topic))).await;
             let [body] = receive_all(&engine, "q").await.try_into().unwrap();
             let env: serde_json::Value = serde_json::from_str(&body).unwrap();
             let unsubscribe = env["UnsubscribeURL"].as_str().unwrap();
             assert!(unsubscribe.starts_with(want), "{unsubscribe}");
             let base = want.trim_end_matches("/?Action=Unsubscribe");
-            assert_eq!(
-                env["SigningCertURL"].as_str().unwrap(),
-                format!("{base}/SimpleNotificationService-sluice.pem")
-            );
+            assert_eq!(env["SigningCertURL"].as_str().unwrap(), format!("{base}/SimpleNotificationService-sluice.pem"));
         }
     }
 
@@ -693,28 +587,18 @@ mod tests {
         )
         .await;
         assert_eq!(status, 200);
-        let confirmation: serde_json::Value =
-            serde_json::from_str(&posts.recv().await.unwrap()).unwrap();
+        let confirmation: serde_json::Value = serde_json::from_str(&posts.recv().await.unwrap()).unwrap();
         let token = confirmation["Token"].as_str().unwrap();
         let (status, _) = call(
             &sns,
-            &format!(
-                "Action=ConfirmSubscription&Version=2010-03-31&TopicArn={}&Token={token}",
-                enc(&topic)
-            ),
+            &format!("Action=ConfirmSubscription&Version=2010-03-31&TopicArn={}&Token={token}", enc(&topic)),
         )
         .await;
         assert_eq!(status, 200);
         wait_until(|| pending_ids(&engine).is_empty()).await;
 
-        let (status, body) = call(
-            &sns,
-            &format!(
-                "Action=Publish&Version=2010-03-31&TopicArn={}&Message=hello",
-                enc(&topic)
-            ),
-        )
-        .await;
+        let (status, body) =
+            call(&sns, &format!("Action=Publish&Version=2010-03-31&TopicArn={}&Message=hello", enc(&topic))).await;
         assert_eq!(status, 200, "{body}");
         let n: serde_json::Value = serde_json::from_str(&posts.recv().await.unwrap()).unwrap();
         assert_eq!(n["Message"], "hello");
@@ -722,18 +606,11 @@ mod tests {
         // With the store closed the delivery cannot be recorded: Publish must fail rather than
         // answer for a delivery a restart would forget.
         engine.store().close().await;
-        let (status, body) = call(
-            &sns,
-            &format!(
-                "Action=Publish&Version=2010-03-31&TopicArn={}&Message=lost",
-                enc(&topic)
-            ),
-        )
-        .await;
+        let (status, body) =
+            call(&sns, &format!("Action=Publish&Version=2010-03-31&TopicArn={}&Message=lost", enc(&topic))).await;
         assert_eq!(status, 500, "{body}");
         assert!(body.contains("InternalError"), "{body}");
     }
-
 
     #[tokio::test]
     async fn envelope_timestamps_come_from_the_engine_clock() {

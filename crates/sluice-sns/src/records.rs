@@ -13,8 +13,8 @@ use sluice_engine::Engine;
 use sluice_store::{Namespace, Op};
 
 use crate::delivery::PendingDelivery;
-use crate::filter::{FilterPolicy, Scope};
 use crate::error::{SnsError, SnsResult};
+use crate::filter::{FilterPolicy, Scope};
 use crate::Inner;
 
 const TOPIC_PREFIX: &str = "sns/topic/";
@@ -45,15 +45,10 @@ pub(crate) struct Subscription {
 
 impl Subscription {
     pub(crate) fn raw(&self) -> bool {
-        self.attributes
-            .get("RawMessageDelivery")
-            .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+        self.attributes.get("RawMessageDelivery").is_some_and(|v| v.eq_ignore_ascii_case("true"))
     }
     pub(crate) fn filter(&self) -> Option<FilterPolicy> {
-        let text = self
-            .attributes
-            .get("FilterPolicy")
-            .filter(|t| !t.is_empty())?;
+        let text = self.attributes.get("FilterPolicy").filter(|t| !t.is_empty())?;
         let scope = self
             .attributes
             .get("FilterPolicyScope")
@@ -62,8 +57,7 @@ impl Subscription {
         FilterPolicy::parse(text, scope).ok()
     }
     pub(crate) fn dead_letter_arn(&self) -> Option<String> {
-        let rp: serde_json::Value =
-            serde_json::from_str(self.attributes.get("RedrivePolicy")?).ok()?;
+        let rp: serde_json::Value = serde_json::from_str(self.attributes.get("RedrivePolicy")?).ok()?;
         rp.get("deadLetterTargetArn")?.as_str().map(str::to_string)
     }
 }
@@ -133,18 +127,13 @@ pub(crate) fn recover(engine: &Engine) -> Result<(State, Vec<PendingDelivery>), 
 
 impl Inner {
     pub(crate) async fn commit(&self, ops: Vec<Op>) -> SnsResult<()> {
-        self.engine
-            .store()
-            .commit(ops)
-            .await
-            .map_err(|e| SnsError::internal(e.to_string()))
+        self.engine.store().commit(ops).await.map_err(|e| SnsError::internal(e.to_string()))
     }
 
     /// Persists a changed topic (durably), then makes it the current one.
     pub(crate) async fn save_topic(&self, arn: String, t: Topic) -> SnsResult<()> {
         let bytes = serde_json::to_vec(&t).map_err(|e| SnsError::internal(e.to_string()))?;
-        self.commit(vec![Namespace::Sns.put(topic_key(&arn), bytes)])
-        .await?;
+        self.commit(vec![Namespace::Sns.put(topic_key(&arn), bytes)]).await?;
         self.lock().topics.insert(arn, t);
         Ok(())
     }
@@ -185,18 +174,23 @@ mod tests {
             .unwrap();
         engine.create_queue("q", &BTreeMap::new(), &BTreeMap::new()).await.unwrap();
         let sns = Sns::open(engine.clone(), SnsOptions::default()).unwrap();
-        let (status, body) = call(&sns, &format!("Action=GetTopicAttributes&Version=2010-03-31&TopicArn={}", enc(&topic))).await;
+        let (status, body) =
+            call(&sns, &format!("Action=GetTopicAttributes&Version=2010-03-31&TopicArn={}", enc(&topic))).await;
         assert_eq!(status, 200, "{body}");
         assert!(body.contains("<key>DisplayName</key><value>Old</value>"), "{body}");
         assert!(body.contains("<key>SubscriptionsConfirmed</key><value>1</value>"), "{body}");
-        let (status, body) = call(&sns, &format!("Action=Publish&Version=2010-03-31&TopicArn={}&Message=still+here", enc(&topic))).await;
+        let (status, body) =
+            call(&sns, &format!("Action=Publish&Version=2010-03-31&TopicArn={}&Message=still+here", enc(&topic))).await;
         assert_eq!(status, 200, "{body}");
         let [got] = receive_all(&engine, "q").await.try_into().unwrap();
         assert!(got.contains("still here"), "{got}");
         // A change is written to the same records: a restart sees it.
         let (status, _) = call(
             &sns,
-            &format!("Action=SetTopicAttributes&Version=2010-03-31&TopicArn={}&AttributeName=DisplayName&AttributeValue=New", enc(&topic)),
+            &format!(
+                "Action=SetTopicAttributes&Version=2010-03-31&TopicArn={}&AttributeName=DisplayName&AttributeValue=New",
+                enc(&topic)
+            ),
         )
         .await;
         assert_eq!(status, 200);
@@ -248,16 +242,10 @@ mod tests {
         assert_eq!(pending_ids(&engine).len(), 2);
 
         let _sns = Sns::open(engine.clone(), SnsOptions::default()).unwrap();
-        let got = tokio::time::timeout(std::time::Duration::from_secs(5), posts.recv())
-            .await
-            .unwrap();
+        let got = tokio::time::timeout(std::time::Duration::from_secs(5), posts.recv()).await.unwrap();
         assert_eq!(got.as_deref(), Some("left over"));
         // Both records go (lazy deletes: wait for the writer).
         wait_until(|| pending_ids(&engine).is_empty()).await;
-        assert!(
-            posts.try_recv().is_err(),
-            "the orphan must not be delivered"
-        );
+        assert!(posts.try_recv().is_err(), "the orphan must not be delivered");
     }
-
 }

@@ -6,15 +6,15 @@ use std::sync::Arc;
 
 use sluice_store::Namespace;
 
-use crate::delivery::{self, PendingDelivery, RetryPolicy};
-use crate::records::{sub_key, Subscription};
-use crate::topics::{DEFAULT_EFFECTIVE_DELIVERY_POLICY, PAGE};
 use crate::action::{
     AttributesOutput, ConfirmSubscriptionInput, GetSubscriptionAttributesInput, ListSubscriptionsByTopicInput,
     ListSubscriptionsOutput, NoResult, SetSubscriptionAttributesInput, SubscribeInput, SubscriptionArnOutput,
     SubscriptionSummary, UnsubscribeInput,
 };
+use crate::delivery::{self, PendingDelivery, RetryPolicy};
 use crate::error::{SnsError, SnsResult};
+use crate::records::{sub_key, Subscription};
+use crate::topics::{DEFAULT_EFFECTIVE_DELIVERY_POLICY, PAGE};
 use crate::validation::{check_arn, page_start, validate_sub_attrs};
 use crate::wire;
 use crate::Inner;
@@ -56,7 +56,9 @@ impl Inner {
         let _w = self.writes.lock().await;
         let topic = self.topic(&topic_arn)?;
         if protocol == "sqs" && endpoint.ends_with(".fifo") && !topic.fifo {
-            return Err(SnsError::invalid("Invalid parameter: Endpoint Reason: FIFO SQS Queues can not be subscribed to standard SNS topics"));
+            return Err(SnsError::invalid(
+                "Invalid parameter: Endpoint Reason: FIFO SQS Queues can not be subscribed to standard SNS topics",
+            ));
         }
         let existing = self
             .lock()
@@ -66,13 +68,11 @@ impl Inner {
             .cloned();
         if let Some(s) = existing {
             if attrs.iter().any(|(k, v)| s.attributes.get(k) != Some(v)) {
-                return Err(SnsError::invalid("Invalid parameter: Attributes Reason: Subscription already exists with different attributes"));
+                return Err(SnsError::invalid(
+                    "Invalid parameter: Attributes Reason: Subscription already exists with different attributes",
+                ));
             }
-            let shown = if s.confirmed || return_arn {
-                s.arn.clone()
-            } else {
-                "pending confirmation".into()
-            };
+            let shown = if s.confirmed || return_arn { s.arn.clone() } else { "pending confirmation".into() };
             return Ok(SubscriptionArnOutput { subscription_arn: shown });
         }
         let arn = format!("{topic_arn}:{}", uuid::Uuid::new_v4());
@@ -98,17 +98,9 @@ impl Inner {
         // still sends it.
         let now_ms = self.clock.now_ms();
         let confirmation = token.map(|token| {
-            let (message_id, body) = delivery::confirmation_json(
-                base_url,
-                &topic_arn,
-                &token,
-                &wire::iso8601(now_ms),
-            );
+            let (message_id, body) = delivery::confirmation_json(base_url, &topic_arn, &token, &wire::iso8601(now_ms));
             let headers = vec![
-                (
-                    "x-amz-sns-message-type".to_string(),
-                    "SubscriptionConfirmation".to_string(),
-                ),
+                ("x-amz-sns-message-type".to_string(), "SubscriptionConfirmation".to_string()),
                 ("x-amz-sns-message-id".to_string(), message_id),
                 ("x-amz-sns-topic-arn".to_string(), topic_arn.clone()),
             ];
@@ -128,17 +120,16 @@ impl Inner {
         self.lock().subs.insert(arn.clone(), sub);
         if let Some(job) = confirmation {
             self.spawn_delivery(job);
-            let shown = if return_arn {
-                arn
-            } else {
-                "pending confirmation".into()
-            };
+            let shown = if return_arn { arn } else { "pending confirmation".into() };
             return Ok(SubscriptionArnOutput { subscription_arn: shown });
         }
         Ok(SubscriptionArnOutput { subscription_arn: arn })
     }
 
-    pub(crate) async fn confirm_subscription(&self, input: ConfirmSubscriptionInput) -> SnsResult<SubscriptionArnOutput> {
+    pub(crate) async fn confirm_subscription(
+        &self,
+        input: ConfirmSubscriptionInput,
+    ) -> SnsResult<SubscriptionArnOutput> {
         let topic_arn = input.topic_arn;
         let token = input.token;
         let _w = self.writes.lock().await;
@@ -153,8 +144,7 @@ impl Inner {
         if !sub.confirmed {
             sub.confirmed = true;
             let value = serde_json::to_vec(&sub).map_err(|e| SnsError::internal(e.to_string()))?;
-            self.commit(vec![Namespace::Sns.put(sub_key(&sub.arn), value)])
-            .await?;
+            self.commit(vec![Namespace::Sns.put(sub_key(&sub.arn), value)]).await?;
             self.lock().subs.insert(sub.arn.clone(), sub.clone());
         }
         Ok(SubscriptionArnOutput { subscription_arn: sub.arn })
@@ -163,14 +153,15 @@ impl Inner {
     pub(crate) async fn unsubscribe(&self, input: UnsubscribeInput) -> SnsResult<NoResult> {
         let arn = input.subscription_arn;
         if arn.split(':').count() != 7 || !arn.starts_with("arn:aws:sns:") {
-            return Err(SnsError::invalid("Invalid parameter: SubscriptionArn Reason: An ARN must have at least 6 elements, not 1"));
+            return Err(SnsError::invalid(
+                "Invalid parameter: SubscriptionArn Reason: An ARN must have at least 6 elements, not 1",
+            ));
         }
         let _w = self.writes.lock().await;
         if !self.lock().subs.contains_key(&arn) {
             return Err(SnsError::SubscriptionNotFound);
         }
-        self.commit(vec![Namespace::Sns.delete(sub_key(&arn))])
-        .await?;
+        self.commit(vec![Namespace::Sns.delete(sub_key(&arn))]).await?;
         self.lock().subs.remove(&arn);
         Ok(NoResult)
     }
@@ -192,13 +183,8 @@ impl Inner {
     ) -> SnsResult<ListSubscriptionsOutput> {
         let start = page_start(next_token)?;
         let st = self.lock();
-        let subs: Vec<&Subscription> = st
-            .subs
-            .values()
-            .filter(|s| topic.is_none_or(|t| s.topic_arn == t))
-            .skip(start)
-            .take(PAGE + 1)
-            .collect();
+        let subs: Vec<&Subscription> =
+            st.subs.values().filter(|s| topic.is_none_or(|t| s.topic_arn == t)).skip(start).take(PAGE + 1).collect();
         let next_token = (subs.len() > PAGE).then(|| (start + PAGE).to_string());
         let subscriptions = subs
             .iter()
@@ -218,11 +204,7 @@ impl Inner {
         if arn.split(':').count() != 7 || !arn.starts_with("arn:aws:sns:") {
             return Err(SnsError::invalid("Invalid parameter: SubscriptionArn"));
         }
-        self.lock()
-            .subs
-            .get(arn)
-            .cloned()
-            .ok_or(SnsError::SubscriptionNotFound)
+        self.lock().subs.get(arn).cloned().ok_or(SnsError::SubscriptionNotFound)
     }
 
     pub(crate) fn get_subscription_attributes(
@@ -236,18 +218,12 @@ impl Inner {
         a.insert("Owner".into(), s.owner.clone());
         a.insert("Protocol".into(), s.protocol.clone());
         a.insert("Endpoint".into(), s.endpoint.clone());
-        a.insert(
-            "ConfirmationWasAuthenticated".into(),
-            s.confirmed.to_string(),
-        );
+        a.insert("ConfirmationWasAuthenticated".into(), s.confirmed.to_string());
         a.insert("PendingConfirmation".into(), (!s.confirmed).to_string());
         a.insert("RawMessageDelivery".into(), "false".into());
         if s.protocol.starts_with("http") {
-            let topic_policy = self
-                .lock()
-                .topics
-                .get(&s.topic_arn)
-                .and_then(|t| t.attributes.get("DeliveryPolicy").cloned());
+            let topic_policy =
+                self.lock().topics.get(&s.topic_arn).and_then(|t| t.attributes.get("DeliveryPolicy").cloned());
             let eff = s
                 .attributes
                 .get("DeliveryPolicy")
@@ -289,24 +265,15 @@ impl Inner {
             && s.attributes.contains_key("FilterPolicy")
             && !s.attributes.contains_key("FilterPolicyScope")
         {
-            s.attributes
-                .insert("FilterPolicyScope".into(), "MessageAttributes".into());
+            s.attributes.insert("FilterPolicyScope".into(), "MessageAttributes".into());
         }
         let bytes = serde_json::to_vec(&s).map_err(|e| SnsError::internal(e.to_string()))?;
-        self.commit(vec![Namespace::Sns.put(sub_key(&arn), bytes)])
-        .await?;
+        self.commit(vec![Namespace::Sns.put(sub_key(&arn), bytes)]).await?;
         self.lock().subs.insert(arn, s);
         Ok(NoResult)
     }
 
-
     pub(crate) fn confirmed_subscriptions(&self, topic_arn: &str) -> Vec<Subscription> {
-        self.lock()
-            .subs
-            .values()
-            .filter(|s| s.topic_arn == topic_arn && s.confirmed)
-            .cloned()
-            .collect()
+        self.lock().subs.values().filter(|s| s.topic_arn == topic_arn && s.confirmed).cloned().collect()
     }
-
 }

@@ -57,10 +57,7 @@ pub(crate) fn commits(engine: &Engine) -> u64 {
 pub(crate) async fn receive_all(engine: &Engine, queue: &str) -> Vec<String> {
     let mut out = Vec::new();
     loop {
-        let opts = ReceiveOptions {
-            max_number_of_messages: Some(10),
-            ..Default::default()
-        };
+        let opts = ReceiveOptions { max_number_of_messages: Some(10), ..Default::default() };
         let got = engine.receive_messages(queue, &opts).await.unwrap();
         if got.is_empty() {
             return out;
@@ -74,10 +71,7 @@ pub(crate) async fn topic_with_queues(engine: &Arc<Engine>, sns: &Sns, queues: &
     assert_eq!(status, 200);
     let topic = format!("arn:aws:sns:us-east-1:{ACCOUNT}:t");
     for q in queues {
-        engine
-            .create_queue(q, &BTreeMap::new(), &BTreeMap::new())
-            .await
-            .unwrap();
+        engine.create_queue(q, &BTreeMap::new(), &BTreeMap::new()).await.unwrap();
         let endpoint = format!("arn:aws:sqs:us-east-1:{ACCOUNT}:{q}");
         let (status, body) = call(
             sns,
@@ -94,10 +88,7 @@ pub(crate) async fn topic_with_queues(engine: &Arc<Engine>, sns: &Sns, queues: &
 }
 
 pub(crate) fn batch_body(topic: &str, n: usize) -> String {
-    let mut body = format!(
-        "Action=PublishBatch&Version=2010-03-31&TopicArn={}",
-        enc(topic)
-    );
+    let mut body = format!("Action=PublishBatch&Version=2010-03-31&TopicArn={}", enc(topic));
     for i in 1..=n {
         body.push_str(&format!(
             "&PublishBatchRequestEntries.member.{i}.Id=e{i}&PublishBatchRequestEntries.member.{i}.Message=m{i}"
@@ -134,7 +125,9 @@ pub(crate) async fn http_sink() -> (String, tokio::sync::mpsc::UnboundedReceiver
                             .unwrap_or(0);
                         if buf.len() >= end + 4 + len {
                             let _ = tx.send(text[end + 4..end + 4 + len].to_string());
-                            let _ = sock.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n").await;
+                            let _ = sock
+                                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+                                .await;
                             return;
                         }
                     }

@@ -4,12 +4,12 @@ use std::collections::BTreeMap;
 
 use sluice_store::Namespace;
 
-use crate::records::{sub_key, topic_key, Topic};
 use crate::action::{
     AttributesOutput, CreateTopicInput, DeleteTopicInput, GetTopicAttributesInput, ListTopicsInput, ListTopicsOutput,
     NoResult, SetTopicAttributesInput, TopicArnOutput,
 };
 use crate::error::{SnsError, SnsResult};
+use crate::records::{sub_key, topic_key, Topic};
 use crate::validation::{check_arn, page_start, valid_topic_name, validate_bool, validate_tags, validate_topic_attrs};
 use crate::Inner;
 
@@ -24,13 +24,8 @@ impl Inner {
     }
 
     pub(crate) fn topic(&self, arn: &str) -> SnsResult<Topic> {
-        self.lock()
-            .topics
-            .get(arn)
-            .cloned()
-            .ok_or(SnsError::TopicNotFound)
+        self.lock().topics.get(arn).cloned().ok_or(SnsError::TopicNotFound)
     }
-
 
     pub(crate) async fn create_topic(&self, input: CreateTopicInput) -> SnsResult<TopicArnOutput> {
         let name = input.name.as_str();
@@ -54,11 +49,10 @@ impl Inner {
         let _w = self.writes.lock().await;
         let arn = self.topic_arn(name);
         if let Some(existing) = self.lock().topics.get(&arn) {
-            if attrs
-                .iter()
-                .any(|(k, v)| existing.attributes.get(k) != Some(v))
-            {
-                return Err(SnsError::invalid("Invalid parameter: Attributes Reason: Topic already exists with different attributes"));
+            if attrs.iter().any(|(k, v)| existing.attributes.get(k) != Some(v)) {
+                return Err(SnsError::invalid(
+                    "Invalid parameter: Attributes Reason: Topic already exists with different attributes",
+                ));
             }
             if !tags.is_empty() && tags != existing.tags {
                 return Err(SnsError::invalid(
@@ -70,20 +64,12 @@ impl Inner {
         if fifo && !attrs.contains_key("ContentBasedDeduplication") {
             attrs.insert("ContentBasedDeduplication".into(), "false".into());
         }
-        let topic = Topic {
-            arn: arn.clone(),
-            name: name.to_string(),
-            fifo,
-            attributes: attrs,
-            tags,
-        };
+        let topic = Topic { arn: arn.clone(), name: name.to_string(), fifo, attributes: attrs, tags };
         let value = serde_json::to_vec(&topic).map_err(|e| SnsError::internal(e.to_string()))?;
-        self.commit(vec![Namespace::Sns.put(topic_key(&arn), value)])
-        .await?;
+        self.commit(vec![Namespace::Sns.put(topic_key(&arn), value)]).await?;
         self.lock().topics.insert(arn.clone(), topic);
         Ok(TopicArnOutput { topic_arn: arn })
     }
-
 
     pub(crate) async fn delete_topic(&self, input: DeleteTopicInput) -> SnsResult<NoResult> {
         let arn = input.topic_arn;
@@ -94,11 +80,7 @@ impl Inner {
             if !st.topics.contains_key(&arn) {
                 return Ok(NoResult); // Deleting a topic that does not exist is not an error.
             }
-            st.subs
-                .values()
-                .filter(|s| s.topic_arn == arn)
-                .map(|s| s.arn.clone())
-                .collect()
+            st.subs.values().filter(|s| s.topic_arn == arn).map(|s| s.arn.clone()).collect()
         };
         let mut ops = vec![Namespace::Sns.delete(topic_key(&arn))];
         ops.extend(subs.iter().map(|s| Namespace::Sns.delete(sub_key(s))));
@@ -124,10 +106,7 @@ impl Inner {
         let arn = input.topic_arn.as_str();
         check_arn(arn, "TopicArn")?;
         let st = self.lock();
-        let t = st
-            .topics
-            .get(arn)
-            .ok_or(SnsError::TopicNotFound)?;
+        let t = st.topics.get(arn).ok_or(SnsError::TopicNotFound)?;
         let (mut confirmed, mut pending) = (0, 0);
         for s in st.subs.values().filter(|s| s.topic_arn == t.arn) {
             if s.confirmed {
@@ -192,5 +171,4 @@ impl Inner {
         t.attributes.insert(name, value);
         self.save_topic(arn, t).await.map(|_| NoResult)
     }
-
 }

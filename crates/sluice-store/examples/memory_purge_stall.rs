@@ -6,7 +6,10 @@ use sluice_store::{Backend, Op};
 use std::time::Instant;
 fn fill(b: &MemoryBackend, q: u64, n: u64) {
     for chunk in (0..n).collect::<Vec<_>>().chunks(10_000) {
-        b.apply(chunk.iter().map(|&s| Op::PutMessage { queue: q, seq: s, meta: vec![0; 40], body: vec![1; 216] }).collect()).unwrap();
+        b.apply(
+            chunk.iter().map(|&s| Op::PutMessage { queue: q, seq: s, meta: vec![0; 40], body: vec![1; 216] }).collect(),
+        )
+        .unwrap();
     }
 }
 fn probe<F: FnOnce()>(b: &MemoryBackend, f: F) -> (std::time::Duration, std::time::Duration) {
@@ -37,6 +40,8 @@ fn main() {
         let (p, pw) = probe(&b, || b.apply(vec![Op::PurgeMessages { queue: 1, below: u64::MAX }]).unwrap());
         fill(&b, 1, 1_000_000);
         let (d, dw) = probe(&b, || b.apply(vec![Op::DeleteQueue { queue: 1 }]).unwrap());
-        println!("round {round}: purge {p:?} (longest body read meanwhile {pw:?}), delete queue {d:?} (longest read {dw:?})");
+        println!(
+            "round {round}: purge {p:?} (longest body read meanwhile {pw:?}), delete queue {d:?} (longest read {dw:?})"
+        );
     }
 }

@@ -50,7 +50,11 @@ pub fn run_all(open: Open, durable: bool) {
     assert_eq!(b.get_body(7, 2).unwrap().as_deref(), Some(&b"body-7-2"[..]));
     assert_eq!(b.get_body(7, 99).unwrap(), None);
     let bodies = b.get_bodies(7, &[2, 99, 1, 300]).unwrap();
-    assert_eq!(bodies, vec![Some(b"body-7-2".to_vec()), None, Some(b"body-7-1".to_vec()), None], "in the order asked, per queue");
+    assert_eq!(
+        bodies,
+        vec![Some(b"body-7-2".to_vec()), None, Some(b"body-7-1".to_vec()), None],
+        "in the order asked, per queue"
+    );
 
     // PutMeta replaces metadata and keeps the body; on a deleted message it must not resurrect it.
     b.apply(vec![Op::PutMeta { queue: 7, seq: 1, meta: b"new".to_vec() }]).unwrap();

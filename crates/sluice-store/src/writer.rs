@@ -382,7 +382,11 @@ fn writer_loop(backend: &dyn Backend, rx: mpsc::Receiver<Job>, sleep: &AtomicU8,
             // empty when the deadline passes, so an overdue group is committed durably itself.
             let overdue = unsynced_since.is_some_and(|since| since.elapsed() >= LAZY_SYNC_DELAY);
             let durable = !waiters.is_empty() || close.is_some() || overdue;
-            let result = if durable { backend.apply(std::mem::take(&mut ops)) } else { backend.append(std::mem::take(&mut ops)) };
+            let result = if durable {
+                backend.apply(std::mem::take(&mut ops))
+            } else {
+                backend.append(std::mem::take(&mut ops))
+            };
             stats.record_commit(started.elapsed(), count);
             match &result {
                 Err(e) => tracing::error!(error = %e, ops = count, "group commit failed"),
@@ -508,7 +512,11 @@ mod tests {
             store.commit_lazy(kv(1));
             std::thread::sleep(Duration::from_micros(100));
         }
-        assert!(durable() >= 1, "5 s of lazy writes without an fdatasync ({} appends)", backend.appends.load(Ordering::SeqCst));
+        assert!(
+            durable() >= 1,
+            "5 s of lazy writes without an fdatasync ({} appends)",
+            backend.appends.load(Ordering::SeqCst)
+        );
         store.close().await;
     }
 

@@ -30,10 +30,7 @@ const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// `SQS_ENDPOINT`, trimmed, if set and not empty.
 pub fn external_endpoint() -> Option<String> {
-    std::env::var("SQS_ENDPOINT")
-        .ok()
-        .map(|s| s.trim().trim_end_matches('/').to_string())
-        .filter(|s| !s.is_empty())
+    std::env::var("SQS_ENDPOINT").ok().map(|s| s.trim().trim_end_matches('/').to_string()).filter(|s| !s.is_empty())
 }
 
 /// True (and says so on stderr) when `server` is an external endpoint: the test needs a server
@@ -175,7 +172,8 @@ impl TestServer {
     fn make_root() -> PathBuf {
         // The clock's nanoseconds too: a kept dir of an earlier process with the same pid must
         // not be reused.
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+        let nanos =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
         let root = std::env::temp_dir().join(format!("{}_{}", unique("sluice-test"), nanos % 100_000));
         fs::create_dir_all(root.join("data")).expect("create temp data dir");
         root
@@ -219,7 +217,8 @@ impl TestServer {
                     let shutdown = async move {
                         let _ = stopped.await;
                     };
-                    sluice::server::run(sluice::server::Listener::plain(listener), shutdown, opened.state.clone()).await;
+                    sluice::server::run(sluice::server::Listener::plain(listener), shutdown, opened.state.clone())
+                        .await;
                     // `opened` (the data dir lock) lives until the store is flushed.
                     drop(opened);
                 });
@@ -405,7 +404,10 @@ impl TestServer {
                 let _ = child.kill();
                 let _ = child.wait();
                 *self.child() = None;
-                panic!("sluice did not exit within {SHUTDOWN_TIMEOUT:?} of SIGTERM\n--- server log tail ---\n{}", self.log_tail());
+                panic!(
+                    "sluice did not exit within {SHUTDOWN_TIMEOUT:?} of SIGTERM\n--- server log tail ---\n{}",
+                    self.log_tail()
+                );
             }
             std::thread::sleep(Duration::from_millis(25));
         }

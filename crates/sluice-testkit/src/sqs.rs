@@ -86,19 +86,11 @@ pub fn md5_of_attributes(attrs: &HashMap<String, MessageAttributeValue>) -> Stri
 // ---------------------------------------------------------------- SQS helpers
 
 pub fn string_attr(v: &str) -> MessageAttributeValue {
-    MessageAttributeValue::builder()
-        .data_type("String")
-        .string_value(v)
-        .build()
-        .unwrap()
+    MessageAttributeValue::builder().data_type("String").string_value(v).build().unwrap()
 }
 
 pub fn number_attr(v: &str) -> MessageAttributeValue {
-    MessageAttributeValue::builder()
-        .data_type("Number")
-        .string_value(v)
-        .build()
-        .unwrap()
+    MessageAttributeValue::builder().data_type("Number").string_value(v).build().unwrap()
 }
 
 pub fn binary_attr(v: &[u8]) -> MessageAttributeValue {
@@ -110,15 +102,9 @@ pub fn binary_attr(v: &[u8]) -> MessageAttributeValue {
 }
 
 pub async fn create_queue(client: &Client, name: &str) -> String {
-    let out = client
-        .create_queue()
-        .queue_name(name)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("CreateQueue {name}: {e:?}"));
-    out.queue_url()
-        .unwrap_or_else(|| panic!("CreateQueue {name}: no QueueUrl"))
-        .to_string()
+    let out =
+        client.create_queue().queue_name(name).send().await.unwrap_or_else(|e| panic!("CreateQueue {name}: {e:?}"));
+    out.queue_url().unwrap_or_else(|| panic!("CreateQueue {name}: no QueueUrl")).to_string()
 }
 
 /// Receives until `n` distinct messages arrived (or `deadline` passed), using
@@ -136,10 +122,7 @@ pub async fn receive_exactly(
     let mut seen = std::collections::HashSet::new();
     while got.len() < n {
         if start.elapsed() > deadline {
-            panic!(
-                "received only {} of {n} messages from {url} within {deadline:?}",
-                got.len()
-            );
+            panic!("received only {} of {n} messages from {url} within {deadline:?}", got.len());
         }
         let out = client
             .receive_message()
@@ -152,17 +135,10 @@ pub async fn receive_exactly(
             .send()
             .await
             .unwrap_or_else(|e| panic!("ReceiveMessage {url}: {e:?}"));
-        assert!(
-            out.messages().len() <= 10,
-            "ReceiveMessage(max 10) returned {} messages",
-            out.messages().len()
-        );
+        assert!(out.messages().len() <= 10, "ReceiveMessage(max 10) returned {} messages", out.messages().len());
         for m in out.messages() {
             let id = m.message_id().expect("MessageId").to_string();
-            assert!(
-                seen.insert(id.clone()),
-                "message {id} received twice while invisible (visibility {visibility}s)"
-            );
+            assert!(seen.insert(id.clone()), "message {id} received twice while invisible (visibility {visibility}s)");
             got.push(m.clone());
         }
     }
@@ -186,7 +162,5 @@ pub async fn receive_now(client: &Client, url: &str, max: i32) -> Vec<Message> {
 }
 
 pub fn sys_attr(m: &Message, name: MessageSystemAttributeName) -> Option<&str> {
-    m.attributes()
-        .and_then(|a| a.get(&name))
-        .map(|s| s.as_str())
+    m.attributes().and_then(|a| a.get(&name)).map(|s| s.as_str())
 }

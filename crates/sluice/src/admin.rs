@@ -28,7 +28,10 @@ fn text(status: u16, content_type: &'static str, body: &str) -> AdminResponse {
 
 /// Percent-decodes a path segment (queue names are plain, but a browser may encode anything).
 fn decode_segment(s: &str) -> String {
-    form_urlencoded::parse(format!("x={}", s.replace('+', "%2B")).as_bytes()).next().map(|(_, v)| v.into_owned()).unwrap_or_default()
+    form_urlencoded::parse(format!("x={}", s.replace('+', "%2B")).as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default()
 }
 
 fn overview_json(q: &QueueOverview, base_url: &str, account: &str) -> Value {

@@ -85,20 +85,21 @@ pub async fn open(config: &Config) -> Result<Opened, StartError> {
         }
     };
     let store = Arc::new(store);
-    let engine = Engine::open(
-        EngineConfig::new(&config.region, &config.account_id, secret),
-        Arc::new(SystemClock),
-        store,
-    )?;
+    let engine =
+        Engine::open(EngineConfig::new(&config.region, &config.account_id, secret), Arc::new(SystemClock), store)?;
     let queues = engine.list_queues("");
-    let messages: usize = queues.iter().filter_map(|q| engine.queue_counts(q).ok()).map(|c| c.visible + c.inflight + c.delayed).sum();
+    let messages: usize =
+        queues.iter().filter_map(|q| engine.queue_counts(q).ok()).map(|c| c.visible + c.inflight + c.delayed).sum();
     tracing::info!(queues = queues.len(), messages, millis = started.elapsed().as_millis() as u64, "recovered");
     for decl in &config.queues {
         let attrs = decl.attribute_strings();
         match engine.create_queue(&decl.name, &attrs, &decl.tags).await {
             Ok(()) => {}
             Err(sluice_engine::EngineError::QueueNameExists(_)) => {
-                engine.set_queue_attributes(&decl.name, &attrs).await.map_err(|e| StartError::Queue(decl.name.clone(), e))?;
+                engine
+                    .set_queue_attributes(&decl.name, &attrs)
+                    .await
+                    .map_err(|e| StartError::Queue(decl.name.clone(), e))?;
                 tracing::info!(queue = %decl.name, "configured queue existed with other attributes; updated them");
             }
             Err(e) => return Err(StartError::Queue(decl.name.clone(), e)),
@@ -106,7 +107,8 @@ pub async fn open(config: &Config) -> Result<Opened, StartError> {
     }
     let protocol = ProtocolConfig { public_base_url: config.public_url.clone() };
     let engine = Arc::new(engine);
-    let sns_options = sluice_sns::SnsOptions { public_url: config.public_url.clone(), ca_file: config.sns_ca_file.clone() };
+    let sns_options =
+        sluice_sns::SnsOptions { public_url: config.public_url.clone(), ca_file: config.sns_ca_file.clone() };
     let sns = sluice_sns::Sns::open(engine.clone(), sns_options).map_err(StartError::Sns)?;
     let state = AppState { engine, protocol, metrics: crate::metrics::Metrics::default(), sns };
     Ok(Opened { state: Arc::new(state), _lock: lock })

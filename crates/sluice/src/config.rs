@@ -210,7 +210,8 @@ mod tests {
         std::fs::write(&path, "sns_ca_file = \"/etc/file-ca.pem\"\n").unwrap();
         let file_only = Config::load(&ServeArgs { config: Some(path.clone()), ..Default::default() }).unwrap();
         assert_eq!(file_only.sns_ca_file, Some(PathBuf::from("/etc/file-ca.pem")));
-        let flag = ServeArgs { config: Some(path.clone()), sns_ca_file: Some("/flag-ca.pem".into()), ..Default::default() };
+        let flag =
+            ServeArgs { config: Some(path.clone()), sns_ca_file: Some("/flag-ca.pem".into()), ..Default::default() };
         assert_eq!(Config::load(&flag).unwrap().sns_ca_file, Some(PathBuf::from("/flag-ca.pem")));
         assert_eq!(c.tls, None);
         std::fs::write(&path, "tls_cert = \"/etc/sluice/cert.pem\"\ntls_key = \"/etc/sluice/key.pem\"\n").unwrap();

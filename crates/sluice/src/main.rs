@@ -153,7 +153,9 @@ fn reload_on_sighup(cert: Arc<sluice::tls::ReloadableCert>) {
             while hup.recv().await.is_some() {
                 match cert.reload() {
                     Ok(()) => tracing::info!("SIGHUP: TLS certificate reloaded"),
-                    Err(e) => tracing::error!(error = %e, "SIGHUP: TLS certificate not reloaded; keeping the current one"),
+                    Err(e) => {
+                        tracing::error!(error = %e, "SIGHUP: TLS certificate not reloaded; keeping the current one")
+                    }
                 }
             }
         });

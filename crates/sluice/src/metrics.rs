@@ -23,7 +23,11 @@ pub struct Metrics {
 
 impl Default for Metrics {
     fn default() -> Self {
-        Metrics { requests: Mutex::new(HashMap::new()), latency: Mutex::new(HashMap::new()), open_connections: AtomicI64::new(0) }
+        Metrics {
+            requests: Mutex::new(HashMap::new()),
+            latency: Mutex::new(HashMap::new()),
+            open_connections: AtomicI64::new(0),
+        }
     }
 }
 
@@ -71,7 +75,12 @@ impl Metrics {
             }
         }
         let store = engine.store().stats();
-        header(&mut out, "sluice_store_commit_duration_seconds", "histogram", "Time of one group commit, fsync included.");
+        header(
+            &mut out,
+            "sluice_store_commit_duration_seconds",
+            "histogram",
+            "Time of one group commit, fsync included.",
+        );
         histogram(&mut out, "sluice_store_commit_duration_seconds", "", &store.commit_seconds);
         header(&mut out, "sluice_store_commit_ops", "histogram", "Operations per group commit.");
         histogram(&mut out, "sluice_store_commit_ops", "", &store.commit_ops);
@@ -108,8 +117,13 @@ fn render_topics(out: &mut String, topics: &[sluice_sns::TopicOverview]) {
     header(out, "sluice_sns_subscriptions", "gauge", "SNS subscriptions by topic and state.");
     for t in topics {
         let name = label(&t.name);
-        let _ = writeln!(out, "sluice_sns_subscriptions{{topic=\"{name}\",state=\"confirmed\"}} {}", t.subscriptions_confirmed);
-        let _ = writeln!(out, "sluice_sns_subscriptions{{topic=\"{name}\",state=\"pending\"}} {}", t.subscriptions_pending);
+        let _ = writeln!(
+            out,
+            "sluice_sns_subscriptions{{topic=\"{name}\",state=\"confirmed\"}} {}",
+            t.subscriptions_confirmed
+        );
+        let _ =
+            writeln!(out, "sluice_sns_subscriptions{{topic=\"{name}\",state=\"pending\"}} {}", t.subscriptions_pending);
     }
     header(out, "sluice_sns_messages_published_total", "counter", "Messages published to an SNS topic.");
     for t in topics {
@@ -121,16 +135,47 @@ fn render_queues(out: &mut String, engine: &Engine) {
     let queues = engine.overviews();
     type Getter = fn(&sluice_engine::QueueOverview) -> f64;
     let series: &[(&str, &str, &str, Getter)] = &[
-        ("sluice_queue_messages_visible", "gauge", "Messages available for retrieval (ApproximateNumberOfMessages).", |q| q.counts.visible as f64),
-        ("sluice_queue_messages_inflight", "gauge", "Messages received and not yet deleted (ApproximateNumberOfMessagesNotVisible).", |q| q.counts.inflight as f64),
-        ("sluice_queue_messages_delayed", "gauge", "Messages not yet visible because of a delay (ApproximateNumberOfMessagesDelayed).", |q| q.counts.delayed as f64),
-        ("sluice_queue_oldest_message_age_seconds", "gauge", "Age of the oldest message in the queue (0 when empty).", |q| q.oldest_age_ms.unwrap_or(0) as f64 / 1000.0),
-        ("sluice_queue_stored_bytes", "gauge", "Bytes of message bodies and attributes stored.", |q| q.counts.bytes as f64),
-        ("sluice_queue_messages_sent_total", "counter", "Messages sent (accepted, de-duplicated sends excluded).", |q| q.sent as f64),
+        (
+            "sluice_queue_messages_visible",
+            "gauge",
+            "Messages available for retrieval (ApproximateNumberOfMessages).",
+            |q| q.counts.visible as f64,
+        ),
+        (
+            "sluice_queue_messages_inflight",
+            "gauge",
+            "Messages received and not yet deleted (ApproximateNumberOfMessagesNotVisible).",
+            |q| q.counts.inflight as f64,
+        ),
+        (
+            "sluice_queue_messages_delayed",
+            "gauge",
+            "Messages not yet visible because of a delay (ApproximateNumberOfMessagesDelayed).",
+            |q| q.counts.delayed as f64,
+        ),
+        (
+            "sluice_queue_oldest_message_age_seconds",
+            "gauge",
+            "Age of the oldest message in the queue (0 when empty).",
+            |q| q.oldest_age_ms.unwrap_or(0) as f64 / 1000.0,
+        ),
+        ("sluice_queue_stored_bytes", "gauge", "Bytes of message bodies and attributes stored.", |q| {
+            q.counts.bytes as f64
+        }),
+        (
+            "sluice_queue_messages_sent_total",
+            "counter",
+            "Messages sent (accepted, de-duplicated sends excluded).",
+            |q| q.sent as f64,
+        ),
         ("sluice_queue_messages_received_total", "counter", "Messages handed to receivers.", |q| q.received as f64),
         ("sluice_queue_messages_deleted_total", "counter", "Messages deleted by receivers.", |q| q.deleted as f64),
-        ("sluice_queue_empty_receives_total", "counter", "ReceiveMessage calls that returned nothing.", |q| q.empty_receives as f64),
-        ("sluice_queue_messages_dead_lettered_total", "counter", "Messages moved to the dead-letter queue.", |q| q.dead_lettered as f64),
+        ("sluice_queue_empty_receives_total", "counter", "ReceiveMessage calls that returned nothing.", |q| {
+            q.empty_receives as f64
+        }),
+        ("sluice_queue_messages_dead_lettered_total", "counter", "Messages moved to the dead-letter queue.", |q| {
+            q.dead_lettered as f64
+        }),
     ];
     for (name, kind, help, get) in series {
         header(out, name, kind, help);

@@ -116,7 +116,8 @@ pub async fn serve_while_starting(listener: Listener, ready: tokio::sync::onesho
         };
         let tls = listener.tls.clone();
         tokio::spawn(with_tls(stream, tls, |io| async move {
-            let service = service_fn(|req: hyper::Request<Incoming>| async move { Ok::<_, Infallible>(starting_response(&req)) });
+            let service =
+                service_fn(|req: hyper::Request<Incoming>| async move { Ok::<_, Infallible>(starting_response(&req)) });
             let _ = http1::Builder::new().keep_alive(false).serve_connection(TokioIo::new(io), service).await;
         }));
     }
@@ -228,7 +229,9 @@ async fn serve_one(state: &AppState, scheme: &'static str, req: hyper::Request<I
                 None => format!("{scheme}://{}", request.host.unwrap_or("127.0.0.1:9324")),
             };
             // An unknown path falls through to the SQS Query protocol, which answers with AWS's error.
-            if let Some(r) = crate::admin::handle(&state.engine, &state.sns, &state.metrics, request.path, request.query, &base_url) {
+            if let Some(r) =
+                crate::admin::handle(&state.engine, &state.sns, &state.metrics, request.path, request.query, &base_url)
+            {
                 return Response::builder()
                     .status(StatusCode::from_u16(r.status).unwrap_or(StatusCode::OK))
                     .header(header::CONTENT_TYPE, r.content_type)

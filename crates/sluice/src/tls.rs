@@ -48,7 +48,8 @@ pub fn load_certified_key(cert: &Path, key: &Path) -> Result<CertifiedKey, TlsEr
         return Err(TlsError::NoCert(cert.to_path_buf()));
     }
     let key_pem = std::fs::read(key).map_err(|e| TlsError::Read(key.to_path_buf(), e))?;
-    let key_der = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| TlsError::Key(key.to_path_buf(), e.to_string()))?;
+    let key_der =
+        PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| TlsError::Key(key.to_path_buf(), e.to_string()))?;
     // from_der parses the key with the provider and checks it matches the leaf's public key, so a
     // half-renewed pair (new cert, old key) is refused at load instead of failing every handshake.
     CertifiedKey::from_der(chain, key_der, &provider()).map_err(|e| TlsError::Mismatch {

@@ -46,14 +46,31 @@ fn make_certs(names: &[&str]) -> Option<PathBuf> {
         return None;
     }
     for name in names {
-        let (key, csr, pem, subj) = (format!("{name}.key"), format!("{name}.csr"), format!("{name}.pem"), format!("/CN={name}"));
+        let (key, csr, pem, subj) =
+            (format!("{name}.key"), format!("{name}.csr"), format!("{name}.pem"), format!("/CN={name}"));
         let mut req = vec!["req"];
         req.extend(ec);
         req.extend(["-keyout", &key, "-out", &csr, "-subj", &subj]);
         openssl(&dir, &req);
         openssl(
             &dir,
-            &["x509", "-req", "-in", &csr, "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", &pem, "-days", "2", "-extfile", "leaf.ext"],
+            &[
+                "x509",
+                "-req",
+                "-in",
+                &csr,
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-out",
+                &pem,
+                "-days",
+                "2",
+                "-extfile",
+                "leaf.ext",
+            ],
         );
     }
     Some(dir)
@@ -93,14 +110,17 @@ async fn request(stream: &mut TlsStream<TcpStream>, head: &str, body: &str) -> S
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];
     loop {
-        let n = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut chunk)).await.expect("response").unwrap();
+        let n =
+            tokio::time::timeout(Duration::from_secs(10), stream.read(&mut chunk)).await.expect("response").unwrap();
         assert!(n > 0, "connection closed; got {:?}", String::from_utf8_lossy(&buf));
         buf.extend_from_slice(&chunk[..n]);
         let text = String::from_utf8_lossy(&buf).to_string();
         if let Some(end) = text.find("\r\n\r\n") {
             let len = text[..end]
                 .lines()
-                .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap()))
+                .find_map(|l| {
+                    l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap())
+                })
                 .unwrap_or(0);
             if buf.len() >= end + 4 + len {
                 return text;
@@ -196,6 +216,10 @@ fn a_mismatched_pair_is_refused_at_startup() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).is_empty(), "nothing listens");
-    assert!(String::from_utf8_lossy(&out.stderr).contains("TLS certificate"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("TLS certificate"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -226,8 +226,8 @@ impl Pacer {
 
 /// The database side of the drain.
 pub enum Sink {
-    /// PostgreSQL.
-    Postgres(postgres::PgSink),
+    /// PostgreSQL (boxed: it is several times the size of the MongoDB sink; one sink per drain).
+    Postgres(Box<postgres::PgSink>),
     /// MongoDB.
     #[cfg(feature = "mongodb")]
     Mongo(mongo::MongoSink),
@@ -258,20 +258,20 @@ async fn open_sink(args: &DrainArgs) -> Result<Sink> {
         if !args.no_create_table {
             sink.ensure_table().await?;
         }
-        return Ok(Sink::Postgres(sink));
+        return Ok(Sink::Postgres(Box::new(sink)));
     }
     if let Some(uri) = &args.mongodb {
         #[cfg(feature = "mongodb")]
         {
-            let sink = mongo::MongoSink::connect(uri, &args.mongo_database, &args.mongo_collection, args.mongo_object_id).await?;
+            let sink =
+                mongo::MongoSink::connect(uri, &args.mongo_database, &args.mongo_collection, args.mongo_object_id)
+                    .await?;
             return Ok(Sink::Mongo(sink));
         }
         #[cfg(not(feature = "mongodb"))]
         {
             let _ = uri;
-            return Err(Error::Config(
-                "this build has no MongoDB sink; rebuild with `--features mongodb`".into(),
-            ));
+            return Err(Error::Config("this build has no MongoDB sink; rebuild with `--features mongodb`".into()));
         }
     }
     Err(Error::Config("give --postgres URL or --mongodb URI".into()))
@@ -547,7 +547,8 @@ async fn write_loop(
                 rest.extend(v);
             }
             if !pending.is_empty() {
-                write_batch(&sink, &args, &mut pacer, std::mem::take(&mut pending), &del_tx, &stats, retry_budget).await;
+                write_batch(&sink, &args, &mut pacer, std::mem::take(&mut pending), &del_tx, &stats, retry_budget)
+                    .await;
             }
             let receipts: Vec<String> = rest.iter().filter_map(|m| m.receipt_handle().map(str::to_string)).collect();
             let n = crate::consumer::change_visibility(&client, &url, &receipts, 0).await;
@@ -592,7 +593,10 @@ async fn write_batch(
                 stats.rejected.fetch_add(1, Ordering::Relaxed);
                 tracing::debug!(message_id = ?m.message_id(), %reason, "rejected record left for the redrive policy");
                 if stats.rejected.load(Ordering::Relaxed) <= 10 {
-                    eprintln!("drain: rejected message {} ({reason}); left for the redrive policy", m.message_id().unwrap_or("?"));
+                    eprintln!(
+                        "drain: rejected message {} ({reason}); left for the redrive policy",
+                        m.message_id().unwrap_or("?")
+                    );
                 }
             }
         }
@@ -712,8 +716,14 @@ mod tests {
 
     #[test]
     fn parses_ids() {
-        assert_eq!(parse_record(r#"{"_id":"65a1b2c3d4e5f60718293a4b","op":"x"}"#, "_id").unwrap().id, "65a1b2c3d4e5f60718293a4b");
-        assert_eq!(parse_record(r#"{"_id":{"$oid":"65a1b2c3d4e5f60718293a4b"}}"#, "_id").unwrap().id, "65a1b2c3d4e5f60718293a4b");
+        assert_eq!(
+            parse_record(r#"{"_id":"65a1b2c3d4e5f60718293a4b","op":"x"}"#, "_id").unwrap().id,
+            "65a1b2c3d4e5f60718293a4b"
+        );
+        assert_eq!(
+            parse_record(r#"{"_id":{"$oid":"65a1b2c3d4e5f60718293a4b"}}"#, "_id").unwrap().id,
+            "65a1b2c3d4e5f60718293a4b"
+        );
         assert_eq!(parse_record(r#"{"id":42}"#, "id").unwrap().id, "42");
         assert!(parse_record("not json", "_id").is_err());
         assert!(parse_record("[1,2]", "_id").is_err());

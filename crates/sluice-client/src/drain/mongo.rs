@@ -29,9 +29,7 @@ impl MongoSink {
     pub async fn connect(uri: &str, database: &str, collection: &str, object_id: bool) -> Result<MongoSink> {
         let client = Client::with_uri_str(uri).await.map_err(|e| Error::Database(e.to_string()))?;
         let db = client.database(database);
-        db.run_command(mongodb::bson::doc! { "ping": 1 })
-            .await
-            .map_err(|e| Error::Database(format!("ping: {e}")))?;
+        db.run_command(mongodb::bson::doc! { "ping": 1 }).await.map_err(|e| Error::Database(format!("ping: {e}")))?;
         Ok(MongoSink { coll: db.collection(collection), object_id })
     }
 
@@ -66,12 +64,8 @@ impl MongoSink {
             })?),
             Err(e) => match *e.kind {
                 ErrorKind::InsertMany(ref ime) => {
-                    let errors: Vec<(usize, i32, String)> = ime
-                        .write_errors
-                        .iter()
-                        .flatten()
-                        .map(|w| (w.index, w.code, w.message.clone()))
-                        .collect();
+                    let errors: Vec<(usize, i32, String)> =
+                        ime.write_errors.iter().flatten().map(|w| (w.index, w.code, w.message.clone())).collect();
                     classify_insert_many(n, &errors, ime.write_concern_error.is_some())
                 }
                 _ => Err(Error::Database(e.to_string())),
@@ -81,10 +75,7 @@ impl MongoSink {
         Ok(WriteOutcome {
             committed: classified.committed.iter().map(|&i| index[i]).collect(),
             inserted: classified.inserted,
-            rejected: rejected
-                .into_iter()
-                .chain(classified.rejected.into_iter().map(|(i, r)| (index[i], r)))
-                .collect(),
+            rejected: rejected.into_iter().chain(classified.rejected.into_iter().map(|(i, r)| (index[i], r))).collect(),
         })
     }
 }
@@ -177,7 +168,10 @@ mod tests {
 
     #[test]
     fn documents_get_the_record_id() {
-        let r = Record { id: "65a1b2c3d4e5f60718293a4b".into(), doc: json!({"_id": "65a1b2c3d4e5f60718293a4b", "op": "x", "n": 3}) };
+        let r = Record {
+            id: "65a1b2c3d4e5f60718293a4b".into(),
+            doc: json!({"_id": "65a1b2c3d4e5f60718293a4b", "op": "x", "n": 3}),
+        };
         let d = to_document(&r, false).unwrap();
         assert_eq!(d.get_str("_id").unwrap(), "65a1b2c3d4e5f60718293a4b");
         assert_eq!(d.get_str("op").unwrap(), "x");
@@ -189,7 +183,8 @@ mod tests {
         assert_eq!(d.get_str("_id").unwrap(), "abc");
         assert_eq!(d.get_str("opId").unwrap(), "abc");
         // Extended JSON is understood.
-        let r = Record { id: "65a1b2c3d4e5f60718293a4b".into(), doc: json!({"_id": {"$oid": "65a1b2c3d4e5f60718293a4b"}}) };
+        let r =
+            Record { id: "65a1b2c3d4e5f60718293a4b".into(), doc: json!({"_id": {"$oid": "65a1b2c3d4e5f60718293a4b"}}) };
         assert!(to_document(&r, true).unwrap().get_object_id("_id").is_ok());
     }
 }

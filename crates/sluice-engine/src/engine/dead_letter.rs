@@ -25,7 +25,9 @@ impl Engine {
         if policy.dead_letter_target_arn == source_arn {
             return Err(invalid("A queue cannot be its own dead-letter queue."));
         }
-        let target = self.queue_by_arn(&policy.dead_letter_target_arn).ok_or_else(|| invalid("Dead letter target does not exist."))?;
+        let target = self
+            .queue_by_arn(&policy.dead_letter_target_arn)
+            .ok_or_else(|| invalid("Dead letter target does not exist."))?;
         let target_state = target.lock();
         if target_state.record.attributes.fifo_queue != fifo {
             return Err(invalid("Dead-letter queue must be same type of queue as the source."));
@@ -78,11 +80,23 @@ impl Engine {
             let moved = if dead_letter_source.is_some() {
                 MessageMeta { visible_at_ms: now, group: 0, ..meta }
             } else {
-                MessageMeta { first_receive_ms: 0, last_receive_ms: 0, receive_count: 0, visible_at_ms: now, group: 0, ..meta }
+                MessageMeta {
+                    first_receive_ms: 0,
+                    last_receive_ms: 0,
+                    receive_count: 0,
+                    visible_at_ms: now,
+                    group: 0,
+                    ..meta
+                }
             };
             let new_seq = first_seq + i as u64;
             // The copy has no de-duplication entry in the target (the source keeps the window).
-            ops.push(Op::PutMessage { queue: to.id, seq: new_seq, meta: moved.encode(&group, None), body: body.encode() });
+            ops.push(Op::PutMessage {
+                queue: to.id,
+                seq: new_seq,
+                meta: moved.encode(&group, None),
+                body: body.encode(),
+            });
             inserts.push((new_seq, moved, group));
         }
         self.store.commit(ops).await?;

@@ -55,7 +55,11 @@ impl MoveTask {
             r.clone()
         };
         if let Ok(bytes) = serde_json::to_vec(&record) {
-            engine.store().commit_lazy(vec![Op::PutKv { queue: self.source_queue, key: kv_key(KV_TASK, &record.handle), value: bytes }]);
+            engine.store().commit_lazy(vec![Op::PutKv {
+                queue: self.source_queue,
+                key: kv_key(KV_TASK, &record.handle),
+                value: bytes,
+            }]);
         }
     }
 }
@@ -75,7 +79,11 @@ fn check_handle(handle: &str) -> Result<()> {
         .ok()
         .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok());
     match doc {
-        Some(d) if d.get("taskId").is_some_and(|t| t.is_string()) && d.get("sourceArn").is_some_and(|a| a.is_string()) => Ok(()),
+        Some(d)
+            if d.get("taskId").is_some_and(|t| t.is_string()) && d.get("sourceArn").is_some_and(|a| a.is_string()) =>
+        {
+            Ok(())
+        }
         // AWS's recorded answer (LocalStack snapshot test_cancel_with_invalid_task_handle): the value is not echoed.
         _ => Err(EngineError::InvalidParameterValue("Value for parameter TaskHandle is invalid.".into())),
     }
@@ -102,7 +110,9 @@ impl Engine {
         if let Some(dest) = destination_arn {
             let dest_queue = self.queue_by_arn(dest).ok_or_else(|| not_found("DestinationArn"))?;
             if dest_queue.lock().record.attributes.fifo_queue != source.lock().record.attributes.fifo_queue {
-                return Err(EngineError::InvalidParameterValue("Source and destination queues must be of the same type.".into()));
+                return Err(EngineError::InvalidParameterValue(
+                    "Source and destination queues must be of the same type.".into(),
+                ));
             }
         }
         let rate = match max_per_second {
@@ -110,8 +120,8 @@ impl Engine {
             Some(r) if (1..=500).contains(&r) => Some(r as u32),
             Some(r) => {
                 return Err(EngineError::InvalidParameterValue(format!(
-                    "Value {r} for parameter MaxNumberOfMessagesPerSecond is invalid. Reason: Must be between 1 and 500."
-                )))
+                "Value {r} for parameter MaxNumberOfMessagesPerSecond is invalid. Reason: Must be between 1 and 500."
+            )))
             }
         };
         let mut tasks = self.tasks.lock().unwrap_or_else(|p| p.into_inner());
@@ -287,7 +297,8 @@ impl Engine {
                 record.status = "FAILED".into();
                 record.failure_reason = Some("The task was interrupted by a server restart.".into());
             }
-            let task = Arc::new(MoveTask { source_queue: queue, record: Mutex::new(record), cancel: AtomicBool::new(false) });
+            let task =
+                Arc::new(MoveTask { source_queue: queue, record: Mutex::new(record), cancel: AtomicBool::new(false) });
             if interrupted {
                 task.update(self, |_| {});
             }

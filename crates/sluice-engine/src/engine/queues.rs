@@ -171,7 +171,9 @@ impl Engine {
     /// UntagQueue.
     pub async fn untag_queue(&self, name: &str, keys: &[String]) -> Result<()> {
         if keys.is_empty() {
-            return Err(EngineError::InvalidParameterValue("Tag keys must be between 1 and 128 characters in length.".into()));
+            return Err(EngineError::InvalidParameterValue(
+                "Tag keys must be between 1 and 128 characters in length.".into(),
+            ));
         }
         self.update_tags(name, |current| {
             let mut next = current.clone();
@@ -225,7 +227,10 @@ impl Engine {
 
     /// AddPermission: adds a statement to the queue's Policy.
     pub async fn add_permission(&self, name: &str, label: &str, accounts: &[String], actions: &[String]) -> Result<()> {
-        self.update_policy(name, |arn, policy| crate::policy::add_permission(policy, arn, label, accounts, actions).map(Some)).await
+        self.update_policy(name, |arn, policy| {
+            crate::policy::add_permission(policy, arn, label, accounts, actions).map(Some)
+        })
+        .await
     }
 
     /// RemovePermission: removes the statement `label` from the queue's Policy.

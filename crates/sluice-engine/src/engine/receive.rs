@@ -44,7 +44,6 @@ const SYSTEM_ATTRIBUTES: &[&str] = &[
     "DeadLetterQueueSourceArn",
 ];
 
-
 /// Decrements the long-poll gauge when a waiting receive ends, however it ends.
 struct WaitingGuard<'a>(&'a std::sync::atomic::AtomicI64);
 
@@ -60,10 +59,27 @@ impl Engine {
     /// queue's maxReceiveCount are moved to its dead-letter queue instead of being returned.
     pub async fn receive_messages(&self, name: &str, opts: &ReceiveOptions) -> Result<Vec<ReceivedMessage>> {
         let queue = self.queue(name)?;
-        let max = check_range("MaxNumberOfMessages", opts.max_number_of_messages, 1, 10, "Must be between 1 and 10, if provided.")?;
-        let visibility =
-            check_range("VisibilityTimeout", opts.visibility_timeout, 0, MAX_VISIBILITY_TIMEOUT as i64, "Must be >= 0 and <= 43200, if provided.")?;
-        let wait = check_range("WaitTimeSeconds", opts.wait_time_seconds, 0, MAX_WAIT_SECONDS as i64, "Must be >= 0 and <= 20, if provided.")?;
+        let max = check_range(
+            "MaxNumberOfMessages",
+            opts.max_number_of_messages,
+            1,
+            10,
+            "Must be between 1 and 10, if provided.",
+        )?;
+        let visibility = check_range(
+            "VisibilityTimeout",
+            opts.visibility_timeout,
+            0,
+            MAX_VISIBILITY_TIMEOUT as i64,
+            "Must be >= 0 and <= 43200, if provided.",
+        )?;
+        let wait = check_range(
+            "WaitTimeSeconds",
+            opts.wait_time_seconds,
+            0,
+            MAX_WAIT_SECONDS as i64,
+            "Must be >= 0 and <= 20, if provided.",
+        )?;
         let (default_visibility, default_wait, fifo) = {
             let s = queue.lock();
             let a = &s.record.attributes;
@@ -93,7 +109,8 @@ impl Engine {
                     return Err(EngineError::QueueDoesNotExist);
                 }
                 self.tick(&queue, &mut state, now);
-                let taken = state.take(now, max, visibility_ms, self.config.max_inflight, redrive.as_ref().map(|r| r.1))?;
+                let taken =
+                    state.take(now, max, visibility_ms, self.config.max_inflight, redrive.as_ref().map(|r| r.1))?;
                 if let Some(id) = attempt_id {
                     if !taken.messages.is_empty() {
                         state.remember_attempt(id, now, &taken.messages);
@@ -102,7 +119,11 @@ impl Engine {
                 let mut ops: Vec<Op> = taken
                     .messages
                     .iter()
-                    .map(|(seq, meta)| Op::PutMeta { queue: queue.id, seq: *seq, meta: encode_meta(&state, *seq, meta) })
+                    .map(|(seq, meta)| Op::PutMeta {
+                        queue: queue.id,
+                        seq: *seq,
+                        meta: encode_meta(&state, *seq, meta),
+                    })
                     .collect();
                 for seq in &taken.expired {
                     push_removal(&queue, &mut state, *seq, now, &mut ops);
@@ -142,7 +163,12 @@ impl Engine {
         }
     }
 
-    fn build_received(&self, queue: &Queue, taken: Vec<(Seq, MessageMeta)>, opts: &ReceiveOptions) -> Result<Vec<ReceivedMessage>> {
+    fn build_received(
+        &self,
+        queue: &Queue,
+        taken: Vec<(Seq, MessageMeta)>,
+        opts: &ReceiveOptions,
+    ) -> Result<Vec<ReceivedMessage>> {
         let want_system = |name: &str| opts.system_attribute_names.iter().any(|n| n == "All" || n == name);
         let mut out = Vec::with_capacity(taken.len());
         let seqs: Vec<Seq> = taken.iter().map(|(seq, _)| *seq).collect();
@@ -163,7 +189,9 @@ impl Engine {
                     "SentTimestamp" => Some(meta.sent_ms.to_string()),
                     "ApproximateReceiveCount" => Some(meta.receive_count.to_string()),
                     "ApproximateFirstReceiveTimestamp" => Some(meta.first_receive_ms.to_string()),
-                    "AWSTraceHeader" => record.system_attributes.get("AWSTraceHeader").and_then(|v| v.string_value.clone()),
+                    "AWSTraceHeader" => {
+                        record.system_attributes.get("AWSTraceHeader").and_then(|v| v.string_value.clone())
+                    }
                     "SequenceNumber" => fifo_seq.clone(),
                     "MessageGroupId" => record.group_id.clone(),
                     "MessageDeduplicationId" => record.deduplication_id.clone(),
@@ -195,9 +223,9 @@ impl Engine {
 
 fn check_range(name: &str, value: Option<i64>, min: i64, max: i64, reason: &str) -> Result<Option<i64>> {
     match value {
-        Some(v) if v < min || v > max => {
-            Err(EngineError::InvalidParameterValue(format!("Value {v} for parameter {name} is invalid. Reason: {reason}")))
-        }
+        Some(v) if v < min || v > max => Err(EngineError::InvalidParameterValue(format!(
+            "Value {v} for parameter {name} is invalid. Reason: {reason}"
+        ))),
         other => Ok(other),
     }
 }
@@ -207,6 +235,8 @@ fn check_range(name: &str, value: Option<i64>, min: i64, max: i64, reason: &str)
 /// tests/python/test_messages.py), anything else one exact name.
 fn wants_message_attribute(requested: &[String], name: &str) -> bool {
     requested.iter().any(|r| {
-        matches!(r.as_str(), "All" | ".*" | "*") || r == name || r.strip_suffix(".*").is_some_and(|prefix| name.starts_with(prefix))
+        matches!(r.as_str(), "All" | ".*" | "*")
+            || r == name
+            || r.strip_suffix(".*").is_some_and(|prefix| name.starts_with(prefix))
     })
 }

@@ -24,7 +24,12 @@ struct Prepared {
 impl Engine {
     /// SendMessageBatch: the checks AWS makes on the whole request before any entry's own (so one oversized
     /// entry fails the request with BatchRequestTooLong, not just its entry), then [`Engine::send_messages`].
-    pub async fn send_message_batch(&self, name: &str, messages: Vec<SendMessage>, sender_id: &str) -> Result<Vec<Result<SendResult>>> {
+    pub async fn send_message_batch(
+        &self,
+        name: &str,
+        messages: Vec<SendMessage>,
+        sender_id: &str,
+    ) -> Result<Vec<Result<SendResult>>> {
         let total: usize = messages.iter().map(message_size).sum();
         if total > MAX_MESSAGE_SIZE as usize {
             return Err(EngineError::BatchRequestTooLong(MAX_MESSAGE_SIZE as usize, total));
@@ -32,7 +37,9 @@ impl Engine {
         let fifo = self.queue(name)?.lock().record.attributes.fifo_queue;
         if fifo && messages.iter().any(|m| m.group_id.is_none()) {
             // AWS fails the whole batch here (a single SendMessage gets MissingParameter instead).
-            return Err(EngineError::InvalidParameterValue("The request must contain the parameter MessageGroupId.".into()));
+            return Err(EngineError::InvalidParameterValue(
+                "The request must contain the parameter MessageGroupId.".into(),
+            ));
         }
         self.send(name, messages, sender_id, true).await
     }
@@ -40,12 +47,23 @@ impl Engine {
     /// SendMessage / SendMessageBatch. The outer error fails the whole request; inner errors fail
     /// single entries. Every Ok entry is durable when this returns. On FIFO queues a duplicate inside
     /// the 5-minute window succeeds with the original MessageId and is not enqueued again.
-    pub async fn send_messages(&self, name: &str, messages: Vec<SendMessage>, sender_id: &str) -> Result<Vec<Result<SendResult>>> {
+    pub async fn send_messages(
+        &self,
+        name: &str,
+        messages: Vec<SendMessage>,
+        sender_id: &str,
+    ) -> Result<Vec<Result<SendResult>>> {
         self.send(name, messages, sender_id, false).await
     }
 
     /// The send itself; `batch` picks the wording of per-message errors (SendMessageBatch's differ).
-    async fn send(&self, name: &str, messages: Vec<SendMessage>, sender_id: &str, batch: bool) -> Result<Vec<Result<SendResult>>> {
+    async fn send(
+        &self,
+        name: &str,
+        messages: Vec<SendMessage>,
+        sender_id: &str,
+        batch: bool,
+    ) -> Result<Vec<Result<SendResult>>> {
         let queue = self.queue(name)?;
         let attrs = queue.lock().record.attributes.clone();
         if messages.len() > 1 {
@@ -54,14 +72,18 @@ impl Engine {
                 return Err(EngineError::BatchRequestTooLong(MAX_MESSAGE_SIZE as usize, total));
             }
         }
-        if attrs.fifo_queue && !attrs.content_based_deduplication && messages.iter().any(|m| m.deduplication_id.is_none()) {
+        if attrs.fifo_queue
+            && !attrs.content_based_deduplication
+            && messages.iter().any(|m| m.deduplication_id.is_none())
+        {
             // As AWS answers: the whole request fails, not just the entry.
             return Err(EngineError::InvalidParameterValue(
                 "The queue should either have ContentBasedDeduplication enabled or MessageDeduplicationId provided explicitly".into(),
             ));
         }
         let now = self.clock.now_ms();
-        let prepared: Vec<Result<Prepared>> = messages.into_iter().map(|m| self.prepare_send(&attrs, m, sender_id, now, batch)).collect();
+        let prepared: Vec<Result<Prepared>> =
+            messages.into_iter().map(|m| self.prepare_send(&attrs, m, sender_id, now, batch)).collect();
         let mut results = Vec::with_capacity(prepared.len());
         let mut ops = Vec::with_capacity(prepared.len());
         let mut committed = Vec::with_capacity(prepared.len());
@@ -77,9 +99,10 @@ impl Engine {
             let waiting = {
                 let mut state = queue.lock();
                 let batch = prepared.as_ref().expect("taken only when the loop ends");
-                let unsettled_original = batch.iter().filter_map(|p| p.as_ref().ok()?.dedup_key.as_ref()).any(|key| {
-                    state.dedup.get(key, now).is_some_and(|original| state.dedup_unsettled(original.seq))
-                });
+                let unsettled_original = batch
+                    .iter()
+                    .filter_map(|p| p.as_ref().ok()?.dedup_key.as_ref())
+                    .any(|key| state.dedup.get(key, now).is_some_and(|original| state.dedup_unsettled(original.seq)));
                 if unsettled_original {
                     settled.as_mut().enable();
                     true
@@ -163,7 +186,14 @@ impl Engine {
         Ok(results)
     }
 
-    fn prepare_send(&self, attrs: &QueueAttributes, msg: SendMessage, sender_id: &str, now: u64, batch: bool) -> Result<Prepared> {
+    fn prepare_send(
+        &self,
+        attrs: &QueueAttributes,
+        msg: SendMessage,
+        sender_id: &str,
+        now: u64,
+        batch: bool,
+    ) -> Result<Prepared> {
         if msg.body.is_empty() {
             return Err(EngineError::MissingParameter("MessageBody".into()));
         }
@@ -207,7 +237,11 @@ impl Engine {
                     ))
                 }
             };
-            let key = if attrs.deduplication_scope == "messageGroup" { format!("{group}\u{0}{dedup}") } else { dedup.clone() };
+            let key = if attrs.deduplication_scope == "messageGroup" {
+                format!("{group}\u{0}{dedup}")
+            } else {
+                dedup.clone()
+            };
             (attrs.delay_seconds as i64, Some((dedup, key)))
         } else {
             if let Some(d) = &msg.deduplication_id {
@@ -268,6 +302,11 @@ fn message_size(m: &SendMessage) -> usize {
     m.body.len()
         + m.attributes
             .iter()
-            .map(|(k, v)| k.len() + v.data_type.len() + v.string_value.as_ref().map_or(0, |s| s.len()) + v.binary_value.as_ref().map_or(0, |b| b.len()))
+            .map(|(k, v)| {
+                k.len()
+                    + v.data_type.len()
+                    + v.string_value.as_ref().map_or(0, |s| s.len())
+                    + v.binary_value.as_ref().map_or(0, |b| b.len())
+            })
             .sum::<usize>()
 }

@@ -328,7 +328,12 @@ async fn long_poll_returns_when_a_message_arrives() {
 }
 
 fn fifo_msg(body: &str, group: &str, dedup: Option<&str>) -> SendMessage {
-    SendMessage { body: body.into(), group_id: Some(group.into()), deduplication_id: dedup.map(Into::into), ..Default::default() }
+    SendMessage {
+        body: body.into(),
+        group_id: Some(group.into()),
+        deduplication_id: dedup.map(Into::into),
+        ..Default::default()
+    }
 }
 
 /// Deleting the in-flight head of a FIFO group makes the group's next message receivable: a long
@@ -347,7 +352,8 @@ async fn fifo_delete_wakes_a_long_poll_waiting_on_the_group() {
     assert_eq!(first[0].body, "m1");
     let e2 = engine.clone();
     let waiter = tokio::spawn(async move {
-        let opts = ReceiveOptions { max_number_of_messages: Some(1), wait_time_seconds: Some(20), ..Default::default() };
+        let opts =
+            ReceiveOptions { max_number_of_messages: Some(1), wait_time_seconds: Some(20), ..Default::default() };
         e2.receive_messages(q, &opts).await.unwrap()
     });
     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -362,8 +368,15 @@ async fn fifo_delete_wakes_a_long_poll_waiting_on_the_group() {
 async fn fifo_deduplicates_within_five_minutes_even_after_delete() {
     let f = fixture();
     f.engine.create_queue("q.fifo", &attrs(&[("FifoQueue", "true")]), &BTreeMap::new()).await.unwrap();
-    let first = f.engine.send_messages("q.fifo", vec![fifo_msg("a", "g", Some("d1"))], "s").await.unwrap().remove(0).unwrap();
-    let dup = f.engine.send_messages("q.fifo", vec![fifo_msg("other", "g", Some("d1"))], "s").await.unwrap().remove(0).unwrap();
+    let first =
+        f.engine.send_messages("q.fifo", vec![fifo_msg("a", "g", Some("d1"))], "s").await.unwrap().remove(0).unwrap();
+    let dup = f
+        .engine
+        .send_messages("q.fifo", vec![fifo_msg("other", "g", Some("d1"))], "s")
+        .await
+        .unwrap()
+        .remove(0)
+        .unwrap();
     assert_eq!(dup.message_id, first.message_id);
     assert_eq!(dup.sequence_number, first.sequence_number);
     assert_eq!(counts(&f.engine, "q.fifo"), (1, 0, 0));
@@ -394,8 +407,16 @@ async fn fifo_deduplicates_within_five_minutes_even_after_delete() {
 #[tokio::test]
 async fn fifo_dedup_survives_restart() {
     let f = fixture();
-    f.engine.create_queue("q.fifo", &attrs(&[("FifoQueue", "true"), ("ContentBasedDeduplication", "true")]), &BTreeMap::new()).await.unwrap();
-    let first = f.engine.send_messages("q.fifo", vec![fifo_msg("same body", "g", None)], "s").await.unwrap().remove(0).unwrap();
+    f.engine
+        .create_queue(
+            "q.fifo",
+            &attrs(&[("FifoQueue", "true"), ("ContentBasedDeduplication", "true")]),
+            &BTreeMap::new(),
+        )
+        .await
+        .unwrap();
+    let first =
+        f.engine.send_messages("q.fifo", vec![fifo_msg("same body", "g", None)], "s").await.unwrap().remove(0).unwrap();
     f.engine.close().await;
     let e2 = open(&f.backend, &f.clock, config());
     let dup = e2.send_messages("q.fifo", vec![fifo_msg("same body", "g", None)], "s").await.unwrap().remove(0).unwrap();
@@ -408,8 +429,14 @@ async fn fifo_queue_names_and_attributes_must_agree() {
     let f = fixture();
     let none = BTreeMap::new();
     assert!(matches!(f.engine.create_queue("a.fifo", &none, &none).await, Err(EngineError::InvalidParameterValue(_))));
-    assert!(matches!(f.engine.create_queue("a", &attrs(&[("FifoQueue", "true")]), &none).await, Err(EngineError::InvalidParameterValue(_))));
-    assert!(matches!(f.engine.create_queue("a", &attrs(&[("FifoQueue", "false")]), &none).await, Err(EngineError::InvalidAttributeName(_))));
+    assert!(matches!(
+        f.engine.create_queue("a", &attrs(&[("FifoQueue", "true")]), &none).await,
+        Err(EngineError::InvalidParameterValue(_))
+    ));
+    assert!(matches!(
+        f.engine.create_queue("a", &attrs(&[("FifoQueue", "false")]), &none).await,
+        Err(EngineError::InvalidAttributeName(_))
+    ));
     assert!(matches!(
         f.engine.create_queue("a", &attrs(&[("ContentBasedDeduplication", "true")]), &none).await,
         Err(EngineError::InvalidAttributeName(_))
@@ -440,10 +467,16 @@ async fn messages_past_max_receive_count_move_to_the_dead_letter_queue() {
     assert_eq!(f.engine.dead_letter_source_queues("dlq").unwrap(), vec!["src".to_string()]);
     // Type mismatch and missing targets are refused.
     let bad = r#"{"deadLetterTargetArn":"arn:aws:sqs:us-east-1:000000000000:nope","maxReceiveCount":2}"#;
-    assert!(matches!(f.engine.create_queue("src2", &attrs(&[("RedrivePolicy", bad)]), &none).await, Err(EngineError::InvalidParameterValue(_))));
+    assert!(matches!(
+        f.engine.create_queue("src2", &attrs(&[("RedrivePolicy", bad)]), &none).await,
+        Err(EngineError::InvalidParameterValue(_))
+    ));
     let deny = attrs(&[("RedriveAllowPolicy", r#"{"redrivePermission":"denyAll"}"#)]);
     f.engine.set_queue_attributes("dlq", &deny).await.unwrap();
-    assert!(matches!(f.engine.create_queue("src3", &attrs(&[("RedrivePolicy", policy)]), &none).await, Err(EngineError::InvalidParameterValue(_))));
+    assert!(matches!(
+        f.engine.create_queue("src3", &attrs(&[("RedrivePolicy", policy)]), &none).await,
+        Err(EngineError::InvalidParameterValue(_))
+    ));
 }
 
 #[tokio::test]
@@ -602,7 +635,10 @@ const WINDOW: u64 = DEDUP_WINDOW_MS;
 async fn fifo_send_writes_no_dedup_record_and_restart_finds_the_window_in_the_meta() {
     let f = fixture();
     let q = "q.fifo";
-    f.engine.create_queue(q, &attrs(&[("FifoQueue", "true"), ("VisibilityTimeout", "0")]), &BTreeMap::new()).await.unwrap();
+    f.engine
+        .create_queue(q, &attrs(&[("FifoQueue", "true"), ("VisibilityTimeout", "0")]), &BTreeMap::new())
+        .await
+        .unwrap();
     let first = send_fifo(&f.engine, q, "a", "g", Some("d1")).await;
     // A receive rewrites the meta record: the digest must stay in it.
     assert_eq!(receive(&f.engine, q, 1, None).await.len(), 1);
@@ -680,7 +716,10 @@ async fn fifo_duplicate_of_a_deleted_message_inside_the_window_and_across_restar
 async fn fifo_content_based_and_message_group_scoped_dedup() {
     let f = fixture();
     let cb = "cb.fifo";
-    f.engine.create_queue(cb, &attrs(&[("FifoQueue", "true"), ("ContentBasedDeduplication", "true")]), &BTreeMap::new()).await.unwrap();
+    f.engine
+        .create_queue(cb, &attrs(&[("FifoQueue", "true"), ("ContentBasedDeduplication", "true")]), &BTreeMap::new())
+        .await
+        .unwrap();
     let first = send_fifo(&f.engine, cb, "same body", "g1", None).await;
     // Queue scope: the body's digest is the id, whatever the group.
     assert_eq!(send_fifo(&f.engine, cb, "same body", "g2", None).await.message_id, first.message_id);
@@ -690,7 +729,11 @@ async fn fifo_content_based_and_message_group_scoped_dedup() {
     assert_eq!(counts(&f.engine, cb).0, 3);
 
     let mg = "mg.fifo";
-    let scoped = attrs(&[("FifoQueue", "true"), ("DeduplicationScope", "messageGroup"), ("FifoThroughputLimit", "perMessageGroupId")]);
+    let scoped = attrs(&[
+        ("FifoQueue", "true"),
+        ("DeduplicationScope", "messageGroup"),
+        ("FifoThroughputLimit", "perMessageGroupId"),
+    ]);
     f.engine.create_queue(mg, &scoped, &BTreeMap::new()).await.unwrap();
     let a = send_fifo(&f.engine, mg, "m", "g1", Some("d")).await;
     let b = send_fifo(&f.engine, mg, "m", "g2", Some("d")).await;
@@ -768,7 +811,10 @@ async fn fifo_redriven_messages_leave_the_dlq_without_a_window() {
     let none = BTreeMap::new();
     f.engine.create_queue("dlq.fifo", &attrs(&[("FifoQueue", "true")]), &none).await.unwrap();
     let policy = r#"{"deadLetterTargetArn":"arn:aws:sqs:us-east-1:000000000000:dlq.fifo","maxReceiveCount":1}"#;
-    f.engine.create_queue("src.fifo", &attrs(&[("FifoQueue", "true"), ("RedrivePolicy", policy)]), &none).await.unwrap();
+    f.engine
+        .create_queue("src.fifo", &attrs(&[("FifoQueue", "true"), ("RedrivePolicy", policy)]), &none)
+        .await
+        .unwrap();
     let sent = send_fifo(&f.engine, "src.fifo", "m", "g", Some("d")).await;
     receive(&f.engine, "src.fifo", 1, Some(0)).await;
     receive(&f.engine, "src.fifo", 1, Some(0)).await;
@@ -882,13 +928,19 @@ impl Backend for FlakyBackend {
     fn scan_queues(&self, visit: &mut dyn FnMut(QueueId, &[u8])) -> std::result::Result<(), sluice_store::StoreError> {
         self.inner.scan_queues(visit)
     }
-    fn scan_meta(&self, visit: &mut dyn FnMut(QueueId, Seq, &[u8])) -> std::result::Result<(), sluice_store::StoreError> {
+    fn scan_meta(
+        &self,
+        visit: &mut dyn FnMut(QueueId, Seq, &[u8]),
+    ) -> std::result::Result<(), sluice_store::StoreError> {
         self.inner.scan_meta(visit)
     }
     fn scan_kv(&self, visit: &mut KvVisitor<'_>) -> std::result::Result<(), sluice_store::StoreError> {
         self.inner.scan_kv(visit)
     }
-    fn scan_purge_bounds(&self, visit: &mut dyn FnMut(QueueId, Seq)) -> std::result::Result<(), sluice_store::StoreError> {
+    fn scan_purge_bounds(
+        &self,
+        visit: &mut dyn FnMut(QueueId, Seq),
+    ) -> std::result::Result<(), sluice_store::StoreError> {
         let bound = self.purge_bound.load(std::sync::atomic::Ordering::SeqCst);
         if bound != 0 {
             self.inner.scan_queues(&mut |queue, _| visit(queue, bound))?;
@@ -944,7 +996,8 @@ async fn a_fifo_duplicate_waits_for_the_original_commit() {
     use std::sync::atomic::Ordering::SeqCst;
     let backend = Arc::new(FlakyBackend::default());
     let clock = Arc::new(ManualClock::new(T0));
-    let engine = Arc::new(Engine::open(config(), clock, Arc::new(Store::new(backend.clone() as Arc<dyn Backend>))).unwrap());
+    let engine =
+        Arc::new(Engine::open(config(), clock, Arc::new(Store::new(backend.clone() as Arc<dyn Backend>))).unwrap());
     engine.create_queue("q.fifo", &attrs(&[("FifoQueue", "true")]), &BTreeMap::new()).await.unwrap();
     let before = backend.applies.load(SeqCst);
     backend.hold.store(true, SeqCst);

@@ -15,7 +15,16 @@ fn state(fifo: bool) -> QueueState {
 }
 
 fn meta(sent: u64, visible_at: u64) -> MessageMeta {
-    MessageMeta { id: [0; 16], sent_ms: sent, first_receive_ms: 0, visible_at_ms: visible_at, receive_count: 0, size: 10, group: 0, last_receive_ms: 0 }
+    MessageMeta {
+        id: [0; 16],
+        sent_ms: sent,
+        first_receive_ms: 0,
+        visible_at_ms: visible_at,
+        receive_count: 0,
+        size: 10,
+        group: 0,
+        last_receive_ms: 0,
+    }
 }
 
 fn grouped(s: &mut QueueState, seq: Seq, group: &str) {
@@ -100,7 +109,10 @@ fn fifo_receive_returns_a_group_in_order_and_requeues_after_expiry() {
     for seq in 1..=5 {
         grouped(&mut s, seq, "g");
     }
-    assert_eq!(s.take(0, 3, 1_000, 1000, None).unwrap().messages.iter().map(|m| m.0).collect::<Vec<_>>(), vec![1, 2, 3]);
+    assert_eq!(
+        s.take(0, 3, 1_000, 1000, None).unwrap().messages.iter().map(|m| m.0).collect::<Vec<_>>(),
+        vec![1, 2, 3]
+    );
     assert!(s.take(0, 10, 1_000, 1000, None).unwrap().messages.is_empty());
     s.tick(1_000);
     assert_eq!(
@@ -187,7 +199,11 @@ fn measure_memory(fifo: bool, groups: u64) {
         }
     }
     assert_eq!(drained, n);
-    println!("  drained by receive(10)+delete: total_ms={} ns_per_message={:.0}", started.elapsed().as_millis(), started.elapsed().as_nanos() as f64 / n as f64);
+    println!(
+        "  drained by receive(10)+delete: total_ms={} ns_per_message={:.0}",
+        started.elapsed().as_millis(),
+        started.elapsed().as_nanos() as f64 / n as f64
+    );
 }
 
 #[test]

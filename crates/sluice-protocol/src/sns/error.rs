@@ -127,7 +127,13 @@ mod tests {
                 Fault::Sender,
                 "The action Frob is not valid for this endpoint.",
             ),
-            (SnsError::TagLimitExceeded, "TagLimitExceeded", 400, Fault::Sender, "Could not complete request: tag quota of per resource exceeded"),
+            (
+                SnsError::TagLimitExceeded,
+                "TagLimitExceeded",
+                400,
+                Fault::Sender,
+                "Could not complete request: tag quota of per resource exceeded",
+            ),
             (SnsError::internal("disk"), "InternalError", 500, Fault::Receiver, "disk"),
         ];
         for (e, code, status, fault, message) in cases {

@@ -9,9 +9,8 @@ use std::collections::{BTreeMap, HashMap};
 use crate::Response;
 
 use super::action::{
-    AttributesOutput, BatchEntryInput, EmptyResult, ListSubscriptionsOutput, ListTagsOutput,
-    ListTopicsOutput, MsgAttr, NoResult, Operation, PublishBatchOutput, PublishOutput, SnsReply,
-    SubscriptionArnOutput, Tag, TopicArnOutput,
+    AttributesOutput, BatchEntryInput, EmptyResult, ListSubscriptionsOutput, ListTagsOutput, ListTopicsOutput, MsgAttr,
+    NoResult, Operation, PublishBatchOutput, PublishOutput, SnsReply, SubscriptionArnOutput, Tag, TopicArnOutput,
 };
 use super::error::{Fault, SnsError, SnsResult};
 use crate::SNS_VERSION;
@@ -38,11 +37,8 @@ fn scan<'a>(query: Option<&'a str>, content_type: Option<&str>, body: &'a [u8]) 
     pairs.extend(form_urlencoded::parse(body));
     // Only a form body counts for routing (a JSON body's bytes are not parameters).
     let form_body = content_type.is_none_or(|ct| ct.contains("x-www-form-urlencoded"));
-    let routed = if form_body && !body.is_empty() && !body.starts_with(b"{") {
-        &pairs[..]
-    } else {
-        &pairs[..from_query]
-    };
+    let routed =
+        if form_body && !body.is_empty() && !body.starts_with(b"{") { &pairs[..] } else { &pairs[..from_query] };
     let last = |name: &str| routed.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.as_ref());
     let sns = match last("Version") {
         Some(v) => v == SNS_VERSION,
@@ -426,30 +422,27 @@ mod tests {
             Some("application/x-www-form-urlencoded"),
             b"Action=AddPermission&Version=2012-11-05"
         ));
-        assert!(is_sns_request(
-            Some("Action=AddPermission&Version=2010-03-31"),
-            None,
-            b""
-        ));
-        assert!(is_sns_request(
-            Some("Action=ConfirmSubscription&TopicArn=x&Token=y"),
-            None,
-            b""
-        ));
-        assert!(!is_sns_request(
-            None,
-            Some("application/x-amz-json-1.0"),
-            b"{\"QueueName\":\"a\"}"
-        ));
+        assert!(is_sns_request(Some("Action=AddPermission&Version=2010-03-31"), None, b""));
+        assert!(is_sns_request(Some("Action=ConfirmSubscription&TopicArn=x&Token=y"), None, b""));
+        assert!(!is_sns_request(None, Some("application/x-amz-json-1.0"), b"{\"QueueName\":\"a\"}"));
         assert!(!is_sns_request(Some("Action=ListQueues"), None, b""));
     }
 
     #[test]
     fn recognise_parses_once_and_keeps_every_parameter() {
-        assert!(Form::recognise(None, Some("application/x-www-form-urlencoded"), b"Action=ListQueues&Version=2012-11-05").is_none());
+        assert!(Form::recognise(
+            None,
+            Some("application/x-www-form-urlencoded"),
+            b"Action=ListQueues&Version=2012-11-05"
+        )
+        .is_none());
         // The Version of a text/plain body does not route, but its parameters are the request's.
-        let form = Form::recognise(Some("Action=ListTopics&Version=2010-03-31"), Some("text/plain"), b"Action=CreateTopic&Name=x")
-            .expect("routed by the query string");
+        let form = Form::recognise(
+            Some("Action=ListTopics&Version=2010-03-31"),
+            Some("text/plain"),
+            b"Action=CreateTopic&Name=x",
+        )
+        .expect("routed by the query string");
         assert_eq!(form.action(), Some("CreateTopic"));
         assert_eq!(form.get("Name"), Some("x"));
         assert!(Form::recognise(None, Some("text/plain"), b"Action=ListTopics&Version=2010-03-31").is_none());
@@ -464,10 +457,7 @@ mod tests {
         );
         assert_eq!(p.get("Action"), Some("CreateTopic"));
         assert_eq!(
-            BTreeMap::<String, String>::from_form(&p, "Attributes")
-                .unwrap()
-                .get("DisplayName")
-                .map(String::as_str),
+            BTreeMap::<String, String>::from_form(&p, "Attributes").unwrap().get("DisplayName").map(String::as_str),
             Some("x y")
         );
         assert_eq!(

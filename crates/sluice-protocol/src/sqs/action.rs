@@ -246,9 +246,12 @@ impl Input<'_> {
         match self {
             Input::Json(bytes) => {
                 let bytes = if bytes.iter().all(u8::is_ascii_whitespace) { &b"{}"[..] } else { bytes };
-                serde_json::from_slice(bytes).map_err(|e| ApiError::Serialization(format!("Malformed request body: {e}")))
+                serde_json::from_slice(bytes)
+                    .map_err(|e| ApiError::Serialization(format!("Malformed request body: {e}")))
             }
-            Input::Value(v) => serde_json::from_value(v).map_err(|e| ApiError::Serialization(format!("Malformed request: {e}"))),
+            Input::Value(v) => {
+                serde_json::from_value(v).map_err(|e| ApiError::Serialization(format!("Malformed request: {e}")))
+            }
         }
     }
 }
@@ -291,7 +294,9 @@ pub fn attributes(map: BTreeMap<String, WireAttributeValue>) -> Result<Attribute
     map.into_iter()
         .map(|(name, v)| {
             if !v.string_list_values.is_empty() || !v.binary_list_values.is_empty() {
-                return Err(ApiError::UnsupportedOperation(format!("Message attribute list values in attribute '{name}'")));
+                return Err(ApiError::UnsupportedOperation(format!(
+                    "Message attribute list values in attribute '{name}'"
+                )));
             }
             let data_type = v.data_type.ok_or_else(|| {
                 ApiError::Engine(EngineError::InvalidParameterValue(format!(

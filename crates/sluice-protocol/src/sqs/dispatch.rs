@@ -17,17 +17,29 @@ use super::error::ApiError;
 pub enum Reply {
     /// CreateQueue, GetQueueUrl.
     QueueUrl(String),
-    ListQueues { urls: Vec<String>, next_token: Option<String> },
+    ListQueues {
+        urls: Vec<String>,
+        next_token: Option<String>,
+    },
     /// Operations that answer nothing but success.
     Empty,
     Attributes(Vec<(String, String)>),
     SendMessage(SendResult),
-    SendMessageBatch { successful: Vec<(String, SendResult)>, failed: Vec<Failure> },
+    SendMessageBatch {
+        successful: Vec<(String, SendResult)>,
+        failed: Vec<Failure>,
+    },
     Messages(Vec<ReceivedMessage>),
     /// DeleteMessageBatch, ChangeMessageVisibilityBatch.
-    BatchIds { successful: Vec<String>, failed: Vec<Failure> },
+    BatchIds {
+        successful: Vec<String>,
+        failed: Vec<Failure>,
+    },
     Tags(BTreeMap<String, String>),
-    DeadLetterSourceQueues { urls: Vec<String>, next_token: Option<String> },
+    DeadLetterSourceQueues {
+        urls: Vec<String>,
+        next_token: Option<String>,
+    },
     TaskHandle(String),
     MessagesMoved(u64),
     MoveTasks(Vec<TaskRecord>),
@@ -58,7 +70,9 @@ fn queue(url: Option<String>) -> Result<String, ApiError> {
 /// CreateQueue and GetQueueUrl without a QueueName: AWS answers InvalidParameterValue.
 fn queue_name_param(name: Option<String>) -> Result<String, ApiError> {
     name.filter(|n| !n.is_empty()).ok_or_else(|| {
-        ApiError::Engine(EngineError::InvalidParameterValue("Value for parameter QueueName is invalid. Reason: Must specify a queue name.".into()))
+        ApiError::Engine(EngineError::InvalidParameterValue(
+            "Value for parameter QueueName is invalid. Reason: Must specify a queue name.".into(),
+        ))
     })
 }
 
@@ -93,25 +107,27 @@ fn message(
 }
 
 /// Pages through sorted names with an opaque token (the last name of the previous page).
-fn page(names: Vec<String>, max_results: Option<i64>, next_token: Option<&str>) -> Result<(Vec<String>, Option<String>), ApiError> {
+fn page(
+    names: Vec<String>,
+    max_results: Option<i64>,
+    next_token: Option<&str>,
+) -> Result<(Vec<String>, Option<String>), ApiError> {
     let limit = match max_results {
         None => MAX_LIST_RESULTS,
         Some(n) if (1..=MAX_LIST_RESULTS).contains(&n) => n,
         Some(n) => {
             return Err(ApiError::Engine(EngineError::InvalidParameterValue(format!(
-                "Value {n} for parameter MaxResults is invalid. Reason: MaxResults must be an integer between 1 and 1000."
-            ))))
+            "Value {n} for parameter MaxResults is invalid. Reason: MaxResults must be an integer between 1 and 1000."
+        ))))
         }
     } as usize;
     let after = match next_token {
         None => None,
-        Some(t) => Some(
-            URL_SAFE_NO_PAD
-                .decode(t)
-                .ok()
-                .and_then(|b| String::from_utf8(b).ok())
-                .ok_or_else(|| ApiError::Engine(EngineError::InvalidParameterValue("Invalid NextToken value.".into())))?,
-        ),
+        Some(t) => {
+            Some(URL_SAFE_NO_PAD.decode(t).ok().and_then(|b| String::from_utf8(b).ok()).ok_or_else(|| {
+                ApiError::Engine(EngineError::InvalidParameterValue("Invalid NextToken value.".into()))
+            })?)
+        }
     };
     let rest: Vec<String> = names.into_iter().filter(|n| after.as_ref().is_none_or(|a| n > a)).collect();
     let next = (max_results.is_some() && rest.len() > limit).then(|| URL_SAFE_NO_PAD.encode(&rest[limit - 1]));
@@ -191,7 +207,11 @@ pub async fn dispatch(engine: &Arc<Engine>, ctx: &Context<'_>, action: Action) -
                     Err(error) => failed.push(Failure { id, error }),
                 }
             }
-            let results = if prepared.is_empty() { Vec::new() } else { engine.send_message_batch(&name, prepared, &sender_id).await? };
+            let results = if prepared.is_empty() {
+                Vec::new()
+            } else {
+                engine.send_message_batch(&name, prepared, &sender_id).await?
+            };
             let (successful, mut more) = split_batch(sent_ids, results);
             failed.append(&mut more);
             Reply::SendMessageBatch { successful, failed }
@@ -247,8 +267,11 @@ pub async fn dispatch(engine: &Arc<Engine>, ctx: &Context<'_>, action: Action) -
                         changes.push((h, t));
                         change_ids.push(id);
                     }
-                    (None, _) => failed.push(Failure { id, error: EngineError::MissingParameter("ReceiptHandle".into()).into() }),
-                    (_, None) => failed.push(Failure { id, error: EngineError::MissingParameter("VisibilityTimeout".into()).into() }),
+                    (None, _) => {
+                        failed.push(Failure { id, error: EngineError::MissingParameter("ReceiptHandle".into()).into() })
+                    }
+                    (_, None) => failed
+                        .push(Failure { id, error: EngineError::MissingParameter("VisibilityTimeout".into()).into() }),
                 }
             }
             let results = engine.change_visibility(&name, &changes)?;
@@ -287,12 +310,18 @@ pub async fn dispatch(engine: &Arc<Engine>, ctx: &Context<'_>, action: Action) -
         Action::ListDeadLetterSourceQueues(a) => {
             let names = engine.dead_letter_source_queues(&queue(a.queue_url)?)?;
             let (names, next_token) = page(names, a.max_results, a.next_token.as_deref())?;
-            Reply::DeadLetterSourceQueues { urls: names.iter().map(|n| queue_url(ctx, engine, n)).collect(), next_token }
+            Reply::DeadLetterSourceQueues {
+                urls: names.iter().map(|n| queue_url(ctx, engine, n)).collect(),
+                next_token,
+            }
         }
         Action::StartMessageMoveTask(a) => {
             let source = required(a.source_arn, "SourceArn")?;
-            let handle =
-                engine.start_message_move_task(&source, a.destination_arn.as_deref(), a.max_number_of_messages_per_second)?;
+            let handle = engine.start_message_move_task(
+                &source,
+                a.destination_arn.as_deref(),
+                a.max_number_of_messages_per_second,
+            )?;
             Reply::TaskHandle(handle)
         }
         Action::CancelMessageMoveTask(a) => {

@@ -91,8 +91,12 @@ impl ApiError {
                 E::BatchEntryIdsNotDistinct(_) => {
                     sqs!("BatchEntryIdsNotDistinct", "AWS.SimpleQueueService.BatchEntryIdsNotDistinct", 400)
                 }
-                E::InvalidBatchEntryId => sqs!("InvalidBatchEntryId", "AWS.SimpleQueueService.InvalidBatchEntryId", 400),
-                E::BatchRequestTooLong(..) => sqs!("BatchRequestTooLong", "AWS.SimpleQueueService.BatchRequestTooLong", 400),
+                E::InvalidBatchEntryId => {
+                    sqs!("InvalidBatchEntryId", "AWS.SimpleQueueService.InvalidBatchEntryId", 400)
+                }
+                E::BatchRequestTooLong(..) => {
+                    sqs!("BatchRequestTooLong", "AWS.SimpleQueueService.BatchRequestTooLong", 400)
+                }
                 E::InvalidMessageContents(_) => sqs!("InvalidMessageContents", "InvalidMessageContents", 400),
                 E::PurgeQueueInProgress(_) => {
                     sqs!("PurgeQueueInProgress", "AWS.SimpleQueueService.PurgeQueueInProgress", 403)
@@ -150,7 +154,10 @@ mod tests {
         assert_eq!(w.wire().json_type, "com.amazon.coral.service#MissingRequiredParameterException");
         assert_eq!(w.entry_code(), "MissingParameter");
         assert_eq!(ApiError::Engine(EngineError::MessageNotInflight).entry_code(), "MessageNotInflight");
-        assert_eq!(ApiError::Engine(EngineError::ReceiptHandleIsInvalid("x".into())).entry_code(), "ReceiptHandleIsInvalid");
+        assert_eq!(
+            ApiError::Engine(EngineError::ReceiptHandleIsInvalid("x".into())).entry_code(),
+            "ReceiptHandleIsInvalid"
+        );
         assert_eq!(ApiError::Engine(EngineError::OverLimit(String::new())).wire().status, 403);
     }
 }

@@ -120,4 +120,3 @@ pub(crate) fn json_error_response(e: &ApiError, request_id: &str) -> Response {
 pub(crate) fn xml_response(status: u16, body: Vec<u8>, request_id: &str) -> Response {
     Response { status, content_type: "text/xml", headers: vec![("x-amzn-requestid", request_id.to_string())], body }
 }
-

@@ -108,23 +108,13 @@ pub fn notification_json(p: &Published, message: &str, sub_arn: &str) -> String 
             (None, Some(b)) => base64::engine::general_purpose::STANDARD.encode(b),
             _ => String::new(),
         };
-        attrs.insert(
-            name.as_str(),
-            EnvAttr {
-                ty: &a.data_type,
-                value,
-            },
-        );
+        attrs.insert(name.as_str(), EnvAttr { ty: &a.data_type, value });
     }
     let mut fields = vec![("Message", message), ("MessageId", p.message_id.as_str())];
     if let Some(s) = &p.subject {
         fields.push(("Subject", s));
     }
-    fields.extend([
-        ("Timestamp", p.timestamp.as_str()),
-        ("TopicArn", p.topic_arn.as_str()),
-        ("Type", "Notification"),
-    ]);
+    fields.extend([("Timestamp", p.timestamp.as_str()), ("TopicArn", p.topic_arn.as_str()), ("Type", "Notification")]);
     let n = Notification {
         ty: "Notification",
         message_id: &p.message_id,
@@ -142,12 +132,7 @@ pub fn notification_json(p: &Published, message: &str, sub_arn: &str) -> String 
     serde_json::to_string(&n).unwrap_or_default()
 }
 
-pub fn confirmation_json(
-    base_url: &str,
-    topic_arn: &str,
-    token: &str,
-    timestamp: &str,
-) -> (String, String) {
+pub fn confirmation_json(base_url: &str, topic_arn: &str, token: &str, timestamp: &str) -> (String, String) {
     let message_id = uuid::Uuid::new_v4().to_string();
     let message = format!(
         "You have chosen to subscribe to the topic {topic_arn}.\nTo confirm the subscription, visit the SubscribeURL included in this message."

@@ -34,10 +34,7 @@ pub fn http_client(extra_ca: Option<&Path>) -> Result<HttpClient, String> {
     http.set_nodelay(true);
     // The connector below handles https:// itself; the TCP part accepts both schemes.
     http.enforce_http(false);
-    let connector = Connector {
-        http,
-        tls: TlsConnector::from(Arc::new(tls)),
-    };
+    let connector = Connector { http, tls: TlsConnector::from(Arc::new(tls)) };
     Ok(Client::builder(TokioExecutor::new()).build(connector))
 }
 
@@ -52,9 +49,7 @@ pub fn tls_config(extra_ca: Option<&Path>) -> Result<rustls::ClientConfig, Strin
         let mut added = 0usize;
         for cert in CertificateDer::pem_slice_iter(&pem) {
             let cert = cert.map_err(|e| format!("CA file {shown}: {e}"))?;
-            roots
-                .add(cert)
-                .map_err(|e| format!("CA file {shown}: unusable certificate: {e}"))?;
+            roots.add(cert).map_err(|e| format!("CA file {shown}: unusable certificate: {e}"))?;
             added += 1;
         }
         if added == 0 {
@@ -98,13 +93,9 @@ impl tower_service::Service<Uri> for Connector {
             if !https {
                 return Ok(Conn::Plain(tcp));
             }
-            let host = uri
-                .host()
-                .unwrap_or("")
-                .trim_start_matches('[')
-                .trim_end_matches(']');
-            let name = ServerName::try_from(host.to_string())
-                .map_err(|e| format!("invalid TLS server name {host:?}: {e}"))?;
+            let host = uri.host().unwrap_or("").trim_start_matches('[').trim_end_matches(']');
+            let name =
+                ServerName::try_from(host.to_string()).map_err(|e| format!("invalid TLS server name {host:?}: {e}"))?;
             let stream = tls.connect(name, tcp.into_inner()).await?;
             Ok(Conn::Tls(Box::new(TokioIo::new(stream))))
         })
@@ -137,11 +128,7 @@ impl hyper::rt::Read for Conn {
 }
 
 impl hyper::rt::Write for Conn {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
         match self.get_mut() {
             Conn::Plain(s) => Pin::new(s).poll_write(cx, buf),
             Conn::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
@@ -165,21 +152,14 @@ impl hyper::rt::Write for Conn {
 
 /// One POST; Ok(status) when the endpoint answered a status SNS counts as delivered (below 500).
 /// Connection, TLS (an untrusted certificate included) and timeout errors are failures.
-pub async fn post(
-    client: &HttpClient,
-    url: &str,
-    headers: &[(String, String)],
-    body: String,
-) -> Result<u16, String> {
+pub async fn post(client: &HttpClient, url: &str, headers: &[(String, String)], body: String) -> Result<u16, String> {
     let mut builder = hyper::Request::post(url)
         .header("content-type", "text/plain; charset=UTF-8")
         .header("user-agent", "Amazon Simple Notification Service Agent");
     for (k, v) in headers {
         builder = builder.header(k.as_str(), v.as_str());
     }
-    let req = builder
-        .body(Full::new(Bytes::from(body)))
-        .map_err(|e| e.to_string())?;
+    let req = builder.body(Full::new(Bytes::from(body))).map_err(|e| e.to_string())?;
     let resp = tokio::time::timeout(Duration::from_secs(15), client.request(req))
         .await
         .map_err(|_| "timed out".to_string())?
@@ -214,22 +194,13 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("sluice-sns-ca-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let missing = dir.join("missing.pem");
-        assert!(tls_config(Some(&missing))
-            .unwrap_err()
-            .contains("cannot read CA file"));
+        assert!(tls_config(Some(&missing)).unwrap_err().contains("cannot read CA file"));
         let empty = dir.join("empty.pem");
         std::fs::write(&empty, "no certificates here\n").unwrap();
-        assert!(tls_config(Some(&empty))
-            .unwrap_err()
-            .contains("holds no PEM certificate"));
+        assert!(tls_config(Some(&empty)).unwrap_err().contains("holds no PEM certificate"));
         let garbage = dir.join("garbage.pem");
-        std::fs::write(
-            &garbage,
-            "-----BEGIN CERTIFICATE-----\nnot base64!\n-----END CERTIFICATE-----\n",
-        )
-        .unwrap();
+        std::fs::write(&garbage, "-----BEGIN CERTIFICATE-----\nnot base64!\n-----END CERTIFICATE-----\n").unwrap();
         assert!(tls_config(Some(&garbage)).is_err());
         assert!(tls_config(None).is_ok());
     }
-
 }

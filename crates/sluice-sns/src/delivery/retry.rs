@@ -41,23 +41,11 @@ impl RetryPolicy {
     /// From a subscription DeliveryPolicy (`{"healthyRetryPolicy": {...}}`) or a topic's
     /// (`{"http": {"defaultHealthyRetryPolicy": {...}}}`).
     pub fn from_json(v: &serde_json::Value) -> Option<RetryPolicy> {
-        let p = v.get("healthyRetryPolicy").or_else(|| {
-            v.get("http")
-                .and_then(|h| h.get("defaultHealthyRetryPolicy"))
-        })?;
+        let p =
+            v.get("healthyRetryPolicy").or_else(|| v.get("http").and_then(|h| h.get("defaultHealthyRetryPolicy")))?;
         let d = RetryPolicy::default();
-        let num = |k: &str, def: u32| {
-            p.get(k)
-                .and_then(|x| x.as_u64())
-                .map(|x| x.min(100) as u32)
-                .unwrap_or(def)
-        };
-        let secs = |k: &str, def: f64| {
-            p.get(k)
-                .and_then(|x| x.as_f64())
-                .map(|x| x.clamp(0.0, 3600.0))
-                .unwrap_or(def)
-        };
+        let num = |k: &str, def: u32| p.get(k).and_then(|x| x.as_u64()).map(|x| x.min(100) as u32).unwrap_or(def);
+        let secs = |k: &str, def: f64| p.get(k).and_then(|x| x.as_f64()).map(|x| x.clamp(0.0, 3600.0)).unwrap_or(def);
         let min_delay = secs("minDelayTarget", d.min_delay);
         Some(RetryPolicy {
             num_retries: num("numRetries", d.num_retries),
@@ -175,10 +163,7 @@ pub async fn run_pending(
         }
         tracing::warn!(subscription = %job.sub_arn, attempts = job.attempts, error = %error, "SNS HTTP delivery gave up");
         if let Some(dlq) = &job.dead_letter_arn {
-            let msg = SendMessage {
-                body: job.body.clone(),
-                ..Default::default()
-            };
+            let msg = SendMessage { body: job.body.clone(), ..Default::default() };
             if let Err(e) = send_to_queue(&engine, dlq, msg, "sns").await {
                 tracing::warn!(subscription = %job.sub_arn, dlq, error = %e, "SNS dead-letter delivery failed");
                 if matches!(e, EngineError::Internal(_)) {

@@ -14,9 +14,7 @@ pub fn sqs_attributes(attrs: &BTreeMap<String, MsgAttr>) -> sluice_engine::messa
         .map(|(k, a)| {
             let v = match &a.binary_value {
                 Some(b) => AttributeValue::binary(&a.data_type, b.clone()),
-                None => {
-                    AttributeValue::string(&a.data_type, a.string_value.as_deref().unwrap_or(""))
-                }
+                None => AttributeValue::string(&a.data_type, a.string_value.as_deref().unwrap_or("")),
             };
             (k.clone(), v)
         })

@@ -13,7 +13,11 @@ use crate::StoreError;
 
 impl Shared {
     /// Waits until every sealed layer is in redb (or the applier failed).
-    pub(super) fn wait_for_applier<'a>(&'a self, mut layers: MutexGuard<'a, Layers>, until: impl Fn(&Layers) -> bool) -> MutexGuard<'a, Layers> {
+    pub(super) fn wait_for_applier<'a>(
+        &'a self,
+        mut layers: MutexGuard<'a, Layers>,
+        until: impl Fn(&Layers) -> bool,
+    ) -> MutexGuard<'a, Layers> {
         while !until(&layers) && self.failed.get().is_none() {
             layers = self.layers_changed.wait(layers).unwrap_or_else(|p| p.into_inner());
         }
@@ -28,7 +32,8 @@ impl Shared {
 
     pub(super) fn fail_on_panic(&self, body: impl FnOnce()) {
         if let Err(panic) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)) {
-            let what = panic.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| panic.downcast_ref::<String>().cloned());
+            let what =
+                panic.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| panic.downcast_ref::<String>().cloned());
             let why = StoreError::Io(format!("store applier panicked: {}", what.unwrap_or_default()));
             tracing::error!(error = %why, "refusing writes until restart");
             self.fail(&why);
@@ -44,7 +49,8 @@ impl Shared {
         let mut cleaning = !self.doomed().is_empty();
         loop {
             let (pending, checkpoint) = {
-                let mut layers = self.wait_for_applier(self.layers(), |l| !l.sealed.is_empty() || l.closing || cleaning);
+                let mut layers =
+                    self.wait_for_applier(self.layers(), |l| !l.sealed.is_empty() || l.closing || cleaning);
                 // A failed backend wakes every wait at once; the applier must stop here, or its idle
                 // clean-up would spin (and keep committing to a redb whose state is uncertain).
                 if self.failed.get().is_some() {

@@ -111,7 +111,8 @@ type MessageTable<'t> = Table<'t, (u64, u64), &'static [u8]>;
 
 /// Removes up to [`CLEANUP_CHUNK`] records of `queue` with seq up to `last`; true if none is left.
 fn remove_some(table: &mut MessageTable, queue: QueueId, last: Seq) -> Result<bool, StoreError> {
-    let beyond_chunk = table.range((queue, 0)..=(queue, last)).map_err(io)?.nth(CLEANUP_CHUNK).transpose().map_err(io)?;
+    let beyond_chunk =
+        table.range((queue, 0)..=(queue, last)).map_err(io)?.nth(CLEANUP_CHUNK).transpose().map_err(io)?;
     match beyond_chunk.map(|(k, _)| k.value().1) {
         Some(stop) => {
             table.retain_in((queue, 0)..(queue, stop), |_, _| false).map_err(io)?;

@@ -200,7 +200,11 @@ impl Shared {
     }
 
     /// Commits `ops` to redb in one transaction (durable if `durability` says so).
-    pub(super) fn commit_to_redb<'a>(&self, ops: impl IntoIterator<Item = &'a Op>, durability: Durability) -> Result<(), StoreError> {
+    pub(super) fn commit_to_redb<'a>(
+        &self,
+        ops: impl IntoIterator<Item = &'a Op>,
+        durability: Durability,
+    ) -> Result<(), StoreError> {
         let mut tx = self.db.begin_write().map_err(io)?;
         tx.set_durability(durability).map_err(io)?;
         // A durable commit records redb's allocator state, so that opening after a crash loads it
@@ -253,7 +257,8 @@ impl Backend for EmbeddedBackend {
         if shared.failed.get().is_some() {
             return Ok(());
         }
-        let checkpoint_due = log.wal.used() >= CHECKPOINT_BYTES || log.oldest.is_some_and(|t| t.elapsed() >= CHECKPOINT_INTERVAL);
+        let checkpoint_due =
+            log.wal.used() >= CHECKPOINT_BYTES || log.oldest.is_some_and(|t| t.elapsed() >= CHECKPOINT_INTERVAL);
         // A checkpoint waits while the previous one still holds the other log file.
         let checkpoint = checkpoint_due && shared.layers().spare_log.is_some();
         let seal = checkpoint || {
@@ -296,7 +301,10 @@ impl Backend for EmbeddedBackend {
         {
             let layers = self.shared.layers();
             for &seq in seqs {
-                let found = layers.active.body(queue, seq).or_else(|| layers.sealed.iter().rev().find_map(|s| s.pending.body(queue, seq)));
+                let found = layers
+                    .active
+                    .body(queue, seq)
+                    .or_else(|| layers.sealed.iter().rev().find_map(|s| s.pending.body(queue, seq)));
                 missing |= found.is_none() && !gone(seq);
                 out.push(found.filter(|_| !gone(seq)).map(<[u8]>::to_vec));
             }

@@ -92,7 +92,10 @@ impl EmbeddedBackend {
         });
         let applier = {
             let shared = shared.clone();
-            std::thread::Builder::new().name("sluice-store-apply".into()).spawn(move || shared.run_applier()).map_err(io)?
+            std::thread::Builder::new()
+                .name("sluice-store-apply".into())
+                .spawn(move || shared.run_applier())
+                .map_err(io)?
         };
         Ok(EmbeddedBackend { shared, applier: Mutex::new(Some(applier)) })
     }
@@ -132,7 +135,14 @@ fn prefetch_in_background(path: &Path) {
                 // into this process (a plain read would cost a memcpy per byte on the recovery's cores).
                 #[allow(unsafe_code)]
                 let done = unsafe {
-                    let map = libc::mmap(std::ptr::null_mut(), n, libc::PROT_READ, libc::MAP_SHARED, file.as_raw_fd(), offset as libc::off_t);
+                    let map = libc::mmap(
+                        std::ptr::null_mut(),
+                        n,
+                        libc::PROT_READ,
+                        libc::MAP_SHARED,
+                        file.as_raw_fd(),
+                        offset as libc::off_t,
+                    );
                     if map == libc::MAP_FAILED {
                         return;
                     }

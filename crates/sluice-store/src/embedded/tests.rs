@@ -76,7 +76,13 @@ fn purge_bounds_are_reported_until_their_records_are_removed() {
         seen
     };
     // Logged, not yet applied: the applier has not started removing anything.
-    backend.apply(vec![Op::PurgeMessages { queue: 1, below: 7 }, Op::DeleteQueue { queue: 2 }, Op::PurgeMessages { queue: 3, below: 0 }]).unwrap();
+    backend
+        .apply(vec![
+            Op::PurgeMessages { queue: 1, below: 7 },
+            Op::DeleteQueue { queue: 2 },
+            Op::PurgeMessages { queue: 3, below: 0 },
+        ])
+        .unwrap();
     assert_eq!(bounds(&backend), vec![(1, 7)]);
     backend.shared.flush().unwrap();
     wait_until_clean(&backend);
@@ -127,7 +133,10 @@ fn big_purges_and_queue_deletions_are_hidden_at_once_and_removed_in_chunks() {
     };
     let expected: Vec<(QueueId, Seq)> = (n - 5..n).map(|s| (1, s)).chain([(3, 0)]).collect();
     assert_eq!(visible(&backend), expected, "hidden from scans before they are removed");
-    assert_eq!(backend.get_bodies(1, &[0, n - 6, n - 5]).unwrap(), vec![None, None, Some(format!("body {}", n - 5).into_bytes())]);
+    assert_eq!(
+        backend.get_bodies(1, &[0, n - 6, n - 5]).unwrap(),
+        vec![None, None, Some(format!("body {}", n - 5).into_bytes())]
+    );
     assert_eq!(backend.get_body(2, 7).unwrap(), None);
     let mut kvs = Vec::new();
     backend.scan_kv(&mut |q, _, _| kvs.push(q)).unwrap();
@@ -136,7 +145,8 @@ fn big_purges_and_queue_deletions_are_hidden_at_once_and_removed_in_chunks() {
     wait_until_clean(&backend);
     assert_eq!(raw_messages(&backend, 1), (5, 5));
     assert_eq!(raw_messages(&backend, 2), (0, 0));
-    let raw_kvs = |b: &EmbeddedBackend| b.shared.db.begin_read().unwrap().open_table(KV).unwrap().iter().unwrap().count();
+    let raw_kvs =
+        |b: &EmbeddedBackend| b.shared.db.begin_read().unwrap().open_table(KV).unwrap().iter().unwrap().count();
     assert_eq!(raw_kvs(&backend), 1, "queue 2's removed in two chunks, queue 3's kept");
     // Queue 1 takes three chunks (two full ones), queue 2 as many.
     assert!(backend.shared.cleanup_chunks.load(Ordering::Relaxed) >= 6, "removed in chunks");
@@ -191,7 +201,9 @@ fn pending_changes_read_the_same_before_and_after_they_reach_redb() {
     backend.maintain().unwrap();
     assert!(!backend.shared.layers().active.is_empty(), "below every threshold: still pending");
     assert_eq!(backend.get_body(5, 1).unwrap(), Some(b"body 1".to_vec()));
-    backend.apply(vec![Op::DeleteMessage { queue: 5, seq: 1 }, Op::PutMeta { queue: 5, seq: 2, meta: vec![7] }]).unwrap();
+    backend
+        .apply(vec![Op::DeleteMessage { queue: 5, seq: 1 }, Op::PutMeta { queue: 5, seq: 2, meta: vec![7] }])
+        .unwrap();
     let many: Vec<Op> = (10..10 + FLUSH_OPS as u64).map(|s| message(5, s)).collect();
     backend.apply(many).unwrap();
     backend.maintain().unwrap();
@@ -256,7 +268,8 @@ fn open_replays_the_log_and_a_clean_close_empties_it() {
     let (mut wal, records) = Wal::open(&path.with_extension("wal")).unwrap();
     assert!(records.is_empty(), "a clean close checkpoints and empties the log");
     wal.append(&[message(5, 3), Op::DeleteMessage { queue: 5, seq: 1 }]).unwrap();
-    wal.append(&[Op::PutMeta { queue: 5, seq: 2, meta: vec![9] }, Op::PutMeta { queue: 5, seq: 1, meta: vec![9] }]).unwrap();
+    wal.append(&[Op::PutMeta { queue: 5, seq: 2, meta: vec![9] }, Op::PutMeta { queue: 5, seq: 1, meta: vec![9] }])
+        .unwrap();
     wal.sync().unwrap();
     drop(wal);
 

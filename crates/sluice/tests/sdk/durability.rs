@@ -7,8 +7,8 @@ use aws_sdk_sqs::operation::get_queue_url::GetQueueUrlError;
 use aws_sdk_sqs::types::QueueAttributeName as QA;
 use aws_sdk_sqs::Client;
 
-use sluice_testkit::{TestServer, create_queue, queue_name, receive_exactly, receive_now, skip_if_external};
-use crate::{SLUICE_BIN, batch_entry, counts, delete_entry, queue_attrs, queue_url_by_name, send_body};
+use crate::{batch_entry, counts, delete_entry, queue_attrs, queue_url_by_name, send_body, SLUICE_BIN};
+use sluice_testkit::{create_queue, queue_name, receive_exactly, receive_now, skip_if_external, TestServer};
 
 async fn send_100(client: &Client, url: &str) -> HashSet<String> {
     // 50 single sends + 5 batches of 10.
@@ -33,11 +33,7 @@ async fn send_100(client: &Client, url: &str) -> HashSet<String> {
             .send()
             .await
             .expect("SendMessageBatch");
-        assert!(
-            out.failed().is_empty() && out.successful().len() == 10,
-            "batch {batch}: {:?}",
-            out.failed()
-        );
+        assert!(out.failed().is_empty() && out.successful().len() == 10, "batch {batch}: {:?}", out.failed());
     }
     assert_eq!(bodies.len(), 100);
     bodies
@@ -63,39 +59,18 @@ async fn restart_after_sigterm_keeps_all_messages() {
     }
     let client = server.client();
     let name = queue_name("graceful");
-    client
-        .create_queue()
-        .queue_name(&name)
-        .attributes(QA::VisibilityTimeout, "77")
-        .send()
-        .await
-        .expect("CreateQueue");
+    client.create_queue().queue_name(&name).attributes(QA::VisibilityTimeout, "77").send().await.expect("CreateQueue");
     let url = queue_url_by_name(&client, &name).await;
     let bodies = send_100(&client, &url).await;
 
     let status = server.terminate();
-    assert!(
-        status.success(),
-        "graceful shutdown on SIGTERM should exit 0, got {status}"
-    );
+    assert!(status.success(), "graceful shutdown on SIGTERM should exit 0, got {status}");
     server.restart();
     let client = server.client();
     let url = queue_url_by_name(&client, &name).await;
-    assert_eq!(
-        Some(url.clone()),
-        server.expected_queue_url(&name),
-        "queue URL after restart uses the new port"
-    );
-    assert_eq!(
-        queue_attrs(&client, &url).await[&QA::VisibilityTimeout],
-        "77",
-        "queue attributes survive restart"
-    );
-    assert_eq!(
-        counts(&client, &url).await,
-        (100, 0, 0),
-        "counts after graceful restart"
-    );
+    assert_eq!(Some(url.clone()), server.expected_queue_url(&name), "queue URL after restart uses the new port");
+    assert_eq!(queue_attrs(&client, &url).await[&QA::VisibilityTimeout], "77", "queue attributes survive restart");
+    assert_eq!(counts(&client, &url).await, (100, 0, 0), "counts after graceful restart");
     assert_all_received(&client, &url, &bodies, "SIGTERM restart").await;
 }
 
@@ -129,12 +104,7 @@ async fn deletes_survive_graceful_restart() {
     let url = create_queue(&client, &name).await;
     let gone_name = queue_name("deldur-gone");
     let gone_url = create_queue(&client, &gone_name).await;
-    client
-        .delete_queue()
-        .queue_url(&gone_url)
-        .send()
-        .await
-        .expect("DeleteQueue");
+    client.delete_queue().queue_url(&gone_url).send().await.expect("DeleteQueue");
 
     let mut bodies = HashSet::new();
     for i in 0..20 {
@@ -159,23 +129,15 @@ async fn deletes_survive_graceful_restart() {
         .enumerate()
         .map(|(i, m)| delete_entry(&format!("d{i}"), m.receipt_handle().unwrap()))
         .collect();
-    let out = client
-        .delete_message_batch()
-        .queue_url(&url)
-        .set_entries(Some(del))
-        .send()
-        .await
-        .expect("DeleteMessageBatch");
+    let out =
+        client.delete_message_batch().queue_url(&url).set_entries(Some(del)).send().await.expect("DeleteMessageBatch");
     assert!(out.failed().is_empty(), "{:?}", out.failed());
     for m in &got[5..10] {
         bodies.remove(m.body().unwrap());
     }
 
     let status = server.terminate();
-    assert!(
-        status.success(),
-        "graceful shutdown on SIGTERM should exit 0, got {status}"
-    );
+    assert!(status.success(), "graceful shutdown on SIGTERM should exit 0, got {status}");
     server.restart();
     let client = server.client();
     expect_service_err!(
@@ -187,11 +149,7 @@ async fn deletes_survive_graceful_restart() {
     // The 10 undeleted ones may be in flight or visible after restart
     // (visibility need not survive), but the 10 deleted ones must not return.
     let (v, nv, d) = counts(&client, &url).await;
-    assert_eq!(
-        v + nv + d,
-        10,
-        "messages after restart: visible {v}, in flight {nv}, delayed {d}"
-    );
+    assert_eq!(v + nv + d, 10, "messages after restart: visible {v}, in flight {nv}, delayed {d}");
     if v == 10 {
         assert_all_received(&client, &url, &bodies, "deletes + SIGTERM restart").await;
     }

@@ -11,8 +11,8 @@ use aws_sdk_sqs::operation::receive_message::ReceiveMessageError;
 use aws_sdk_sqs::operation::send_message::SendMessageError;
 use aws_sdk_sqs::types::QueueAttributeName as QA;
 
-use sluice_testkit::{TestServer, create_queue, queue_name, receive_now};
 use crate::{counts, send_body};
+use sluice_testkit::{create_queue, queue_name, receive_now, TestServer};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn error_queue_does_not_exist() {
@@ -24,27 +24,14 @@ async fn error_queue_does_not_exist() {
         client.get_queue_url().queue_name(&missing).send().await,
         GetQueueUrlError::QueueDoesNotExist(_)
     );
-    assert_eq!(
-        e.meta().code(),
-        Some("AWS.SimpleQueueService.NonExistentQueue")
-    );
+    assert_eq!(e.meta().code(), Some("AWS.SimpleQueueService.NonExistentQueue"));
 
     // Operations on a URL of a queue that does not exist.
     let url = create_queue(&client, &missing).await;
-    client
-        .delete_queue()
-        .queue_url(&url)
-        .send()
-        .await
-        .expect("DeleteQueue");
+    client.delete_queue().queue_url(&url).send().await.expect("DeleteQueue");
     expect_service_err!(
         "SendMessage to deleted queue",
-        client
-            .send_message()
-            .queue_url(&url)
-            .message_body("x")
-            .send()
-            .await,
+        client.send_message().queue_url(&url).message_body("x").send().await,
         SendMessageError::QueueDoesNotExist(_)
     );
     expect_service_err!(
@@ -76,12 +63,7 @@ async fn error_create_queue_with_conflicting_attributes() {
         .expect("CreateQueue again with identical attributes");
     expect_service_err!(
         "CreateQueue with conflicting VisibilityTimeout",
-        client
-            .create_queue()
-            .queue_name(&name)
-            .attributes(QA::VisibilityTimeout, "60")
-            .send()
-            .await,
+        client.create_queue().queue_name(&name).attributes(QA::VisibilityTimeout, "60").send().await,
         CreateQueueError::QueueNameExists(_)
     );
 }
@@ -94,12 +76,7 @@ async fn error_delete_with_garbage_receipt_handle() {
     send_body(&client, &url, "x").await;
     expect_service_err!(
         "DeleteMessage with garbage receipt handle",
-        client
-            .delete_message()
-            .queue_url(&url)
-            .receipt_handle("not-a-real-handle")
-            .send()
-            .await,
+        client.delete_message().queue_url(&url).receipt_handle("not-a-real-handle").send().await,
         DeleteMessageError::ReceiptHandleIsInvalid(_)
     );
     // The message is untouched.
@@ -114,12 +91,7 @@ async fn purge_then_purge_again_is_in_progress() {
     for i in 0..3 {
         send_body(&client, &url, &format!("p{i}")).await;
     }
-    client
-        .purge_queue()
-        .queue_url(&url)
-        .send()
-        .await
-        .expect("first PurgeQueue");
+    client.purge_queue().queue_url(&url).send().await.expect("first PurgeQueue");
     expect_service_err!(
         "second PurgeQueue within 60 s",
         client.purge_queue().queue_url(&url).send().await,
@@ -132,14 +104,8 @@ async fn purge_then_purge_again_is_in_progress() {
         if c == (0, 0, 0) {
             break;
         }
-        assert!(
-            Instant::now() < deadline,
-            "queue not empty 5 s after PurgeQueue: {c:?}"
-        );
+        assert!(Instant::now() < deadline, "queue not empty 5 s after PurgeQueue: {c:?}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert!(
-        receive_now(&client, &url, 10).await.is_empty(),
-        "messages receivable after PurgeQueue"
-    );
+    assert!(receive_now(&client, &url, 10).await.is_empty(), "messages receivable after PurgeQueue");
 }

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use aws_sdk_sqs::types::QueueAttributeName as QA;
 
-use sluice_testkit::{TestServer, queue_name};
+use sluice_testkit::{queue_name, TestServer};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn fifo_order_holds_under_concurrent_producers_and_consumers() {
@@ -90,7 +90,13 @@ async fn fifo_order_holds_under_concurrent_producers_and_consumers() {
                     }
                 }
                 for m in &msgs {
-                    client.delete_message().queue_url(&url).receipt_handle(m.receipt_handle().unwrap()).send().await.expect("delete");
+                    client
+                        .delete_message()
+                        .queue_url(&url)
+                        .receipt_handle(m.receipt_handle().unwrap())
+                        .send()
+                        .await
+                        .expect("delete");
                 }
             }
         }));

@@ -7,8 +7,10 @@ use std::time::{Duration, Instant};
 use aws_sdk_sqs::operation::get_queue_url::GetQueueUrlError;
 use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, QueueAttributeName as QA, SendMessageBatchRequestEntry};
 
-use sluice_testkit::{TestServer, create_queue, external_endpoint, md5_hex, queue_name, receive_exactly, receive_now, skip_if_external};
-use crate::{SLUICE_BIN, counts, queue_attrs, queue_url_by_name};
+use crate::{counts, queue_attrs, queue_url_by_name, SLUICE_BIN};
+use sluice_testkit::{
+    create_queue, external_endpoint, md5_hex, queue_name, receive_exactly, receive_now, skip_if_external, TestServer,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn config_file_declares_queues() {
@@ -102,9 +104,12 @@ async fn in_memory_server_sends_receives_deletes_and_keeps_nothing() {
     let sent = client.send_message().queue_url(&url).message_body("m-0").send().await.expect("SendMessage");
     assert_eq!(sent.md5_of_message_body(), Some(md5_hex(b"m-0").as_str()));
     let entries: Vec<_> = (1..=10)
-        .map(|i| SendMessageBatchRequestEntry::builder().id(format!("e{i}")).message_body(format!("m-{i}")).build().unwrap())
+        .map(|i| {
+            SendMessageBatchRequestEntry::builder().id(format!("e{i}")).message_body(format!("m-{i}")).build().unwrap()
+        })
         .collect();
-    let batch = client.send_message_batch().queue_url(&url).set_entries(Some(entries)).send().await.expect("SendMessageBatch");
+    let batch =
+        client.send_message_batch().queue_url(&url).set_entries(Some(entries)).send().await.expect("SendMessageBatch");
     assert_eq!(batch.successful().len(), 10, "{batch:?}");
     assert!(batch.failed().is_empty(), "{batch:?}");
 
@@ -120,9 +125,21 @@ async fn in_memory_server_sends_receives_deletes_and_keeps_nothing() {
         let entries: Vec<_> = chunk
             .iter()
             .enumerate()
-            .map(|(i, m)| DeleteMessageBatchRequestEntry::builder().id(format!("d{i}")).receipt_handle(m.receipt_handle().unwrap()).build().unwrap())
+            .map(|(i, m)| {
+                DeleteMessageBatchRequestEntry::builder()
+                    .id(format!("d{i}"))
+                    .receipt_handle(m.receipt_handle().unwrap())
+                    .build()
+                    .unwrap()
+            })
             .collect();
-        let out = client.delete_message_batch().queue_url(&url).set_entries(Some(entries)).send().await.expect("DeleteMessageBatch");
+        let out = client
+            .delete_message_batch()
+            .queue_url(&url)
+            .set_entries(Some(entries))
+            .send()
+            .await
+            .expect("DeleteMessageBatch");
         assert!(out.failed().is_empty(), "{out:?}");
     }
     assert_eq!(counts(&client, &url).await, (0, 0, 0));
@@ -141,7 +158,13 @@ async fn in_memory_server_sends_receives_deletes_and_keeps_nothing() {
         .unwrap()
         .to_string();
     let send_fifo = || {
-        client.send_message().queue_url(&fifo_url).message_body("once").message_group_id("g").message_deduplication_id("d-1").send()
+        client
+            .send_message()
+            .queue_url(&fifo_url)
+            .message_body("once")
+            .message_group_id("g")
+            .message_deduplication_id("d-1")
+            .send()
     };
     let first = send_fifo().await.expect("first FIFO send");
     let again = send_fifo().await.expect("duplicate FIFO send");

@@ -31,12 +31,7 @@ const SLUICE_BIN: &str = env!("CARGO_BIN_EXE_sluice");
 macro_rules! expect_service_err {
     ($what:expr, $res:expr, $pat:pat) => {{
         match $res {
-            Ok(out) => panic!(
-                "{}: expected {}, got Ok({:?})",
-                $what,
-                stringify!($pat),
-                out
-            ),
+            Ok(out) => panic!("{}: expected {}, got Ok({:?})", $what, stringify!($pat), out),
             Err(e) => {
                 let full = format!("{e:?}");
                 let se = e.into_service_error();
@@ -58,14 +53,14 @@ macro_rules! expect_service_err {
 }
 
 // The macro above is in scope in the modules declared below it.
-mod queues;
-mod messages;
 mod batch;
-mod errors;
 mod durability;
-mod lifecycle;
+mod errors;
 mod fifo;
+mod lifecycle;
+mod messages;
 mod observability;
+mod queues;
 
 async fn queue_attrs(client: &Client, url: &str) -> HashMap<QA, String> {
     client
@@ -104,28 +99,16 @@ async fn send_body(client: &Client, url: &str, body: &str) -> String {
         .send()
         .await
         .unwrap_or_else(|e| panic!("SendMessage {url}: {e:?}"));
-    assert_eq!(
-        out.md5_of_message_body(),
-        Some(md5_hex(body.as_bytes()).as_str()),
-        "SendMessage MD5OfMessageBody"
-    );
+    assert_eq!(out.md5_of_message_body(), Some(md5_hex(body.as_bytes()).as_str()), "SendMessage MD5OfMessageBody");
     out.message_id().expect("SendMessage MessageId").to_string()
 }
 
 fn batch_entry(id: &str, body: &str) -> SendMessageBatchRequestEntry {
-    SendMessageBatchRequestEntry::builder()
-        .id(id)
-        .message_body(body)
-        .build()
-        .unwrap()
+    SendMessageBatchRequestEntry::builder().id(id).message_body(body).build().unwrap()
 }
 
 fn delete_entry(id: &str, handle: &str) -> DeleteMessageBatchRequestEntry {
-    DeleteMessageBatchRequestEntry::builder()
-        .id(id)
-        .receipt_handle(handle)
-        .build()
-        .unwrap()
+    DeleteMessageBatchRequestEntry::builder().id(id).receipt_handle(handle).build().unwrap()
 }
 
 async fn queue_url_by_name(client: &Client, name: &str) -> String {

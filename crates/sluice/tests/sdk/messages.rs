@@ -7,8 +7,11 @@ use std::time::{Duration, Instant};
 use aws_sdk_sqs::operation::change_message_visibility::ChangeMessageVisibilityError;
 use aws_sdk_sqs::types::{MessageAttributeValue, MessageSystemAttributeName as Sys, QueueAttributeName as QA};
 
-use sluice_testkit::{TestServer, binary_attr, create_queue, md5_hex, md5_of_attributes, number_attr, queue_name, receive_exactly, receive_now, string_attr, sys_attr};
 use crate::{counts, send_body};
+use sluice_testkit::{
+    binary_attr, create_queue, md5_hex, md5_of_attributes, number_attr, queue_name, receive_exactly, receive_now,
+    string_attr, sys_attr, TestServer,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn send_receive_delete_with_attributes_and_md5s() {
@@ -23,11 +26,7 @@ async fn send_receive_delete_with_attributes_and_md5s() {
     attrs.insert("bin".into(), binary_attr(&[0, 1, 2, 0xfe, 0xff, b'\n']));
     attrs.insert(
         "Custom".into(),
-        MessageAttributeValue::builder()
-            .data_type("String.custom")
-            .string_value("x")
-            .build()
-            .unwrap(),
+        MessageAttributeValue::builder().data_type("String.custom").string_value("x").build().unwrap(),
     );
 
     let sent = client
@@ -38,15 +37,8 @@ async fn send_receive_delete_with_attributes_and_md5s() {
         .send()
         .await
         .expect("SendMessage with attributes");
-    let msg_id = sent
-        .message_id()
-        .expect("SendMessage MessageId")
-        .to_string();
-    assert_eq!(
-        sent.md5_of_message_body(),
-        Some(md5_hex(body.as_bytes()).as_str()),
-        "SendMessage MD5OfMessageBody"
-    );
+    let msg_id = sent.message_id().expect("SendMessage MessageId").to_string();
+    assert_eq!(sent.md5_of_message_body(), Some(md5_hex(body.as_bytes()).as_str()), "SendMessage MD5OfMessageBody");
     assert_eq!(
         sent.md5_of_message_attributes(),
         Some(md5_of_attributes(&attrs).as_str()),
@@ -58,48 +50,24 @@ async fn send_receive_delete_with_attributes_and_md5s() {
     let m = &msgs[0];
     assert_eq!(m.message_id(), Some(msg_id.as_str()));
     assert_eq!(m.body(), Some(body), "received body");
-    assert_eq!(
-        m.md5_of_body(),
-        Some(md5_hex(body.as_bytes()).as_str()),
-        "received MD5OfBody"
-    );
+    assert_eq!(m.md5_of_body(), Some(md5_hex(body.as_bytes()).as_str()), "received MD5OfBody");
     let got_attrs = m.message_attributes().cloned().unwrap_or_default();
-    assert_eq!(
-        got_attrs, attrs,
-        "received MessageAttributes (requested All)"
-    );
+    assert_eq!(got_attrs, attrs, "received MessageAttributes (requested All)");
     assert_eq!(
         m.md5_of_message_attributes(),
         Some(md5_of_attributes(&attrs).as_str()),
         "received MD5OfMessageAttributes"
     );
-    assert!(
-        m.receipt_handle().is_some_and(|h| !h.is_empty()),
-        "ReceiptHandle"
-    );
-    assert_eq!(
-        sys_attr(m, Sys::ApproximateReceiveCount),
-        Some("1"),
-        "ApproximateReceiveCount: {:?}",
-        m.attributes()
-    );
-    let sent_ts: u64 = sys_attr(m, Sys::SentTimestamp)
-        .expect("SentTimestamp")
-        .parse()
-        .expect("SentTimestamp is epoch millis");
+    assert!(m.receipt_handle().is_some_and(|h| !h.is_empty()), "ReceiptHandle");
+    assert_eq!(sys_attr(m, Sys::ApproximateReceiveCount), Some("1"), "ApproximateReceiveCount: {:?}", m.attributes());
+    let sent_ts: u64 =
+        sys_attr(m, Sys::SentTimestamp).expect("SentTimestamp").parse().expect("SentTimestamp is epoch millis");
     let first_ts: u64 = sys_attr(m, Sys::ApproximateFirstReceiveTimestamp)
         .expect("ApproximateFirstReceiveTimestamp")
         .parse()
         .expect("ApproximateFirstReceiveTimestamp is epoch millis");
-    assert!(
-        sent_ts > 1_600_000_000_000 && first_ts >= sent_ts,
-        "SentTimestamp {sent_ts}, first receive {first_ts}"
-    );
-    assert!(
-        sys_attr(m, Sys::SenderId).is_some(),
-        "SenderId missing: {:?}",
-        m.attributes()
-    );
+    assert!(sent_ts > 1_600_000_000_000 && first_ts >= sent_ts, "SentTimestamp {sent_ts}, first receive {first_ts}");
+    assert!(sys_attr(m, Sys::SenderId).is_some(), "SenderId missing: {:?}", m.attributes());
 
     // Only the requested message attribute names come back.
     client
@@ -118,19 +86,9 @@ async fn send_receive_delete_with_attributes_and_md5s() {
         .send()
         .await
         .expect("ReceiveMessage(MessageAttributeNames=[num])");
-    let m2 = only
-        .messages()
-        .first()
-        .expect("message visible again after ChangeMessageVisibility 0");
-    let names: Vec<&String> = m2
-        .message_attributes()
-        .map(|a| a.keys().collect())
-        .unwrap_or_default();
-    assert_eq!(
-        names,
-        vec!["num"],
-        "ReceiveMessage(MessageAttributeNames=[num]) returned {names:?}"
-    );
+    let m2 = only.messages().first().expect("message visible again after ChangeMessageVisibility 0");
+    let names: Vec<&String> = m2.message_attributes().map(|a| a.keys().collect()).unwrap_or_default();
+    assert_eq!(names, vec!["num"], "ReceiveMessage(MessageAttributeNames=[num]) returned {names:?}");
     let mut only_num = HashMap::new();
     only_num.insert("num".to_string(), attrs["num"].clone());
     assert_eq!(
@@ -146,15 +104,8 @@ async fn send_receive_delete_with_attributes_and_md5s() {
         .send()
         .await
         .expect("DeleteMessage");
-    assert!(
-        receive_now(&client, &url, 10).await.is_empty(),
-        "message still receivable after DeleteMessage"
-    );
-    assert_eq!(
-        counts(&client, &url).await,
-        (0, 0, 0),
-        "counts after delete"
-    );
+    assert!(receive_now(&client, &url, 10).await.is_empty(), "message still receivable after DeleteMessage");
+    assert_eq!(counts(&client, &url).await, (0, 0, 0), "counts after delete");
     assert!(before.elapsed() < Duration::from_secs(10));
 }
 
@@ -189,29 +140,14 @@ async fn receive_max_10_with_visibility_override() {
     // After the 4 s override (not the queue's 600 s) they come back.
     tokio::time::sleep(Duration::from_millis(5000)).await;
     let again = receive_exactly(&client, &url, 12, 600, Duration::from_secs(10)).await;
-    let a: HashSet<_> = first
-        .iter()
-        .map(|m| m.message_id().unwrap().to_string())
-        .collect();
-    let b: HashSet<_> = again
-        .iter()
-        .map(|m| m.message_id().unwrap().to_string())
-        .collect();
+    let a: HashSet<_> = first.iter().map(|m| m.message_id().unwrap().to_string()).collect();
+    let b: HashSet<_> = again.iter().map(|m| m.message_id().unwrap().to_string()).collect();
     assert_eq!(a, b);
     for m in &again {
-        assert_eq!(
-            sys_attr(m, Sys::ApproximateReceiveCount),
-            Some("2"),
-            "second receive count of {:?}",
-            m.body()
-        );
+        assert_eq!(sys_attr(m, Sys::ApproximateReceiveCount), Some("2"), "second receive count of {:?}", m.body());
         assert_ne!(
             m.receipt_handle(),
-            first
-                .iter()
-                .find(|f| f.message_id() == m.message_id())
-                .unwrap()
-                .receipt_handle(),
+            first.iter().find(|f| f.message_id() == m.message_id()).unwrap().receipt_handle(),
             "a new receive must yield a new receipt handle"
         );
     }
@@ -227,10 +163,7 @@ async fn change_visibility_to_zero_makes_message_receivable() {
     let id = send_body(&client, &url, "cmv body").await;
 
     let got = receive_exactly(&client, &url, 1, 120, Duration::from_secs(10)).await;
-    assert!(
-        receive_now(&client, &url, 10).await.is_empty(),
-        "message visible while its 120 s visibility timeout runs"
-    );
+    assert!(receive_now(&client, &url, 10).await.is_empty(), "message visible while its 120 s visibility timeout runs");
     client
         .change_message_visibility()
         .queue_url(&url)
@@ -240,24 +173,14 @@ async fn change_visibility_to_zero_makes_message_receivable() {
         .await
         .expect("ChangeMessageVisibility(0)");
     let again = receive_now(&client, &url, 10).await;
-    assert_eq!(
-        again.len(),
-        1,
-        "message not receivable at once after ChangeMessageVisibility(0)"
-    );
+    assert_eq!(again.len(), 1, "message not receivable at once after ChangeMessageVisibility(0)");
     assert_eq!(again[0].message_id(), Some(id.as_str()));
     assert_eq!(sys_attr(&again[0], Sys::ApproximateReceiveCount), Some("2"));
 
     // A garbage handle is rejected.
     expect_service_err!(
         "ChangeMessageVisibility with garbage handle",
-        client
-            .change_message_visibility()
-            .queue_url(&url)
-            .receipt_handle("garbage")
-            .visibility_timeout(5)
-            .send()
-            .await,
+        client.change_message_visibility().queue_url(&url).receipt_handle("garbage").visibility_timeout(5).send().await,
         ChangeMessageVisibilityError::ReceiptHandleIsInvalid(_)
     );
 }
@@ -285,17 +208,9 @@ async fn long_poll_returns_promptly_when_a_message_arrives() {
         .expect("ReceiveMessage(WaitTimeSeconds=10)");
     let elapsed = start.elapsed();
     let sent_id = task.await.unwrap();
-    assert_eq!(
-        out.messages().len(),
-        1,
-        "long poll returned {:?} after {elapsed:?}",
-        out.messages()
-    );
+    assert_eq!(out.messages().len(), 1, "long poll returned {:?} after {elapsed:?}", out.messages());
     assert_eq!(out.messages()[0].message_id(), Some(sent_id.as_str()));
-    assert!(
-        elapsed < Duration::from_secs(5),
-        "long poll returned only after {elapsed:?} (message sent after ~1 s)"
-    );
+    assert!(elapsed < Duration::from_secs(5), "long poll returned only after {elapsed:?} (message sent after ~1 s)");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -329,12 +244,7 @@ async fn long_poll_on_empty_queue_waits_then_returns_empty() {
         .await
         .expect("SetQueueAttributes ReceiveMessageWaitTimeSeconds=2");
     let start = Instant::now();
-    let out = client
-        .receive_message()
-        .queue_url(&url)
-        .send()
-        .await
-        .expect("ReceiveMessage (queue default wait)");
+    let out = client.receive_message().queue_url(&url).send().await.expect("ReceiveMessage (queue default wait)");
     let elapsed = start.elapsed();
     assert!(out.messages().is_empty());
     assert!(

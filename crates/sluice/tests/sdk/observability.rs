@@ -1,7 +1,7 @@
 //! Observability: /metrics, the dashboard API, /health and /ready agree with the queue attributes.
 
-use sluice_testkit::{TestServer, create_queue, external_endpoint, queue_name, receive_now};
 use crate::{counts, send_body};
+use sluice_testkit::{create_queue, external_endpoint, queue_name, receive_now, TestServer};
 
 /// A plain HTTP/1.1 GET over a std socket (keeps the test free of another HTTP client).
 fn http_get(endpoint: &str, path: &str) -> (u16, String) {
@@ -18,7 +18,10 @@ fn http_get(endpoint: &str, path: &str) -> (u16, String) {
 
 fn metric(text: &str, name: &str, queue: &str) -> f64 {
     let prefix = format!("{name}{{queue=\"{queue}\"}} ");
-    text.lines().find_map(|l| l.strip_prefix(&prefix)).and_then(|v| v.trim().parse().ok()).unwrap_or_else(|| panic!("no {prefix} in /metrics"))
+    text.lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {prefix} in /metrics"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
