@@ -22,25 +22,14 @@ struct Prepared {
 }
 
 impl Engine {
-    /// SendMessageBatch: the checks AWS makes on the whole request before any entry's own (so one oversized
-    /// entry fails the request with BatchRequestTooLong, not just its entry), then [`Engine::send_messages`].
+    /// SendMessageBatch: [`Engine::send_messages`] with the checks AWS makes on the whole request before
+    /// any entry's own (so one oversized entry fails the request with BatchRequestTooLong).
     pub async fn send_message_batch(
         &self,
         name: &str,
         messages: Vec<SendMessage>,
         sender_id: &str,
     ) -> Result<Vec<Result<SendResult>>> {
-        let total: usize = messages.iter().map(message_size).sum();
-        if total > MAX_MESSAGE_SIZE as usize {
-            return Err(EngineError::BatchRequestTooLong(MAX_MESSAGE_SIZE as usize, total));
-        }
-        let fifo = self.queue(name)?.lock().record.attributes.fifo_queue;
-        if fifo && messages.iter().any(|m| m.group_id.is_none()) {
-            // AWS fails the whole batch here (a single SendMessage gets MissingParameter instead).
-            return Err(EngineError::InvalidParameterValue(
-                "The request must contain the parameter MessageGroupId.".into(),
-            ));
-        }
         self.send(name, messages, sender_id, true).await
     }
 
@@ -66,11 +55,19 @@ impl Engine {
     ) -> Result<Vec<Result<SendResult>>> {
         let queue = self.queue(name)?;
         let attrs = queue.lock().record.attributes.clone();
-        if messages.len() > 1 {
+        // A batch's total counts even for one entry: one oversized entry fails the whole request
+        // (SNS fan-out sends several copies through `send_messages` and relies on the same limit).
+        if batch || messages.len() > 1 {
             let total: usize = messages.iter().map(message_size).sum();
             if total > MAX_MESSAGE_SIZE as usize {
                 return Err(EngineError::BatchRequestTooLong(MAX_MESSAGE_SIZE as usize, total));
             }
+        }
+        if batch && attrs.fifo_queue && messages.iter().any(|m| m.group_id.is_none()) {
+            // AWS fails the whole batch here (a single SendMessage gets MissingParameter instead).
+            return Err(EngineError::InvalidParameterValue(
+                "The request must contain the parameter MessageGroupId.".into(),
+            ));
         }
         if attrs.fifo_queue
             && !attrs.content_based_deduplication
