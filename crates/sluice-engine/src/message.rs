@@ -55,6 +55,24 @@ pub struct SendMessage {
     pub deduplication_id: Option<String>,
 }
 
+impl SendMessage {
+    /// Bytes the message counts toward a batch's 1 MiB: body plus attribute names, types and values
+    /// (AWS's count, as LocalStack's recording of test_send_message_batch_with_oversized_contents shows).
+    pub fn batch_size(&self) -> usize {
+        self.body.len()
+            + self
+                .attributes
+                .iter()
+                .map(|(k, v)| {
+                    k.len()
+                        + v.data_type.len()
+                        + v.string_value.as_ref().map_or(0, |s| s.len())
+                        + v.binary_value.as_ref().map_or(0, |b| b.len())
+                })
+                .sum::<usize>()
+    }
+}
+
 /// The answer to one successful send.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SendResult {

@@ -405,7 +405,7 @@ fn size_chunks(copies: Vec<(usize, SqsCopy)>) -> Vec<Vec<(usize, SqsCopy)>> {
     let mut chunks: Vec<Vec<(usize, SqsCopy)>> = Vec::new();
     let mut size = 0usize;
     for (i, c) in copies {
-        let n = send_size(&c.msg);
+        let n = c.msg.batch_size();
         match chunks.last_mut() {
             Some(last) if size + n <= limit => {
                 size += n;
@@ -418,20 +418,6 @@ fn size_chunks(copies: Vec<(usize, SqsCopy)>) -> Vec<Vec<(usize, SqsCopy)>> {
         }
     }
     chunks
-}
-
-/// A message's size as the engine's batch limit counts it (body and attributes).
-fn send_size(m: &SendMessage) -> usize {
-    m.body.len()
-        + m.attributes
-            .iter()
-            .map(|(k, v)| {
-                k.len()
-                    + v.data_type.len()
-                    + v.string_value.as_ref().map_or(0, |s| s.len())
-                    + v.binary_value.as_ref().map_or(0, |b| b.len())
-            })
-            .sum::<usize>()
 }
 
 struct Entry {

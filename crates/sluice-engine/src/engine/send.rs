@@ -58,7 +58,7 @@ impl Engine {
         // A batch's total counts even for one entry: one oversized entry fails the whole request
         // (SNS fan-out sends several copies through `send_messages` and relies on the same limit).
         if batch || messages.len() > 1 {
-            let total: usize = messages.iter().map(message_size).sum();
+            let total: usize = messages.iter().map(SendMessage::batch_size).sum();
             if total > MAX_MESSAGE_SIZE as usize {
                 return Err(EngineError::BatchRequestTooLong(MAX_MESSAGE_SIZE as usize, total));
             }
@@ -292,18 +292,4 @@ impl Engine {
         };
         Ok(Prepared { meta, body, result, dedup_key })
     }
-}
-
-/// Bytes a message counts toward the batch limit: body plus attribute names, types and values.
-fn message_size(m: &SendMessage) -> usize {
-    m.body.len()
-        + m.attributes
-            .iter()
-            .map(|(k, v)| {
-                k.len()
-                    + v.data_type.len()
-                    + v.string_value.as_ref().map_or(0, |s| s.len())
-                    + v.binary_value.as_ref().map_or(0, |b| b.len())
-            })
-            .sum::<usize>()
 }
