@@ -39,14 +39,25 @@ for _ in $(seq 1 900); do
     tail -40 "$LOG" >&2
     exit 1
   fi
-  if curl -fsS "http://127.0.0.1:$PORT/health" >/dev/null 2>&1; then
+  # /ready, not /health: the port answers /health while the store is still being recovered (API 503 then).
+  if curl -fsS "http://127.0.0.1:$PORT/ready" >/dev/null 2>&1; then
     break
   fi
   sleep 1
 done
 
 # An SQS request over the Query protocol and one over JSON 1.0: the server answers the API, not only /health.
-curl -fsS "http://127.0.0.1:$PORT/" -d 'Action=CreateQueue&QueueName=readme-check' | grep -q '<QueueUrl>http://127.0.0.1:'"$PORT"'/000000000000/readme-check</QueueUrl>'
-curl -fsS "http://127.0.0.1:$PORT/" -H 'X-Amz-Target: AmazonSQS.ListQueues' -H 'Content-Type: application/x-amz-json-1.0' \
-  -d '{}' | grep -q '"readme-check"'
+# (The answers are read whole before grep looks at them: `curl | grep -q` fails under pipefail when grep
+# stops reading early.)
+created=$(curl -fsS "http://127.0.0.1:$PORT/" -d 'Action=CreateQueue&QueueName=readme-check')
+grep -q "<QueueUrl>http://127.0.0.1:$PORT/000000000000/readme-check</QueueUrl>" <<<"$created" || {
+  echo "unexpected CreateQueue answer: $created" >&2
+  exit 1
+}
+listed=$(curl -fsS "http://127.0.0.1:$PORT/" -H 'X-Amz-Target: AmazonSQS.ListQueues' \
+  -H 'Content-Type: application/x-amz-json-1.0' -d '{}')
+grep -q '/000000000000/readme-check"' <<<"$listed" || {
+  echo "unexpected ListQueues answer: $listed" >&2
+  exit 1
+}
 echo "ok: '$CMD' started a server that answers on port $PORT"
