@@ -5,6 +5,7 @@
 //! - [`app`]: opens the data directory, recovers the engine, declares configured queues.
 //! - [`server`]: the HTTP(S) listener and graceful shutdown (`run(listener, shutdown, state)`).
 //! - [`tls`]: the HTTPS certificate (rustls, ring provider), reloadable on SIGHUP.
+//! - [`auth`]: which requests must be signed (`--auth`), the check, `sluice keygen`.
 //! - [`admin`]: `/health`, `/ready`, `/metrics`, the dashboard's JSON API and static files.
 //! - [`metrics`]: request figures and the Prometheus rendering.
 //!
@@ -13,6 +14,7 @@
 
 pub mod admin;
 pub mod app;
+pub mod auth;
 pub mod config;
 pub mod metrics;
 pub mod server;

@@ -86,6 +86,8 @@ pub struct AppState {
     pub metrics: Metrics,
     /// The SNS-compatible topics API (requests with `Version=2010-03-31`).
     pub sns: sluice_sns::Sns,
+    /// The access keys requests must be signed with; None: `--auth off` (see [`crate::auth`]).
+    pub auth: Option<Arc<sluice_protocol::auth::KeyRing>>,
 }
 
 /// Decrements the open-connections gauge when a connection task ends.
@@ -221,8 +223,18 @@ async fn serve_one(state: &AppState, scheme: &'static str, req: hyper::Request<I
         host: header_str(&parts, header::HOST),
         scheme,
         body: &body,
+        identity: None,
     };
-    match sluice_protocol::route(&request) {
+    let route = sluice_protocol::route(&request);
+    let identity = match crate::auth::authenticate(state, &request, &route) {
+        Ok(identity) => identity,
+        Err(denied) => {
+            state.metrics.record(None, denied.status, started.elapsed().as_secs_f64());
+            return to_hyper(denied);
+        }
+    };
+    let request = sluice_protocol::Request { identity: identity.as_ref(), ..request };
+    match route {
         Route::Admin => {
             let base_url = match &state.protocol.public_base_url {
                 Some(u) => u.trim_end_matches('/').to_string(),

@@ -48,6 +48,9 @@ pub enum SnsError {
     /// Storage or delivery trouble on our side.
     #[error("{0}")]
     Internal(String),
+    /// The request's SigV4 signature is missing or does not verify.
+    #[error(transparent)]
+    Auth(#[from] crate::auth::AuthError),
 }
 
 pub type SnsResult<T> = Result<T, SnsError>;
@@ -69,6 +72,17 @@ impl SnsError {
             SnsError::BatchRequestTooLong => ("BatchRequestTooLong", 400, Sender),
             SnsError::TagLimitExceeded => ("TagLimitExceeded", 400, Sender),
             SnsError::Internal(_) => ("InternalError", 500, Receiver),
+            // SNS's Common Errors page lists the same codes and statuses as SQS's
+            // (docs.aws.amazon.com/sns/latest/api/CommonErrors.html).
+            SnsError::Auth(e) => {
+                use crate::auth::AuthError as A;
+                match e {
+                    A::MissingToken => ("MissingAuthenticationToken", 403, Sender),
+                    A::Incomplete(_) => ("IncompleteSignature", 400, Sender),
+                    A::UnknownKey | A::InvalidToken => ("InvalidClientTokenId", 403, Sender),
+                    A::Invalid(_) | A::Mismatch { .. } => ("SignatureDoesNotMatch", 403, Sender),
+                }
+            }
         }
     }
 
@@ -135,6 +149,34 @@ mod tests {
                 "Could not complete request: tag quota of per resource exceeded",
             ),
             (SnsError::internal("disk"), "InternalError", 500, Fault::Receiver, "disk"),
+            (
+                SnsError::Auth(crate::auth::AuthError::MissingToken),
+                "MissingAuthenticationToken",
+                403,
+                Fault::Sender,
+                "Request is missing Authentication Token",
+            ),
+            (
+                SnsError::Auth(crate::auth::AuthError::UnknownKey),
+                "InvalidClientTokenId",
+                403,
+                Fault::Sender,
+                "The security token included in the request is invalid.",
+            ),
+            (
+                SnsError::Auth(crate::auth::AuthError::Invalid("x".into())),
+                "SignatureDoesNotMatch",
+                403,
+                Fault::Sender,
+                "x",
+            ),
+            (
+                SnsError::Auth(crate::auth::AuthError::Incomplete("y".into())),
+                "IncompleteSignature",
+                400,
+                Fault::Sender,
+                "y",
+            ),
         ];
         for (e, code, status, fault, message) in cases {
             assert_eq!((e.code(), e.status(), e.fault()), (code, status, fault), "{e:?}");
