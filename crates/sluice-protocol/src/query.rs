@@ -1,10 +1,28 @@
-//! The Query protocol's request side: form / query-string parameters such as
-//! `Attribute.1.Name=VisibilityTimeout&Attribute.1.Value=60` unflattened into the JSON shape the
-//! operation's DTO reads (`{"Attributes": {"VisibilityTimeout": "60"}}`).
+//! The Query protocol's request side, for SQS and SNS alike: [`Form`], a request's parameters
+//! (query string, then form body) percent-decoded once into a tree of their dotted names
+//! (`Attribute.1.Name=x` is `Attribute → 1 → Name → x`). [`crate::route`] builds it once per Query
+//! request and hands it to the API the request is for:
+//! - SQS unflattens it with [`Form::into_json`] into the JSON shape of an operation's input
+//!   (`{"Attributes": {"VisibilityTimeout": "60"}}`), from the members each input shape declares
+//!   once (`shape!` in [`crate::sqs::action`]: JSON name, Query name, [`Kind`]), so both SQS
+//!   protocols deserialize into the same DTOs;
+//! - SNS reads fields from its nodes ([`Node::get`], [`Node::run`]) with the rules of
+//!   `crate::sns::wire::FormField`.
 //!
-//! Each operation's input shape lists its members once (`shape!` in [`crate::sqs::action`]): the JSON name, the
-//! Query name and the [`Kind`].
+//! The rules, in one place:
+//! - **Decoding**: `application/x-www-form-urlencoded` (`+` is a space, `%XX` a byte). A value
+//!   without escapes is borrowed from the request, not copied. A bad escape (`%zz`) or bytes that
+//!   are not UTF-8 are recorded as the source's [`Malformed`] fault and decoded leniently (the
+//!   escape kept as text, bad bytes as U+FFFD): SQS answers the fault with AWS's
+//!   `MalformedQueryString`; SNS has always read on.
+//! - **Duplicates**: the last value of a name wins, and the body comes after the query string.
+//! - **List indexes** are 1-based. SQS reads every numeric child in numeric order, gaps allowed,
+//!   and answers an index of 0 or past a 32-bit signed integer with AWS's `MalformedInput`
+//!   ([`Node::indexed`]; "0 is not a valid index" is a real answer quoted in rusoto/rusoto#324,
+//!   the bound for large ones is ours). SNS reads `1, 2, …` up to the first gap ([`Node::run`]),
+//!   as it always has.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
@@ -31,36 +49,171 @@ pub(crate) enum Kind {
 /// Each shape lists its members once (`shape!` in [`crate::sqs::action`]).
 pub(crate) type Member = (&'static str, &'static str, Kind);
 
-/// Parameters as a tree: `A.1.B=x` becomes `A → 1 → B → x`.
-#[derive(Default, Debug)]
-struct Node {
-    value: Option<String>,
-    children: BTreeMap<String, Node>,
+/// What was wrong with the encoding of one source (query string or body).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Malformed {
+    /// A `%` not followed by two hex digits, at this byte of the source (the first one).
+    Escape(usize),
+    /// A name or value that does not decode to UTF-8 (and no bad escape).
+    Utf8,
 }
 
-impl Node {
-    fn insert(&mut self, key: &str, value: String) {
+impl Malformed {
+    /// SQS's answer to it.
+    pub(crate) fn to_api_error(self) -> ApiError {
+        match self {
+            Malformed::Escape(at) => ApiError::MalformedQueryString(format!("Invalid percent-encoding at byte {at}.")),
+            Malformed::Utf8 => ApiError::MalformedQueryString("Parameters are not valid UTF-8.".into()),
+        }
+    }
+}
+
+/// A Query-protocol request's parameters: query string and form body together, percent-decoded
+/// once (see the module doc for the rules).
+#[derive(Debug, Default)]
+pub struct Form<'a> {
+    root: Node<'a>,
+    query_fault: Option<Malformed>,
+    body_fault: Option<Malformed>,
+}
+
+impl<'a> Form<'a> {
+    /// The parameters of a query string and a body, whatever the body's content type (the caller
+    /// decides whether a body that is not a form is an error).
+    pub fn parse(query: Option<&'a str>, body: &'a [u8]) -> Form<'a> {
+        let mut form = Form::default();
+        form.add_query(query);
+        form.add_body(body);
+        form
+    }
+
+    /// Adds the query string's parameters (first: the body's win over them).
+    pub(crate) fn add_query(&mut self, query: Option<&'a str>) {
+        if let Some(q) = query {
+            self.query_fault = self.root.add(q.as_bytes());
+        }
+    }
+
+    /// Adds the body's parameters.
+    pub(crate) fn add_body(&mut self, body: &'a [u8]) {
+        self.body_fault = self.root.add(body);
+    }
+
+    /// A parameter by its full dotted name (`Action`, `Tags.member.1.Key`).
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.root.get(name)
+    }
+
+    /// The `Action` parameter (for logs and metrics).
+    pub fn action(&self) -> Option<&str> {
+        self.get("Action")
+    }
+
+    /// The encoding fault of the query string, if any.
+    pub fn query_fault(&self) -> Option<Malformed> {
+        self.query_fault
+    }
+
+    /// The encoding fault of the body, if any.
+    pub fn body_fault(&self) -> Option<Malformed> {
+        self.body_fault
+    }
+
+    /// The tree's root: the top-level parameters.
+    pub(crate) fn root(&self) -> &Node<'a> {
+        &self.root
+    }
+
+    /// Unflattens the parameters of SQS operation `members` into the JSON shape of its DTO,
+    /// moving the decoded values out (no copy of a value decoded from escapes). `path` is the
+    /// request path, used as the QueueUrl when the parameter is absent (AWS accepts the queue URL
+    /// as the path).
+    pub(crate) fn into_json(self, members: &[Member], path: &str) -> Result<Value, ApiError> {
+        let mut out = convert(members, self.root)?;
+        if !out.contains_key("QueueUrl") && path.trim_matches('/').contains('/') {
+            out.insert("QueueUrl".into(), Value::String(path.to_string()));
+        }
+        Ok(Value::Object(out))
+    }
+}
+
+/// One dotted name's segment: its value (when the name ends here) and the segments below it.
+#[derive(Debug, Default)]
+pub struct Node<'a> {
+    value: Option<Cow<'a, str>>,
+    children: BTreeMap<Cow<'a, str>, Node<'a>>,
+}
+
+impl<'a> Node<'a> {
+    /// Decodes one `application/x-www-form-urlencoded` source into the tree: pairs split on `&`
+    /// (empty ones skipped), name and value on the first `=`. Returns the source's first fault.
+    fn add(&mut self, bytes: &'a [u8]) -> Option<Malformed> {
+        let mut faults = Faults::default();
+        let mut start = 0;
+        while start < bytes.len() {
+            let end = bytes[start..].iter().position(|&b| b == b'&').map_or(bytes.len(), |i| start + i);
+            let pair = &bytes[start..end];
+            if !pair.is_empty() {
+                let (name, value, value_at) = match pair.iter().position(|&b| b == b'=') {
+                    Some(eq) => (&pair[..eq], &pair[eq + 1..], start + eq + 1),
+                    None => (pair, &pair[pair.len()..], end),
+                };
+                let name = decode(name, start, &mut faults);
+                let value = decode(value, value_at, &mut faults);
+                self.insert(name, value);
+            }
+            start = end + 1;
+        }
+        faults.escape.map(Malformed::Escape).or(faults.utf8.then_some(Malformed::Utf8))
+    }
+
+    /// Sets the value at a dotted name; a later value replaces an earlier one.
+    fn insert(&mut self, name: Cow<'a, str>, value: Cow<'a, str>) {
         let mut node = self;
-        for part in key.split('.') {
-            node = node.children.entry(part.to_string()).or_default();
+        match name {
+            Cow::Borrowed(name) => {
+                for part in name.split('.') {
+                    node = node.children.entry(Cow::Borrowed(part)).or_default();
+                }
+            }
+            Cow::Owned(name) => {
+                for part in name.split('.') {
+                    node = node.children.entry(Cow::Owned(part.to_string())).or_default();
+                }
+            }
         }
         node.value = Some(value);
     }
 
-    fn child(&self, name: &str) -> Option<&Node> {
-        self.children.get(name)
+    /// This node's own value (`Name=value`).
+    pub fn value(&self) -> Option<&str> {
+        self.value.as_deref()
     }
 
-    fn text(&self, name: &str) -> Option<String> {
-        self.child(name).and_then(|n| n.value.clone())
+    /// The node of one segment below this one.
+    pub fn child(&self, segment: &str) -> Option<&Node<'a>> {
+        self.children.get(segment)
     }
 
-    /// Children with numeric names, in numeric order (Query lists are 1-based and may be sparse).
-    /// An index of 0, or one past a 32-bit signed integer, is AWS's `MalformedInput` ("0 is not a valid
-    /// index", a real answer quoted in rusoto/rusoto#324; the bound for large ones is ours).
-    fn indexed(&self) -> Result<Vec<&Node>, ApiError> {
+    /// The value at a dotted name below this node.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        let mut node = self;
+        for part in name.split('.') {
+            node = node.child(part)?;
+        }
+        node.value()
+    }
+
+    /// SNS's reading of a list: the children `1`, `2`, … up to the first index that is missing.
+    pub fn run(&self) -> impl Iterator<Item = &Node<'a>> {
+        (1u32..).map_while(move |i| self.child(&i.to_string()))
+    }
+
+    /// SQS's reading of a list: every child with a numeric name, in numeric order (Query lists
+    /// are 1-based and may be sparse); an index of 0 or past `i32::MAX` is `MalformedInput`.
+    fn indexed(self) -> Result<Vec<Node<'a>>, ApiError> {
         let mut items = Vec::new();
-        for (key, node) in &self.children {
+        for (key, node) in self.children {
             if key.is_empty() || !key.bytes().all(|b| b.is_ascii_digit()) {
                 continue;
             }
@@ -72,94 +225,58 @@ impl Node {
         items.sort_by_key(|(i, _)| *i);
         Ok(items.into_iter().map(|(_, n)| n).collect())
     }
-}
 
-/// Decoded form parameters.
-pub struct Params {
-    root: Node,
-}
-
-impl Params {
-    /// Parses `application/x-www-form-urlencoded` bytes (a body or a query string) into `self`.
-    pub fn parse(&mut self, bytes: &[u8]) -> Result<(), ApiError> {
-        check_percent_encoding(bytes)?;
-        for (k, v) in form_urlencoded::parse(bytes) {
-            self.root.insert(&k, v.into_owned());
-        }
-        Ok(())
-    }
-
-    /// Empty parameters.
-    pub fn new() -> Self {
-        Params { root: Node::default() }
-    }
-
-    /// A top-level parameter, e.g. `Action`.
-    pub fn get(&self, name: &str) -> Option<String> {
-        self.root.text(name)
-    }
-
-    /// Unflattens the parameters of `action` into the JSON shape of its DTO. `path` is the request
-    /// path, used as the QueueUrl when the parameter is absent (AWS accepts the queue URL as the path).
-    pub fn to_json(&self, action: &str, path: &str) -> Result<Value, ApiError> {
-        let members = crate::sqs::action::Action::query_members(action).unwrap_or(&[]);
-        let mut out = convert(members, &self.root)?;
-        if !out.contains_key("QueueUrl") && path.trim_matches('/').contains('/') {
-            out.insert("QueueUrl".into(), Value::String(path.to_string()));
-        }
-        Ok(Value::Object(out))
+    /// Takes the value of a child out.
+    fn take(&mut self, segment: &str) -> Option<String> {
+        self.children.remove(segment).and_then(|n| n.value).map(Cow::into_owned)
     }
 }
 
-impl Default for Params {
-    fn default() -> Self {
-        Self::new()
-    }
+#[derive(Default)]
+struct Faults {
+    escape: Option<usize>,
+    utf8: bool,
 }
 
-/// form_urlencoded silently keeps a bad escape such as `%zz`; AWS rejects it, and so do we.
-fn check_percent_encoding(bytes: &[u8]) -> Result<(), ApiError> {
+/// Decodes one name or value; `at` is its offset in the source (for the position of a bad escape).
+fn decode<'a>(raw: &'a [u8], at: usize, faults: &mut Faults) -> Cow<'a, str> {
+    if !raw.iter().any(|&b| b == b'%' || b == b'+') {
+        return match std::str::from_utf8(raw) {
+            Ok(s) => Cow::Borrowed(s),
+            Err(_) => {
+                faults.utf8 = true;
+                String::from_utf8_lossy(raw)
+            }
+        };
+    }
+    let hex = |b: Option<&u8>| b.and_then(|b| (*b as char).to_digit(16));
+    let mut out = Vec::with_capacity(raw.len());
     let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let ok = bytes.len() > i + 2 && bytes[i + 1].is_ascii_hexdigit() && bytes[i + 2].is_ascii_hexdigit();
-            if !ok {
-                return Err(ApiError::MalformedQueryString(format!("Invalid percent-encoding at byte {i}.")));
-            }
-            i += 3;
-        } else {
-            i += 1;
+    while i < raw.len() {
+        match raw[i] {
+            b'+' => out.push(b' '),
+            b'%' => match (hex(raw.get(i + 1)), hex(raw.get(i + 2))) {
+                (Some(hi), Some(lo)) => {
+                    out.push((hi * 16 + lo) as u8);
+                    i += 3;
+                    continue;
+                }
+                _ => {
+                    faults.escape.get_or_insert(at + i);
+                    out.push(b'%');
+                }
+            },
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    match String::from_utf8(out) {
+        Ok(s) => Cow::Owned(s),
+        Err(e) => {
+            faults.utf8 = true;
+            Cow::Owned(String::from_utf8_lossy(e.as_bytes()).into_owned())
         }
     }
-    // Keys and values must decode to UTF-8 text.
-    let decoded: Vec<u8> = percent_decode(bytes);
-    if std::str::from_utf8(&decoded).is_err() {
-        return Err(ApiError::MalformedQueryString("Parameters are not valid UTF-8.".into()));
-    }
-    Ok(())
-}
-
-fn percent_decode(bytes: &[u8]) -> Vec<u8> {
-    let hex = |b: u8| (b as char).to_digit(16).unwrap_or(0) as u8;
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'%' if i + 2 < bytes.len() => {
-                out.push(hex(bytes[i + 1]) * 16 + hex(bytes[i + 2]));
-                i += 3;
-            }
-            b'+' => {
-                out.push(b' ');
-                i += 1;
-            }
-            b => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    out
 }
 
 fn int(name: &str, text: String) -> Result<Value, ApiError> {
@@ -170,39 +287,39 @@ fn int(name: &str, text: String) -> Result<Value, ApiError> {
     })
 }
 
-fn convert(members: &[Member], node: &Node) -> Result<Map<String, Value>, ApiError> {
+fn convert(members: &[Member], mut node: Node<'_>) -> Result<Map<String, Value>, ApiError> {
     let mut out = Map::new();
     for &(json, query, kind) in members {
-        let Some(child) = node.child(query) else { continue };
+        let Some(child) = node.children.remove(query) else { continue };
         let value = match kind {
-            Kind::Str => match &child.value {
-                Some(v) => Value::String(v.clone()),
+            Kind::Str => match child.value {
+                Some(v) => Value::String(v.into_owned()),
                 None => continue,
             },
-            Kind::Int => match &child.value {
-                Some(v) => int(query, v.clone())?,
+            Kind::Int => match child.value {
+                Some(v) => int(query, v.into_owned())?,
                 None => continue,
             },
-            Kind::StrList => {
-                Value::Array(child.indexed()?.into_iter().filter_map(|n| n.value.clone().map(Value::String)).collect())
-            }
+            Kind::StrList => Value::Array(
+                child.indexed()?.into_iter().filter_map(|n| n.value.map(|v| Value::String(v.into_owned()))).collect(),
+            ),
             Kind::StrMap(k, v) => {
                 let mut map = Map::new();
-                for entry in child.indexed()? {
-                    if let Some(key) = entry.text(k) {
-                        map.insert(key, Value::String(entry.text(v).unwrap_or_default()));
+                for mut entry in child.indexed()? {
+                    if let Some(key) = entry.take(k) {
+                        map.insert(key, Value::String(entry.take(v).unwrap_or_default()));
                     }
                 }
                 Value::Object(map)
             }
             Kind::AttrMap => {
                 let mut map = Map::new();
-                for entry in child.indexed()? {
-                    let Some(name) = entry.text("Name") else { continue };
+                for mut entry in child.indexed()? {
+                    let Some(name) = entry.take("Name") else { continue };
                     let mut value = Map::new();
-                    if let Some(v) = entry.child("Value") {
+                    if let Some(mut v) = entry.children.remove("Value") {
                         for field in ["DataType", "StringValue", "BinaryValue"] {
-                            if let Some(text) = v.text(field) {
+                            if let Some(text) = v.take(field) {
                                 value.insert(field.into(), Value::String(text));
                             }
                         }
@@ -227,46 +344,86 @@ fn convert(members: &[Member], node: &Node) -> Result<Map<String, Value>, ApiErr
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sqs::action::Action;
     use serde_json::json;
 
-    fn params(s: &str) -> Params {
-        let mut p = Params::new();
-        p.parse(s.as_bytes()).unwrap();
-        p
+    fn form(s: &str) -> Form<'_> {
+        let form = Form::parse(None, s.as_bytes());
+        assert_eq!(form.body_fault(), None);
+        form
+    }
+
+    fn to_json(s: &str, action: &str, path: &str) -> Result<Value, ApiError> {
+        form(s).into_json(Action::query_members(action).unwrap(), path)
     }
 
     #[test]
     fn unflattens_maps_lists_and_entries() {
-        let p = params("Action=CreateQueue&QueueName=q&Attribute.1.Name=VisibilityTimeout&Attribute.1.Value=60&Tag.1.Key=k&Tag.1.Value=v");
         assert_eq!(
-            p.to_json("CreateQueue", "/").unwrap(),
+            to_json("Action=CreateQueue&QueueName=q&Attribute.1.Name=VisibilityTimeout&Attribute.1.Value=60&Tag.1.Key=k&Tag.1.Value=v", "CreateQueue", "/").unwrap(),
             json!({"QueueName": "q", "Attributes": {"VisibilityTimeout": "60"}, "tags": {"k": "v"}})
         );
-        let p = params(
-            "SendMessageBatchRequestEntry.2.Id=b&SendMessageBatchRequestEntry.2.MessageBody=y&SendMessageBatchRequestEntry.10.Id=c&SendMessageBatchRequestEntry.10.MessageBody=z\
+        let batch = "SendMessageBatchRequestEntry.2.Id=b&SendMessageBatchRequestEntry.2.MessageBody=y&SendMessageBatchRequestEntry.10.Id=c&SendMessageBatchRequestEntry.10.MessageBody=z\
              &SendMessageBatchRequestEntry.1.Id=a&SendMessageBatchRequestEntry.1.MessageBody=x&SendMessageBatchRequestEntry.1.DelaySeconds=5\
-             &SendMessageBatchRequestEntry.1.MessageAttribute.1.Name=n&SendMessageBatchRequestEntry.1.MessageAttribute.1.Value.DataType=String&SendMessageBatchRequestEntry.1.MessageAttribute.1.Value.StringValue=s",
-        );
+             &SendMessageBatchRequestEntry.1.MessageAttribute.1.Name=n&SendMessageBatchRequestEntry.1.MessageAttribute.1.Value.DataType=String&SendMessageBatchRequestEntry.1.MessageAttribute.1.Value.StringValue=s";
         assert_eq!(
-            p.to_json("SendMessageBatch", "/000000000000/q").unwrap(),
+            to_json(batch, "SendMessageBatch", "/000000000000/q").unwrap(),
             json!({"QueueUrl": "/000000000000/q", "Entries": [
                 {"Id": "a", "MessageBody": "x", "DelaySeconds": 5, "MessageAttributes": {"n": {"DataType": "String", "StringValue": "s"}}},
                 {"Id": "b", "MessageBody": "y"},
                 {"Id": "c", "MessageBody": "z"}]})
         );
-        let p = params("AttributeName.1=All&AttributeName.2=QueueArn&QueueUrl=http%3A%2F%2Fh%2F1%2Fq");
         assert_eq!(
-            p.to_json("GetQueueAttributes", "/").unwrap(),
+            to_json(
+                "AttributeName.1=All&AttributeName.2=QueueArn&QueueUrl=http%3A%2F%2Fh%2F1%2Fq",
+                "GetQueueAttributes",
+                "/"
+            )
+            .unwrap(),
             json!({"QueueUrl": "http://h/1/q", "AttributeNames": ["All", "QueueArn"]})
         );
     }
 
     #[test]
     fn rejects_bad_encoding_and_bad_integers() {
-        let mut p = Params::new();
-        assert!(matches!(p.parse(b"Action=%zz"), Err(ApiError::MalformedQueryString(_))));
-        assert!(matches!(p.parse(b"Action=%ff%fe"), Err(ApiError::MalformedQueryString(_))));
-        let p = params("MaxNumberOfMessages=ten");
-        assert!(p.to_json("ReceiveMessage", "/").is_err());
+        let fault = |s: &'static str| Form::parse(None, s.as_bytes()).body_fault();
+        assert_eq!(fault("Action=%zz"), Some(Malformed::Escape(7)));
+        assert_eq!(fault("Action=%ff%fe"), Some(Malformed::Utf8));
+        // A bad escape is reported before bad UTF-8, wherever each is.
+        assert_eq!(fault("A=%ff&B=%4"), Some(Malformed::Escape(8)));
+        assert_eq!(fault("A=%2&B=x"), Some(Malformed::Escape(2)));
+        assert!(matches!(Malformed::Utf8.to_api_error(), ApiError::MalformedQueryString(_)));
+        assert!(to_json("MaxNumberOfMessages=ten", "ReceiveMessage", "/").is_err());
+    }
+
+    #[test]
+    fn decoding_duplicates_and_sources() {
+        // Lenient decoding (what SNS reads): a bad escape stays text, `+` is a space.
+        let f = Form::parse(Some("a=%zz&b=x+y%2By&c&&=v"), b"");
+        assert_eq!(f.query_fault(), Some(Malformed::Escape(2)));
+        assert_eq!((f.get("a"), f.get("b"), f.get("c"), f.get("")), (Some("%zz"), Some("x y+y"), Some(""), Some("v")));
+        // The last value wins; the body comes after the query string.
+        let f = Form::parse(Some("Action=A&Name=q&Name=r"), b"Action=B");
+        assert_eq!((f.action(), f.get("Name")), (Some("B"), Some("r")));
+        // Escaped dots in a name still separate segments.
+        assert_eq!(form("Tags%2Emember.1.Key=k").get("Tags.member.1.Key"), Some("k"));
+    }
+
+    #[test]
+    fn list_indexes() {
+        let f = form("L.member.1=a&L.member.2=b&L.member.4=d&L.member.0=z");
+        let run: Vec<_> =
+            f.root().child("L").and_then(|l| l.child("member")).unwrap().run().filter_map(Node::value).collect();
+        assert_eq!(run, ["a", "b"], "SNS reads up to the first gap");
+        assert!(matches!(
+            to_json("AttributeName.0=All", "GetQueueAttributes", "/"),
+            Err(ApiError::Serialization(m)) if m == "0 is not a valid index"
+        ));
+        assert!(to_json("AttributeName.2147483648=All", "GetQueueAttributes", "/").is_err());
+        assert_eq!(
+            to_json("AttributeName.3=C&AttributeName.1=A", "GetQueueAttributes", "/").unwrap(),
+            json!({"AttributeNames": ["A", "C"]}),
+            "SQS reads every index, in order"
+        );
     }
 }
