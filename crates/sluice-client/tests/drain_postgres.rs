@@ -226,3 +226,21 @@ async fn rejected_records_are_left_for_redrive() {
     assert_eq!(visible + in_flight, 15);
     db.batch_execute(&format!("DROP TABLE IF EXISTS {table}")).await.unwrap();
 }
+
+/// The guard: a drain started by a test that panics is killed and reaped, not left running.
+#[test]
+fn a_drain_is_killed_when_the_test_panics() {
+    let log = std::env::temp_dir().join(format!("{}.log", unique("drain-guard")));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let test_log = log.clone();
+    let test = std::thread::spawn(move || {
+        // Any long-running process stands in for `sluice drain` here.
+        let drain = Drain::spawn(Command::new("sleep").arg("300"), &test_log);
+        tx.send(drain.id()).unwrap();
+        panic!("the test fails while its drain runs");
+    });
+    assert!(test.join().is_err());
+    let pid = rx.recv().unwrap();
+    assert!(!Path::new(&format!("/proc/{pid}")).exists(), "process {pid} is still there");
+    let _ = std::fs::remove_file(&log);
+}

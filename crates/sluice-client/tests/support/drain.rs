@@ -84,6 +84,11 @@ impl Drain {
         Drain { child }
     }
 
+    /// Its process id.
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
     /// `kill -9`, and wait for it to be gone.
     pub fn kill(&mut self) {
         self.child.kill().expect("SIGKILL the drain");
