@@ -146,6 +146,25 @@ pub fn map_xml(name: &str, map: &BTreeMap<String, String>) -> String {
     s
 }
 
+/// `<Name><member>…</member>…</Name>`, each member's content written by `member`.
+fn members<T>(name: &str, items: &[T], member: impl Fn(&T) -> String) -> String {
+    let mut out = format!("<{name}>");
+    for item in items {
+        out.push_str("<member>");
+        out.push_str(&member(item));
+        out.push_str("</member>");
+    }
+    out.push_str(&format!("</{name}>"));
+    out
+}
+
+/// A list's `<NextToken>`, when there are more pages.
+fn next_token(out: &mut String, token: &Option<String>) {
+    if let Some(t) = token {
+        out.push_str(&el("NextToken", t));
+    }
+}
+
 /// An output's `<...Result>` content; None: the response has no Result element.
 pub trait ResultXml {
     fn result_xml(&self) -> Option<String>;
@@ -183,35 +202,25 @@ impl ResultXml for AttributesOutput {
 
 impl ResultXml for ListTopicsOutput {
     fn result_xml(&self) -> Option<String> {
-        let mut out = String::from("<Topics>");
-        for arn in &self.topic_arns {
-            out.push_str(&format!("<member>{}</member>", el("TopicArn", arn)));
-        }
-        out.push_str("</Topics>");
-        if let Some(t) = &self.next_token {
-            out.push_str(&el("NextToken", t));
-        }
+        let mut out = members("Topics", &self.topic_arns, |arn| el("TopicArn", arn));
+        next_token(&mut out, &self.next_token);
         Some(out)
     }
 }
 
 impl ResultXml for ListSubscriptionsOutput {
     fn result_xml(&self) -> Option<String> {
-        let mut out = String::from("<Subscriptions>");
-        for s in &self.subscriptions {
-            out.push_str(&format!(
-                "<member>{}{}{}{}{}</member>",
+        let mut out = members("Subscriptions", &self.subscriptions, |s| {
+            [
                 el("TopicArn", &s.topic_arn),
                 el("Protocol", &s.protocol),
                 el("SubscriptionArn", &s.subscription_arn),
                 el("Owner", &s.owner),
-                el("Endpoint", &s.endpoint)
-            ));
-        }
-        out.push_str("</Subscriptions>");
-        if let Some(t) = &self.next_token {
-            out.push_str(&el("NextToken", t));
-        }
+                el("Endpoint", &s.endpoint),
+            ]
+            .concat()
+        });
+        next_token(&mut out, &self.next_token);
         Some(out)
     }
 }
@@ -254,12 +263,7 @@ impl ResultXml for PublishBatchOutput {
 
 impl ResultXml for ListTagsOutput {
     fn result_xml(&self) -> Option<String> {
-        let mut out = String::from("<Tags>");
-        for t in &self.tags {
-            out.push_str(&format!("<member>{}{}</member>", el("Key", &t.key), el("Value", &t.value)));
-        }
-        out.push_str("</Tags>");
-        Some(out)
+        Some(members("Tags", &self.tags, |t| el("Key", &t.key) + &el("Value", &t.value)))
     }
 }
 
