@@ -137,6 +137,13 @@ impl<'a> Form<'a> {
     }
 }
 
+/// How many segments of a dotted name become levels of the tree; the rest of a deeper name stays
+/// one segment, dots and all. AWS's deepest names have 8
+/// (`PublishBatchRequestEntries.member.N.MessageAttributes.entry.N.Value.BinaryValue`), so no
+/// lookup changes; it bounds the tree's depth, whose drop recurses (a name of a million dots in
+/// an 8 MiB body would otherwise overflow the stack).
+const MAX_DEPTH: usize = 16;
+
 /// One dotted name's segment: its value (when the name ends here) and the segments below it.
 #[derive(Debug, Default)]
 pub struct Node<'a> {
@@ -172,12 +179,12 @@ impl<'a> Node<'a> {
         let mut node = self;
         match name {
             Cow::Borrowed(name) => {
-                for part in name.split('.') {
+                for part in name.splitn(MAX_DEPTH, '.') {
                     node = node.children.entry(Cow::Borrowed(part)).or_default();
                 }
             }
             Cow::Owned(name) => {
-                for part in name.split('.') {
+                for part in name.splitn(MAX_DEPTH, '.') {
                     node = node.children.entry(Cow::Owned(part.to_string())).or_default();
                 }
             }
@@ -198,7 +205,7 @@ impl<'a> Node<'a> {
     /// The value at a dotted name below this node.
     pub fn get(&self, name: &str) -> Option<&str> {
         let mut node = self;
-        for part in name.split('.') {
+        for part in name.splitn(MAX_DEPTH, '.') {
             node = node.child(part)?;
         }
         node.value()
@@ -407,6 +414,11 @@ mod tests {
         assert_eq!((f.action(), f.get("Name")), (Some("B"), Some("r")));
         // Escaped dots in a name still separate segments.
         assert_eq!(form("Tags%2Emember.1.Key=k").get("Tags.member.1.Key"), Some("k"));
+        // A name deeper than the tree keeps its tail in one segment, and is still found by its name.
+        let deep = format!("{}=v", ["a"; 1000].join("."));
+        assert_eq!(form(&deep).get(&deep[..deep.len() - 2]), Some("v"));
+        let deep = format!("{}=v", ["a"; 2_000_000].join("."));
+        drop(form(&deep));
     }
 
     #[test]
