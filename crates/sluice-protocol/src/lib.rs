@@ -100,23 +100,25 @@ pub fn route<'a>(req: &Request<'a>) -> Route<'a> {
     if req.method == "GET" && !has_action {
         return Route::Admin;
     }
-    let mut form = Form::default();
-    form.add_query(req.query);
+    let mut pairs = query::Pairs::default();
+    pairs.add_query(req.query);
     let form_body = req.content_type.is_none_or(|ct| ct.contains("x-www-form-urlencoded"));
     let body_routes = form_body && !req.body.is_empty() && !req.body.starts_with(b"{");
-    let by_query = !body_routes && is_sns(&form);
-    form.add_body(req.body);
-    if by_query || (body_routes && is_sns(&form)) {
+    let by_query = !body_routes && is_sns(|name| pairs.last(name));
+    pairs.add_body(req.body);
+    let form = pairs.finish();
+    if by_query || (body_routes && is_sns(|name| form.get(name))) {
         Route::Sns(form)
     } else {
         Route::Sqs(SqsRequest::Query(form))
     }
 }
 
-fn is_sns(form: &Form<'_>) -> bool {
-    match form.get("Version") {
+/// Whether parameters (read by `get`) make a request SNS's.
+fn is_sns<'p>(get: impl Fn(&str) -> Option<&'p str>) -> bool {
+    match get("Version") {
         Some(v) => v == SNS_VERSION,
-        None => matches!(form.action(), Some("ConfirmSubscription" | "Unsubscribe")),
+        None => matches!(get("Action"), Some("ConfirmSubscription" | "Unsubscribe")),
     }
 }
 

@@ -56,7 +56,7 @@ macro_rules! sns_operations {
             /// Decodes the request a form holds: its `Action`, then that operation's input.
             pub fn decode(form: &Form) -> SnsResult<SnsAction> {
                 match form.action().unwrap_or("") {
-                    $( stringify!($op) => Ok(SnsAction::$op(<$input>::decode(form.root(), "")?)), )*
+                    $( stringify!($op) => Ok(SnsAction::$op(<$input>::decode(&form.root(), "")?)), )*
                     "" => Err(SnsError::invalid("Missing Action")),
                     $( stringify!($un) => Err(SnsError::UnsupportedAction(stringify!($un))), )*
                     other => Err(SnsError::InvalidAction(other.to_string())),
@@ -154,7 +154,7 @@ macro_rules! sns_input {
         impl $name {
             /// Decodes the input from the form parameters below `node`, whose names start with
             /// `prefix`.
-            pub fn decode(node: &Node<'_>, prefix: &str) -> SnsResult<Self> {
+            pub fn decode(node: &Node<'_, '_>, prefix: &str) -> SnsResult<Self> {
                 Ok($name {
                     $( $field: <$ty as FormField>::from_form(node.child($param), &|| format!("{prefix}{}", $param))?, )*
                 })

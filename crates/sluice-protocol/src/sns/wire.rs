@@ -21,37 +21,37 @@ pub const XMLNS: &str = "http://sns.amazonaws.com/doc/2010-03-31/";
 /// request has no parameter of that name or below it), `name` gives its full name for errors.
 /// Lists are read `1, 2, …` up to the first missing entry ([`Node::run`]).
 pub trait FormField: Sized {
-    fn from_form(node: Option<&Node<'_>>, name: &dyn Fn() -> String) -> SnsResult<Self>;
+    fn from_form(node: Option<Node<'_, '_>>, name: &dyn Fn() -> String) -> SnsResult<Self>;
 }
 
 /// Required: `Invalid parameter: <name>` when absent.
 impl FormField for String {
-    fn from_form(node: Option<&Node<'_>>, name: &dyn Fn() -> String) -> SnsResult<Self> {
-        node.and_then(Node::value).map(str::to_string).ok_or_else(|| SnsError::missing(&name()))
+    fn from_form(node: Option<Node<'_, '_>>, name: &dyn Fn() -> String) -> SnsResult<Self> {
+        node.and_then(|n| n.value()).map(str::to_string).ok_or_else(|| SnsError::missing(&name()))
     }
 }
 
 impl FormField for Option<String> {
-    fn from_form(node: Option<&Node<'_>>, _: &dyn Fn() -> String) -> SnsResult<Self> {
-        Ok(node.and_then(Node::value).map(str::to_string))
+    fn from_form(node: Option<Node<'_, '_>>, _: &dyn Fn() -> String) -> SnsResult<Self> {
+        Ok(node.and_then(|n| n.value()).map(str::to_string))
     }
 }
 
 /// "true" (any case) or not.
 impl FormField for bool {
-    fn from_form(node: Option<&Node<'_>>, _: &dyn Fn() -> String) -> SnsResult<Self> {
-        Ok(node.and_then(Node::value).is_some_and(|v| v.eq_ignore_ascii_case("true")))
+    fn from_form(node: Option<Node<'_, '_>>, _: &dyn Fn() -> String) -> SnsResult<Self> {
+        Ok(node.and_then(|n| n.value()).is_some_and(|v| v.eq_ignore_ascii_case("true")))
     }
 }
 
 /// The numbered entries below `node`'s `list` segment (`entry` or `member`).
-fn items<'n, 'a>(node: Option<&'n Node<'a>>, list: &str) -> impl Iterator<Item = &'n Node<'a>> {
+fn items<'f, 'a>(node: Option<Node<'f, 'a>>, list: &str) -> impl Iterator<Item = Node<'f, 'a>> {
     node.and_then(|n| n.child(list)).into_iter().flat_map(Node::run)
 }
 
 /// `Name.entry.N.key` / `Name.entry.N.value` (N from 1, up to the first missing key).
 impl FormField for BTreeMap<String, String> {
-    fn from_form(node: Option<&Node<'_>>, _: &dyn Fn() -> String) -> SnsResult<Self> {
+    fn from_form(node: Option<Node<'_, '_>>, _: &dyn Fn() -> String) -> SnsResult<Self> {
         Ok(items(node, "entry")
             .map_while(|e| Some((e.get("key")?.to_string(), e.get("value").unwrap_or("").to_string())))
             .collect())
@@ -60,14 +60,14 @@ impl FormField for BTreeMap<String, String> {
 
 /// `Name.member.N` (N from 1).
 impl FormField for Vec<String> {
-    fn from_form(node: Option<&Node<'_>>, _: &dyn Fn() -> String) -> SnsResult<Self> {
+    fn from_form(node: Option<Node<'_, '_>>, _: &dyn Fn() -> String) -> SnsResult<Self> {
         Ok(items(node, "member").map_while(|m| m.value().map(str::to_string)).collect())
     }
 }
 
 /// `Name.member.N.Key` / `.Value`.
 impl FormField for Vec<Tag> {
-    fn from_form(node: Option<&Node<'_>>, _: &dyn Fn() -> String) -> SnsResult<Self> {
+    fn from_form(node: Option<Node<'_, '_>>, _: &dyn Fn() -> String) -> SnsResult<Self> {
         Ok(items(node, "member")
             .map_while(|m| {
                 Some(Tag { key: m.get("Key")?.to_string(), value: m.get("Value").unwrap_or("").to_string() })
@@ -78,11 +78,11 @@ impl FormField for Vec<Tag> {
 
 /// `PublishBatchRequestEntries.member.N.*`, up to the first entry without an Id.
 impl FormField for Vec<BatchEntryInput> {
-    fn from_form(node: Option<&Node<'_>>, name: &dyn Fn() -> String) -> SnsResult<Self> {
+    fn from_form(node: Option<Node<'_, '_>>, name: &dyn Fn() -> String) -> SnsResult<Self> {
         items(node, "member")
             .take_while(|m| m.get("Id").is_some())
             .enumerate()
-            .map(|(i, m)| BatchEntryInput::decode(m, &format!("{}.member.{}.", name(), i + 1)))
+            .map(|(i, m)| BatchEntryInput::decode(&m, &format!("{}.member.{}.", name(), i + 1)))
             .collect()
     }
 }
@@ -94,12 +94,12 @@ pub type MessageAttributesField = SnsResult<BTreeMap<String, MsgAttr>>;
 
 /// `Name.entry.N.Name` / `.Value.DataType` / `.Value.StringValue` / `.Value.BinaryValue` (base64).
 impl FormField for MessageAttributesField {
-    fn from_form(node: Option<&Node<'_>>, _: &dyn Fn() -> String) -> SnsResult<Self> {
+    fn from_form(node: Option<Node<'_, '_>>, _: &dyn Fn() -> String) -> SnsResult<Self> {
         Ok(message_attributes(node))
     }
 }
 
-fn message_attributes(node: Option<&Node<'_>>) -> SnsResult<BTreeMap<String, MsgAttr>> {
+fn message_attributes(node: Option<Node<'_, '_>>) -> SnsResult<BTreeMap<String, MsgAttr>> {
     use base64::Engine as _;
     let mut out = BTreeMap::new();
     for entry in items(node, "entry") {
