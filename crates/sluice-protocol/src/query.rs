@@ -517,6 +517,33 @@ mod tests {
         assert_eq!(f.get("A.1-x"), Some("2"));
     }
 
+    /// Every name reads back its last value, as a flat map of names would, whatever bytes the
+    /// names share (a dot against `-`, `+`, `%2E`, empty segments…).
+    #[test]
+    fn lookups_agree_with_a_flat_map() {
+        let alphabet = ["a", "b", "1", "10", ".", "-", "%2E", "+", "%00", ""];
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = |n: usize| {
+            seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            (seed >> 33) as usize % n
+        };
+        for _ in 0..200 {
+            let mut body = String::new();
+            let mut flat = std::collections::HashMap::new();
+            for v in 0..next(40) {
+                let name: String = (0..1 + next(6)).map(|_| alphabet[next(alphabet.len())]).collect();
+                body.push_str(&format!("{name}={v}&"));
+                let decoded = Form::parse(Some(&format!("{name}=x")), b"").params[0].0.to_string();
+                flat.insert(decoded, v.to_string());
+            }
+            let form = Form::parse(None, body.as_bytes());
+            for (name, value) in &flat {
+                assert_eq!(form.get(name), Some(value.as_str()), "{name:?} in {body:?}");
+            }
+            assert_eq!(form.params.len(), flat.len());
+        }
+    }
+
     #[test]
     fn list_indexes() {
         let f = form("L.member.1=a&L.member.2=b&L.member.4=d&L.member.0=z");
