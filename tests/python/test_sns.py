@@ -25,6 +25,7 @@ from botocore.exceptions import ClientError
 
 from sluice_server import SluiceServer
 from sqs_helpers import REGION, make_client
+from tls_certs import make_ca, make_server_cert
 
 pytestmark = pytest.mark.skipif(bool(os.environ.get("SQS_ENDPOINT")), reason="SNS is a sluice extension")
 
@@ -733,28 +734,6 @@ def test_filter_policy_errors_are_aws_messages(sns, sqs, queue, name):
 # ---------------------------------------------------------------- HTTPS subscribers (TLS)
 
 
-def _openssl(*args, cwd):
-    out = subprocess.run(["openssl", *args], cwd=cwd, capture_output=True, text=True, timeout=60)
-    assert out.returncode == 0, f"openssl {' '.join(args)} failed: {out.stderr}"
-
-
-def _make_ca(d, name):
-    _openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-             "-keyout", f"{name}.key", "-out", f"{name}.pem", "-days", "2", "-subj", f"/CN={name}",
-             "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign",
-             cwd=d)
-
-
-def _make_server_cert(d, name, ca):
-    _openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-             "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", "/CN=127.0.0.1", cwd=d)
-    (d / f"{name}.ext").write_text(
-        "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n"
-        "subjectAltName=IP:127.0.0.1,DNS:localhost\n")
-    _openssl("x509", "-req", "-in", f"{name}.csr", "-CA", f"{ca}.pem", "-CAkey", f"{ca}.key", "-CAcreateserial",
-             "-out", f"{name}.pem", "-days", "2", "-extfile", f"{name}.ext", cwd=d)
-
-
 @pytest.fixture(scope="module")
 def tls_material(tmp_path_factory):
     """A CA and a server certificate it signed (127.0.0.1), plus a second ("rogue") CA and certificate sluice
@@ -762,10 +741,10 @@ def tls_material(tmp_path_factory):
     if shutil.which("openssl") is None:
         pytest.skip("the openssl command is not installed: cannot generate test certificates for the HTTPS tests")
     d = tmp_path_factory.mktemp("sns-tls")
-    _make_ca(d, "ca")
-    _make_server_cert(d, "server", "ca")
-    _make_ca(d, "rogue-ca")
-    _make_server_cert(d, "rogue", "rogue-ca")
+    make_ca(d, "ca")
+    make_server_cert(d, "server", "ca")
+    make_ca(d, "rogue-ca")
+    make_server_cert(d, "rogue", "rogue-ca")
 
     def context(name):
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)

@@ -15,6 +15,7 @@ import pytest
 from botocore.config import Config
 
 from sluice_server import SluiceServer
+from tls_certs import make_ca, make_server_cert
 
 pytestmark = [
     pytest.mark.skipif(bool(os.environ.get("SQS_ENDPOINT")), reason="SQS_ENDPOINT is set: not starting sluice"),
@@ -22,24 +23,10 @@ pytestmark = [
 ]
 
 
-def make_certs(d: Path):
-    """ca.pem signs server.pem / server.key (SAN IP:127.0.0.1, DNS:localhost)."""
-    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
-    (d / "server.ext").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=critical,CA:FALSE\n"
-                                  "extendedKeyUsage=serverAuth\n")
-    for args in (
-        ["req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=sluice pytest CA",
-         "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign"],
-        ["req", *ec, "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=localhost"],
-        ["x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
-         "-out", "server.pem", "-days", "2", "-extfile", "server.ext"],
-    ):
-        subprocess.run(["openssl", *args], cwd=d, check=True, capture_output=True)
-
-
 @pytest.fixture
 def tls_server(tmp_path):
-    make_certs(tmp_path)
+    make_ca(tmp_path)
+    make_server_cert(tmp_path)
     s = SluiceServer(tmp_path / "data", log_name="tls-test",
                      extra_args=["--tls-cert", str(tmp_path / "server.pem"), "--tls-key", str(tmp_path / "server.key")])
     s.start()

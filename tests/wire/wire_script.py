@@ -10,6 +10,7 @@ receipt handles, timestamps, FIFO sequence numbers and task handles. Everything 
 comparison in the test suite; record again (and review the diff) when an answer changes on purpose.
 """
 
+import http.client
 import json
 import re
 import sys
@@ -30,7 +31,8 @@ ACCOUNT = "000000000000"
 
 
 def script(base):
-    """(label, protocol, action or None, payload) in order; `payload` is a dict (JSON body / form fields)."""
+    """(label, protocol, action or None, payload) in order; `payload` is a dict (JSON body / form fields;
+    for "raw", the method, path, query string, content type and body as sent)."""
     q = f"{base}/{ACCOUNT}"
     s = []
     add = s.append
@@ -123,6 +125,68 @@ def script(base):
     add(("sns delete topic", "sns", None, sns("DeleteTopic", TopicArn=topic)))
     add(("sqs receive sns delivery", "json", "ReceiveMessage", {"QueueUrl": f"{q}/wire-dlq", "MaxNumberOfMessages": 10,
                                                                   "MessageAttributeNames": ["All"]}))
+    # --- The Query protocol's form rules, as raw requests (method, path, query string, content type, body): encoding
+    # faults, duplicate names, query string vs body, list indexes, routing by Version, for both APIs.
+    def raw(label, body=b"", query=None, ct=FORM_CT, method="POST", path="/"):
+        add((label, "raw", None, {"method": method, "path": path, "query": query, "ct": ct, "body": body}))
+    qa = f"QueueUrl=http%3A%2F%2Fx%2F{ACCOUNT}%2Fwire-a"
+    raw("form bad escape in query", query="Action=ListQueues&x=%zz")
+    raw("form bad escape in body", b"Action=ListQueues&x=%zz")
+    raw("form bad escape at the end", b"Action=ListQueues&x=%4")
+    raw("form not utf-8", b"Action=ListQueues&x=%ff%fe")
+    raw("form not utf-8 then bad escape", b"Action=ListQueues&x=%ff&y=%zz")
+    raw("form text/plain body", b"Action=ListQueues", ct="text/plain")
+    raw("form text/plain body, bad query", b"x", query="%zz", ct="text/plain")
+    raw("form no content type", b"Action=ListQueues&QueueNamePrefix=wire-", ct=None)
+    raw("form body wins over query", b"QueueNamePrefix=wire-", query="Action=ListQueues&QueueNamePrefix=zz")
+    raw("form last duplicate wins", b"Action=ListQueues&QueueNamePrefix=zz&QueueNamePrefix=wire-")
+    raw("form pair without =", b"Action=ListQueues&QueueNamePrefix&&")
+    raw("form plus and escapes", b"Action=GetQueueUrl&QueueName=wire%2Da+")
+    raw("form index 0", f"Action=GetQueueAttributes&{qa}&AttributeName.0=All".encode())
+    raw("form index past i32", f"Action=GetQueueAttributes&{qa}&AttributeName.2147483648=All".encode())
+    raw("form sparse list", f"Action=GetQueueAttributes&{qa}&AttributeName.3=QueueArn&AttributeName.1=DelaySeconds".encode())
+    raw("form escaped dot", f"Action=GetQueueAttributes&{qa}&AttributeName%2E1=QueueArn".encode())
+    raw("form sparse entries", f"Action=ChangeMessageVisibilityBatch&{qa}&ChangeMessageVisibilityBatchRequestEntry.2.Id=b"
+        "&ChangeMessageVisibilityBatchRequestEntry.2.ReceiptHandle=x&ChangeMessageVisibilityBatchRequestEntry.7.Id=a"
+        "&ChangeMessageVisibilityBatchRequestEntry.7.ReceiptHandle=y".encode())
+    raw("form bad int in entry", f"Action=ChangeMessageVisibilityBatch&{qa}&ChangeMessageVisibilityBatchRequestEntry.1.Id=a"
+        "&ChangeMessageVisibilityBatchRequestEntry.1.ReceiptHandle=x&ChangeMessageVisibilityBatchRequestEntry.1.VisibilityTimeout=z".encode())
+    raw("form queue url as path", b"Action=GetQueueAttributes&AttributeName.1=QueueArn", path=f"/{ACCOUNT}/wire-a")
+    raw("form get with action", query="Action=ListQueues&QueueNamePrefix=wire-", method="GET", ct=None)
+    raw("form get unknown path", query="x=1", method="GET", ct=None, path="/nope")
+    raw("form get unknown path bad escape", query="x=%zz", method="GET", ct=None, path="/nope")
+    raw("form empty post", b"")
+    t = f"arn%3Aaws%3Asns%3Aus-east-1%3A{ACCOUNT}%3Awire-raw"
+    raw("sns form create", b"Action=CreateTopic&Version=2010-03-31&Name=wire-raw")
+    raw("sns form bad escape read on", b"Action=ListTopics&Version=2010-03-31&x=%zz")
+    raw("sns form not utf-8 read on", b"Action=CreateTopic&Version=2010-03-31&Name=wire-%ff")
+    raw("sns form version in query, text/plain body", b"Action=GetTopicAttributes&TopicArn=" + t.encode(),
+        query="Action=ListTopics&Version=2010-03-31", ct="text/plain")
+    raw("sns form version in a text/plain body", b"Action=ListTopics&Version=2010-03-31", ct="text/plain")
+    raw("sns form json-looking body", b'{"Action":"ListTopics"}', query="Version=2010-03-31", ct=None)
+    raw("sns form body version wins", b"Action=ListQueues&Version=2012-11-05", query="Version=2010-03-31")
+    raw("sns form tags with a gap", f"Action=TagResource&Version=2010-03-31&ResourceArn={t}&Tags.member.1.Key=a"
+        "&Tags.member.1.Value=1&Tags.member.3.Key=c&Tags.member.3.Value=3&Tags.member.0.Key=z&Tags.member.0.Value=0".encode())
+    raw("sns form tags listed", f"Action=ListTagsForResource&Version=2010-03-31&ResourceArn={t}".encode())
+    raw("sns form untag dup keys", f"Action=UntagResource&Version=2010-03-31&ResourceArn={t}&TagKeys.member.1=zz"
+        "&TagKeys.member.1=a".encode())
+    raw("sns form tags after untag", f"Action=ListTagsForResource&Version=2010-03-31&ResourceArn={t}".encode())
+    raw("sns form batch with a gap", f"Action=PublishBatch&Version=2010-03-31&TopicArn={t}"
+        "&PublishBatchRequestEntries.member.1.Id=a&PublishBatchRequestEntries.member.1.Message=m"
+        "&PublishBatchRequestEntries.member.2.Id=b&PublishBatchRequestEntries.member.2.Message=n"
+        "&PublishBatchRequestEntries.member.2.MessageAttributes.entry.1.Name=x"
+        "&PublishBatchRequestEntries.member.2.MessageAttributes.entry.1.Value.DataType=Binary"
+        "&PublishBatchRequestEntries.member.2.MessageAttributes.entry.1.Value.BinaryValue=%21%21"
+        "&PublishBatchRequestEntries.member.4.Id=d&PublishBatchRequestEntries.member.4.Message=o".encode())
+    raw("sns form attributes", f"Action=SetTopicAttributes&Version=2010-03-31&TopicArn={t}&AttributeName=DisplayName"
+        "&AttributeValue=a+b%26c".encode())
+    raw("sns form attributes read", f"Action=GetTopicAttributes&Version=2010-03-31&TopicArn={t}".encode())
+    raw("sns form missing entry key", f"Action=Subscribe&Version=2010-03-31&TopicArn={t}&Protocol=sqs"
+        f"&Endpoint=arn%3Aaws%3Asqs%3Aus-east-1%3A{ACCOUNT}%3Awire-dlq&Attributes.entry.1.value=true".encode())
+    raw("sns form confirm without version", query="Action=ConfirmSubscription&TopicArn=x&Token=y", method="GET", ct=None)
+    raw("sns form unsubscribe without version", b"Action=Unsubscribe&SubscriptionArn=nope")
+    raw("sns form missing action", b"Version=2010-03-31&Name=x")
+    raw("sns form delete", f"Action=DeleteTopic&Version=2010-03-31&TopicArn={t}".encode())
     return s
 
 
@@ -143,6 +207,28 @@ def mask(text):
     return text
 
 
+class RawAnswer:
+    """What `run` reads of an answer, from http.client (requests would re-quote a bad escape such as %zz)."""
+
+    def __init__(self, resp):
+        self.status_code = resp.status
+        self.headers = resp.headers
+        self.text = resp.read().decode("utf-8", "replace")
+
+
+def send_raw(base, payload):
+    """The request exactly as written: method, path and query string, content type (if any), body."""
+    target = payload["path"] + (f"?{payload['query']}" if payload["query"] is not None else "")
+    conn = http.client.HTTPConnection(base.removeprefix("http://"), timeout=30)
+    try:
+        headers = {"Content-Type": payload["ct"]} if payload["ct"] else {}
+        headers["Content-Length"] = str(len(payload["body"]))
+        conn.request(payload["method"], target, body=payload["body"], headers=headers)
+        return RawAnswer(conn.getresponse())
+    finally:
+        conn.close()
+
+
 def run(binary_env=None):
     with tempfile.TemporaryDirectory(prefix="sluice-wire-") as data:
         server = SluiceServer(data, log_name="wire-script")
@@ -151,7 +237,9 @@ def run(binary_env=None):
             base = server.endpoint
             out = []
             for label, proto, action, payload in script(base):
-                if proto == "json":
+                if proto == "raw":
+                    r = send_raw(base, payload)
+                elif proto == "json":
                     body = payload if isinstance(payload, str) else json.dumps(payload)
                     r = requests.post(base + "/", data=body.encode(), timeout=30,
                                       headers={"Content-Type": JSON_CT, "X-Amz-Target": f"AmazonSQS.{action}"})

@@ -19,22 +19,17 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use sluice_client::{OutgoingMessage, Producer, ProducerConfig};
-use support::{make_test_certs, sluice_bin, unique, TestCerts, TestServer};
+use support::drain::{burst, env_num, produce, progress_max_rate, Drain, Progress};
+use support::{sluice_bin, unique, TestCa, TestServer};
 
 const DEFAULT_PG: &str = "postgres://postgres@127.0.0.1:5432/test";
 
 fn env_nonempty(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|s| !s.is_empty())
-}
-
-fn env_num(name: &str, default: u64) -> u64 {
-    env_nonempty(name).and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
 /// Where the drain writes, and how the test counts what arrived.
@@ -142,7 +137,11 @@ impl Sink {
 
 /// Where the queue is.
 enum Source {
-    Sluice { server: Box<TestServer>, certs: TestCerts },
+    /// The server is dropped (stopped) before its CA's dir is removed.
+    Sluice {
+        server: Box<TestServer>,
+        ca: TestCa,
+    },
     Aws,
 }
 
@@ -153,13 +152,13 @@ impl Source {
             let client = sluice_client::client::connect(None, region, None).await.expect("AWS client");
             return Some((Source::Aws, client, queue_url));
         }
-        let certs = make_test_certs()?;
-        let server = support::start_tls(&certs);
+        let ca = TestCa::new()?;
+        let server = support::start_tls(&ca);
         assert!(server.endpoint.starts_with("https://127.0.0.1:"), "{}", server.endpoint);
-        let client = support::tls_client(&server, &certs);
+        let client = support::tls_client(&server, &ca);
         let url = support::create_queue(&client, "ops").await;
         assert!(url.starts_with(&format!("{}/", server.endpoint)), "queue URLs over HTTPS are https://: {url}");
-        Some((Source::Sluice { server: Box::new(server), certs }, client, url))
+        Some((Source::Sluice { server: Box::new(server), ca }, client, url))
     }
 
     fn log_dir(&self) -> std::path::PathBuf {
@@ -169,8 +168,7 @@ impl Source {
         }
     }
 
-    fn spawn_drain(&self, queue_url: &str, sink: &Sink, rate: u64, log: &Path) -> Child {
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
+    fn spawn_drain(&self, queue_url: &str, sink: &Sink, rate: u64, log: &Path) -> Drain {
         let mut cmd = Command::new(sluice_bin());
         cmd.arg("drain").args(["--queue-url", queue_url]).args(sink.args()).args([
             "--rate",
@@ -183,50 +181,15 @@ impl Source {
         // No --endpoint: the drain takes it from the queue URL (sluice) or resolves Amazon SQS's
         // regional endpoint (AWS). SQS_ENDPOINT would override both.
         cmd.env_remove("SQS_ENDPOINT");
-        if let Source::Sluice { certs, .. } = self {
-            cmd.arg("--ca-file").arg(&certs.ca_cert);
+        if let Source::Sluice { ca, .. } = self {
+            cmd.arg("--ca-file").arg(&ca.cert);
             // The first link of the AWS credential chain; sluice accepts any credentials. The
             // region is set so the chain does not ask instance metadata for one.
             cmd.env("AWS_ACCESS_KEY_ID", "test").env("AWS_SECRET_ACCESS_KEY", "test").env("AWS_REGION", "us-east-1");
             cmd.env_remove("AWS_CA_BUNDLE").env_remove("AWS_PROFILE");
         }
-        cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::from(log)).spawn().expect("spawn sluice drain")
+        Drain::spawn(&mut cmd, log)
     }
-}
-
-impl Drop for Source {
-    fn drop(&mut self) {
-        if let Source::Sluice { certs, .. } = self {
-            if !std::thread::panicking() {
-                let _ = std::fs::remove_dir_all(&certs.dir);
-            }
-        }
-    }
-}
-
-fn progress_max_rate(log: &Path) -> f64 {
-    let text = std::fs::read_to_string(log).unwrap_or_default();
-    text.lines()
-        .filter_map(|l| l.split("s:").nth(1)?.split("rec/s").next()?.trim().parse::<f64>().ok())
-        .fold(0.0, f64::max)
-}
-
-fn terminate(child: &mut Child) -> std::process::ExitStatus {
-    let st = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
-    assert!(st.success());
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            return s;
-        }
-        assert!(Instant::now() < deadline, "drain did not exit within 30 s of SIGTERM");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn summary_line(child: &mut Child) -> String {
-    let Some(stdout) = child.stdout.take() else { return String::new() };
-    BufReader::new(stdout).lines().map_while(Result::ok).collect::<Vec<_>>().join(" ")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -242,52 +205,25 @@ async fn burst_over_https_is_shaved_deduplicated_and_survives_kill_9() {
     let log = source.log_dir().join(format!("{}.log", unique("drain-https")));
 
     // ---- the burst: records + 5% duplicates ("producer retries"), as fast as the producer goes
-    let mut bodies: Vec<String> = (0..records)
-        .map(|i| {
-            serde_json::json!({"_id": sluice_client::object_id_hex(), "user": format!("user-{}", i % 997), "seq": i})
-                .to_string()
-        })
-        .collect();
-    let dups = records / 20;
-    for i in 0..dups {
-        let copy = bodies[(i * 7919) % records].clone();
-        bodies.push(copy);
-    }
-    fastrand::shuffle(&mut bodies[records / 2..]);
+    let (bodies, dups) = burst(records);
     let total_msgs = bodies.len();
 
     let mut drain = source.spawn_drain(&url, &sink, rate, &log);
-    let produce = {
-        let (client, url) = (client.clone(), url.clone());
-        tokio::spawn(async move {
-            let t0 = Instant::now();
-            let producer =
-                Producer::with_config(client, url, ProducerConfig { max_in_flight: 16, ..Default::default() });
-            let mut tickets = Vec::with_capacity(bodies.len());
-            for b in bodies {
-                tickets.push(producer.enqueue(OutgoingMessage::new(b)).await.unwrap());
-            }
-            for t in tickets {
-                t.wait().await.expect("send");
-            }
-            producer.close().await;
-            t0.elapsed()
-        })
-    };
+    let produce = tokio::spawn(produce(client.clone(), url.clone(), bodies));
 
     // ---- kill -9 the drain at 40%, restart it
     let t_start = Instant::now();
     let kill_at = records as i64 * 2 / 5;
+    let mut progress = Progress::new();
     loop {
         let n = sink.count().await;
         if n >= kill_at {
             break;
         }
-        assert!(t_start.elapsed() < Duration::from_secs(90), "drain made no progress: {n} rows; log {}", log.display());
+        progress.check(n, &log);
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    drain.kill().unwrap();
-    drain.wait().unwrap();
+    drain.kill();
     let at_kill = sink.count().await;
     eprintln!("killed the drain (kill -9) at {at_kill} rows after {:.1}s; restarting", t_start.elapsed().as_secs_f64());
     let mut drain = source.spawn_drain(&url, &sink, rate, &log);
@@ -297,19 +233,20 @@ async fn burst_over_https_is_shaved_deduplicated_and_survives_kill_9() {
     let backlog = support::depth(&client, &url).await;
 
     // ---- wait for every record and an empty queue
+    let mut progress = Progress::new();
     loop {
         let n = sink.count().await;
         let d = support::depth(&client, &url).await;
         if n as usize >= records && d == 0 {
             break;
         }
-        assert!(t_start.elapsed() < Duration::from_secs(150), "not done: {n} rows, depth {d}; log {}", log.display());
+        progress.check((n, d), &log);
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let drain_time = t_start.elapsed();
-    let status = terminate(&mut drain);
+    let status = drain.terminate();
     assert!(status.success(), "drain exit status after SIGTERM: {status}");
-    let summary = summary_line(&mut drain);
+    let summary = drain.summary();
 
     let rows = sink.count().await;
     let distinct = sink.distinct().await;

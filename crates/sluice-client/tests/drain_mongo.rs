@@ -9,26 +9,24 @@
 
 mod support;
 
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use mongodb::bson::doc;
 use sluice_client::{OutgoingMessage, Producer};
 use sluice_testkit::sluice_bin_with_features;
+use support::drain::{burst, env_num, progress_max_rate, Drain, Progress};
 use support::{create_queue, unique, TestServer};
 
-fn spawn_drain(endpoint: &str, queue_url: &str, uri: &str, coll: &str, rate: u64, log: &std::path::Path) -> Child {
-    let log = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
-    Command::new(sluice_bin_with_features(&["mongodb"]))
-        .arg("drain")
-        .args(["--endpoint", endpoint, "--queue-url", queue_url, "--mongodb", uri])
-        .args(["--mongo-database", "sluice_test", "--mongo-collection", coll, "--mongo-object-id"])
-        .args(["--rate", &rate.to_string(), "--visibility-timeout", "5", "--wait-time", "1"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::from(log))
-        .spawn()
-        .expect("spawn sluice drain")
+fn spawn_drain(endpoint: &str, queue_url: &str, uri: &str, coll: &str, rate: u64, log: &std::path::Path) -> Drain {
+    Drain::spawn(
+        Command::new(sluice_bin_with_features(&["mongodb"]))
+            .arg("drain")
+            .args(["--endpoint", endpoint, "--queue-url", queue_url, "--mongodb", uri])
+            .args(["--mongo-database", "sluice_test", "--mongo-collection", coll, "--mongo-object-id"])
+            .args(["--rate", &rate.to_string(), "--visibility-timeout", "5", "--wait-time", "1"]),
+        log,
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -37,7 +35,7 @@ async fn mongo_burst_is_shaved_deduplicated_and_survives_kill_9() {
         eprintln!("SKIP: MONGODB_URI is not set (no MongoDB server here)");
         return;
     };
-    let records: usize = std::env::var("SLUICE_DRAIN_RECORDS").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000);
+    let records = env_num("SLUICE_DRAIN_RECORDS", 100_000) as usize;
     let rate = 5_000u64;
     let mongo = mongodb::Client::with_uri_str(&uri).await.unwrap();
     let coll_name = unique("drain_test");
@@ -48,13 +46,7 @@ async fn mongo_burst_is_shaved_deduplicated_and_survives_kill_9() {
     let client = support::client(&server);
     let url = create_queue(&client, "mops").await;
     let log = server.root().join("drain.log");
-    let mut bodies: Vec<String> = (0..records)
-        .map(|i| serde_json::json!({"_id": sluice_client::object_id_hex(), "seq": i, "op": "login"}).to_string())
-        .collect();
-    for i in 0..records / 20 {
-        let copy = bodies[(i * 7919) % records].clone();
-        bodies.push(copy);
-    }
+    let (bodies, _) = burst(records);
     let mut drain = spawn_drain(&server.endpoint, &url, &uri, &coll_name, rate, &log);
     let producer = Producer::new(client.clone(), &url);
     let mut tickets = Vec::new();
@@ -66,29 +58,29 @@ async fn mongo_burst_is_shaved_deduplicated_and_survives_kill_9() {
     }
     producer.close().await;
 
-    let t0 = Instant::now();
-    while (coll.count_documents(doc! {}).await.unwrap() as usize) < records * 2 / 5 {
-        assert!(t0.elapsed() < Duration::from_secs(60), "no progress; log {}", log.display());
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    drain.kill().unwrap();
-    drain.wait().unwrap();
-    let mut drain = spawn_drain(&server.endpoint, &url, &uri, &coll_name, rate, &log);
+    let mut progress = Progress::new();
     loop {
         let n = coll.count_documents(doc! {}).await.unwrap() as usize;
-        if n >= records && support::depth(&client, &url).await == 0 {
+        if n >= records * 2 / 5 {
             break;
         }
-        assert!(t0.elapsed() < Duration::from_secs(120), "{n} documents; log {}", log.display());
+        progress.check(n, &log);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    drain.kill();
+    let mut drain = spawn_drain(&server.endpoint, &url, &uri, &coll_name, rate, &log);
+    let mut progress = Progress::new();
+    loop {
+        let n = coll.count_documents(doc! {}).await.unwrap() as usize;
+        let d = support::depth(&client, &url).await;
+        if n >= records && d == 0 {
+            break;
+        }
+        progress.check((n, d), &log);
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    Command::new("kill").args(["-TERM", &drain.id().to_string()]).status().unwrap();
-    assert!(drain.wait().unwrap().success());
-    let text = std::fs::read_to_string(&log).unwrap();
-    let max_rate = text
-        .lines()
-        .filter_map(|l| l.split("s:").nth(1)?.split("rec/s").next()?.trim().parse::<f64>().ok())
-        .fold(0.0, f64::max);
+    assert!(drain.terminate().success());
+    let max_rate = progress_max_rate(&log);
     let n = coll.count_documents(doc! {}).await.unwrap();
     eprintln!("RESULT mongo documents={n} max_progress_rate={max_rate:.0}/s");
     assert_eq!(n as usize, records);

@@ -4,6 +4,9 @@
 //! Checks: the queue absorbs the burst, no 1-second window of commits exceeds the cap (plus one
 //! batch: see below), and the table ends with exactly 100,000 rows.
 //!
+//! Waits fail when the drain stops making progress, not after a fixed time (`support::drain`), and
+//! the drain processes are killed when the test ends, even by a panic.
+//!
 //! Needs PostgreSQL: DATABASE_URL, default postgres://postgres@127.0.0.1:5432/test. If
 //! DATABASE_URL is unset and that server is not reachable, the tests print SKIP and pass.
 //! Knobs: SLUICE_DRAIN_RECORDS (default 100000), SLUICE_DRAIN_RATE (default 5000).
@@ -11,13 +14,13 @@
 mod support;
 
 use std::collections::HashSet;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use sluice_client::{OutgoingMessage, Producer, ProducerConfig};
+use sluice_client::{OutgoingMessage, Producer};
 use sluice_testkit::sluice_bin;
+use support::drain::{burst, env_num, produce, progress_max_rate, Drain, Progress};
 use support::{create_queue, unique, TestServer};
 use tokio_postgres::NoTls;
 
@@ -46,10 +49,6 @@ async fn database() -> Option<(tokio_postgres::Client, String)> {
     }
 }
 
-fn env_num(name: &str, default: u64) -> u64 {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
-
 fn spawn_drain(
     endpoint: &str,
     queue_url: &str,
@@ -58,17 +57,14 @@ fn spawn_drain(
     rate: u64,
     log: &Path,
     visibility: &str,
-) -> Child {
-    let log = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
-    Command::new(sluice_bin())
-        .arg("drain")
-        .args(["--endpoint", endpoint, "--queue-url", queue_url, "--postgres", db, "--table", table])
-        .args(["--rate", &rate.to_string(), "--visibility-timeout", visibility, "--wait-time", "1"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::from(log))
-        .spawn()
-        .expect("spawn sluice drain")
+) -> Drain {
+    Drain::spawn(
+        Command::new(sluice_bin())
+            .arg("drain")
+            .args(["--endpoint", endpoint, "--queue-url", queue_url, "--postgres", db, "--table", table])
+            .args(["--rate", &rate.to_string(), "--visibility-timeout", visibility, "--wait-time", "1"]),
+        log,
+    )
 }
 
 async fn count(db: &tokio_postgres::Client, table: &str) -> i64 {
@@ -86,38 +82,6 @@ async fn max_rows_per_second(db: &tokio_postgres::Client, table: &str) -> i64 {
     db.query_one(&q, &[]).await.unwrap().get(0)
 }
 
-fn progress_max_rate(log: &Path) -> f64 {
-    let text = std::fs::read_to_string(log).unwrap_or_default();
-    text.lines()
-        .filter_map(|l| l.split("s:").nth(1))
-        .filter_map(|rest| rest.split("rec/s").next())
-        .filter_map(|n| n.trim().parse::<f64>().ok())
-        .fold(0.0, f64::max)
-}
-
-fn terminate(child: &mut Child) -> std::process::ExitStatus {
-    let st = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
-    assert!(st.success());
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            return s;
-        }
-        assert!(Instant::now() < deadline, "drain did not exit within 30 s of SIGTERM");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn summary_line(child: &mut Child) -> String {
-    let mut out = String::new();
-    if let Some(stdout) = child.stdout.take() {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            out.push_str(&line);
-        }
-    }
-    out
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn burst_is_shaved_deduplicated_and_survives_kill_9() {
     let Some((db, db_url)) = database().await else { return };
@@ -132,61 +96,26 @@ async fn burst_is_shaved_deduplicated_and_survives_kill_9() {
     let log = server.root().join("drain.log");
 
     // ---- the burst: 100k records + 5% duplicates, as fast as the producer goes
-    let mut bodies: Vec<String> = (0..records)
-        .map(|i| {
-            serde_json::json!({
-                "_id": sluice_client::object_id_hex(),
-                "user": format!("user-{}", i % 997),
-                "op": (["login", "update", "delete", "export"][i % 4]),
-                "seq": i,
-                "at": 1_700_000_000_000u64 + i as u64,
-            })
-            .to_string()
-        })
-        .collect();
-    let dups = records / 20;
-    for i in 0..dups {
-        let j = (i * 7919) % records; // the same record sent again later ("producer retry")
-        let copy = bodies[j].clone();
-        bodies.push(copy);
-    }
-    fastrand::shuffle(&mut bodies[records / 2..]);
+    let (bodies, dups) = burst(records);
     let total_msgs = bodies.len();
 
     // Start the drain first: it runs while the burst arrives.
     let mut drain = spawn_drain(&server.endpoint, &url, &db_url, &table, rate, &log, "5");
-    let produce = {
-        let client = client.clone();
-        let url = url.clone();
-        tokio::spawn(async move {
-            let t0 = Instant::now();
-            let producer =
-                Producer::with_config(client, url, ProducerConfig { max_in_flight: 16, ..Default::default() });
-            let mut tickets = Vec::with_capacity(bodies.len());
-            for b in bodies {
-                tickets.push(producer.enqueue(OutgoingMessage::new(b)).await.unwrap());
-            }
-            for t in tickets {
-                t.wait().await.expect("send");
-            }
-            producer.close().await;
-            t0.elapsed()
-        })
-    };
+    let produce = tokio::spawn(produce(client.clone(), url.clone(), bodies));
 
     // ---- kill -9 the drain midway, restart it
     let t_start = Instant::now();
     let kill_at = (records as i64) * 2 / 5;
+    let mut progress = Progress::new();
     loop {
         let n = count(&db, &table).await;
         if n >= kill_at {
             break;
         }
-        assert!(t_start.elapsed() < Duration::from_secs(60), "drain made no progress: {n} rows; log {}", log.display());
+        progress.check(n, &log);
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    drain.kill().unwrap();
-    drain.wait().unwrap();
+    drain.kill();
     let at_kill = count(&db, &table).await;
     eprintln!("killed the drain (kill -9) at {at_kill} rows after {:.1}s; restarting", t_start.elapsed().as_secs_f64());
     let mut drain = spawn_drain(&server.endpoint, &url, &db_url, &table, rate, &log, "5");
@@ -200,23 +129,20 @@ async fn burst_is_shaved_deduplicated_and_survives_kill_9() {
     );
 
     // ---- wait for the table to fill and the queue to empty
+    let mut progress = Progress::new();
     loop {
         let n = count(&db, &table).await;
         let d = support::depth(&client, &url).await;
         if n as usize >= records && d == 0 {
             break;
         }
-        assert!(
-            t_start.elapsed() < Duration::from_secs(100),
-            "not done after 100 s: {n} rows, queue depth {d}; log {}",
-            log.display()
-        );
+        progress.check((n, d), &log);
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let drain_time = t_start.elapsed();
-    let status = terminate(&mut drain);
+    let status = drain.terminate();
     assert!(status.success(), "drain exit status after SIGTERM: {status}");
-    let summary = summary_line(&mut drain);
+    let summary = drain.summary();
 
     // ---- checks
     let rows = count(&db, &table).await;
@@ -278,15 +204,19 @@ async fn rejected_records_are_left_for_redrive() {
     producer.close().await;
     let log = server.root().join("drain.log");
     let mut drain = spawn_drain(&server.endpoint, &url, &db_url, &table, 1000, &log, "30");
-    let t0 = Instant::now();
-    while count(&db, &table).await < good {
-        assert!(t0.elapsed() < Duration::from_secs(30), "log {}", log.display());
+    let mut progress = Progress::new();
+    loop {
+        let n = count(&db, &table).await;
+        if n >= good {
+            break;
+        }
+        progress.check(n, &log);
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let status = terminate(&mut drain);
+    let status = drain.terminate();
     assert!(status.success());
-    let summary = summary_line(&mut drain);
+    let summary = drain.summary();
     eprintln!("{summary}");
     assert!(summary.contains("rejected=15"), "{summary}");
     assert!(summary.contains(&format!("committed={good}")), "{summary}");
@@ -295,4 +225,22 @@ async fn rejected_records_are_left_for_redrive() {
     let (visible, in_flight, _) = sluice_client::client::queue_depth(&client, &url).await.unwrap();
     assert_eq!(visible + in_flight, 15);
     db.batch_execute(&format!("DROP TABLE IF EXISTS {table}")).await.unwrap();
+}
+
+/// The guard: a drain started by a test that panics is killed and reaped, not left running.
+#[test]
+fn a_drain_is_killed_when_the_test_panics() {
+    let log = std::env::temp_dir().join(format!("{}.log", unique("drain-guard")));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let test_log = log.clone();
+    let test = std::thread::spawn(move || {
+        // Any long-running process stands in for `sluice drain` here.
+        let drain = Drain::spawn(Command::new("sleep").arg("300"), &test_log);
+        tx.send(drain.id()).unwrap();
+        panic!("the test fails while its drain runs");
+    });
+    assert!(test.join().is_err());
+    let pid = rx.recv().unwrap();
+    assert!(!Path::new(&format!("/proc/{pid}")).exists(), "process {pid} is still there");
+    let _ = std::fs::remove_file(&log);
 }

@@ -2,7 +2,7 @@
 //! HTTP/HTTPS endpoints), filter policies, fan-out.
 //!
 //! SNS speaks only the Query protocol (`Action=...&Version=2010-03-31`, XML answers). The server
-//! recognises a request as SNS with [`Form::recognise`], which parses its form once, and
+//! recognises a request as SNS with `sluice_protocol::route`, which parses its [`Form`] once, and
 //! [`Sns::handle_form`] answers it.
 //!
 //! Durability: topics and subscriptions are JSON records in the store's SNS namespace
@@ -24,8 +24,8 @@
 //!   variant per operation, with its input), the typed answers, the metrics list, the refused
 //!   operations.
 //! - [`error`]: [`error::SnsError`] and the one table of AWS codes, statuses and fault sides.
-//! - [`wire`]: the Query protocol, and only it: the form (parsed once), which requests are SNS
-//!   requests, the inputs' decoding rules, XML and AWS error documents out.
+//! - [`wire`]: SNS's side of the Query protocol: the inputs' decoding rules on the form (parsed
+//!   once, by the protocol crate's routing), XML and AWS error documents out.
 //! - [`dispatch`]: the one `match` from a decoded action to its handler.
 //! - [`topics`], [`subscriptions`], [`tags`], [`publish`]: the handlers; typed inputs in, typed
 //!   outputs out, no XML.
@@ -174,14 +174,14 @@ impl Sns {
     /// Answers one SNS request (parsing its form; the server, which has parsed it already to
     /// route it, calls [`Sns::handle_form`]).
     pub async fn handle(&self, req: &Request<'_>) -> Response {
-        let form = Form::parse(req.query, req.content_type, req.body);
+        let form = Form::parse(req.query, req.body);
         self.handle_form(&form, req.host, req.scheme).await
     }
 
-    /// Answers the SNS request whose parameters `form` holds ([`Form::recognise`]); `host` is its
+    /// Answers the SNS request whose parameters `form` holds (`sluice_protocol::route` parsed it); `host` is its
     /// Host header and `scheme` how it reached the listener (`http`/`https`): the base of the URLs
     /// handed out when no public URL is configured.
-    pub async fn handle_form(&self, form: &Form, host: Option<&str>, scheme: &str) -> Response {
+    pub async fn handle_form(&self, form: &Form<'_>, host: Option<&str>, scheme: &str) -> Response {
         let request_id = uuid::Uuid::new_v4().to_string();
         let base_url = match &self.inner.public_url {
             Some(u) => u.clone(),

@@ -8,6 +8,8 @@
 //!   builds the binary through cargo for tests outside the `sluice` crate.
 //! - [`sqs`]: an `aws-sdk-sqs` client for a plain-HTTP endpoint, unique names, queue and message
 //!   helpers, and the MD5s SQS defines (the Rust SDK does not check them itself).
+//! - [`tls`]: [`tls::TestCa`], a throwaway CA and server certificates made with `openssl`, for
+//!   the HTTPS tests.
 //!
 //! Used as a dev-dependency only (`publish = false`).
 //!
@@ -21,6 +23,7 @@
 
 pub mod server;
 pub mod sqs;
+pub mod tls;
 
 pub use server::{external_endpoint, skip_if_external, sluice_bin, sluice_bin_with_features, TestServer};
 pub use sqs::*;

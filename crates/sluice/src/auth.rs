@@ -29,7 +29,7 @@ pub fn authenticate(state: &AppState, req: &Request<'_>, route: &Route) -> Resul
     let (service, protocol) = match route {
         Route::Admin if req.path.starts_with("/api/") => (Service::Sqs, Some(Protocol::Json)),
         Route::Admin => return Ok(None),
-        Route::Sqs(protocol) => (Service::Sqs, Some(*protocol)),
+        Route::Sqs(sqs) => (Service::Sqs, Some(sqs.protocol())),
         Route::Sns(_) => (Service::Sns, None),
     };
     // Failures are logged by code only: a mismatch's message holds the canonical request.

@@ -22,7 +22,7 @@ use hyper::{header, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
 use sluice_engine::Engine;
-use sluice_protocol::{early_error, ApiError, Protocol, ProtocolConfig, Route, MAX_REQUEST_BYTES};
+use sluice_protocol::{early_error, ApiError, Protocol, ProtocolConfig, Route, SqsRequest, MAX_REQUEST_BYTES};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
@@ -234,7 +234,7 @@ async fn serve_one(state: &AppState, scheme: &'static str, req: hyper::Request<I
         }
     };
     let request = sluice_protocol::Request { identity: identity.as_ref(), ..request };
-    match route {
+    let sqs = match route {
         Route::Admin => {
             let base_url = match &state.protocol.public_base_url {
                 Some(u) => u.trim_end_matches('/').to_string(),
@@ -250,6 +250,7 @@ async fn serve_one(state: &AppState, scheme: &'static str, req: hyper::Request<I
                     .body(Full::new(Bytes::from(r.body)))
                     .unwrap_or_default();
             }
+            SqsRequest::unserved(&request)
         }
         Route::Sns(form) => {
             let response = state.sns.handle_form(&form, request.host, scheme).await;
@@ -257,9 +258,9 @@ async fn serve_one(state: &AppState, scheme: &'static str, req: hyper::Request<I
             state.metrics.record(action.as_deref(), response.status, started.elapsed().as_secs_f64());
             return to_hyper(response);
         }
-        Route::Sqs(_) => {}
-    }
-    let outcome = sluice_protocol::handle(&state.engine, &state.protocol, &request).await;
+        Route::Sqs(sqs) => sqs,
+    };
+    let outcome = sluice_protocol::handle(&state.engine, &state.protocol, &request, sqs).await;
     state.metrics.record(outcome.action, outcome.response.status, started.elapsed().as_secs_f64());
     tracing::debug!(
         action = outcome.action.unwrap_or("-"),

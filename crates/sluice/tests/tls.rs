@@ -1,80 +1,22 @@
 //! The HTTPS listener (`--tls-cert` / `--tls-key`, issue 23 item 5): the real binary with a CA and
-//! certificates made by the `openssl` command at test time (SKIP without it), spoken to with
+//! certificates made by the `openssl` command at test time (the kit's `TestCa`; SKIP without it), spoken to with
 //! rustls (the same stack as the server). Checks: queue URLs over HTTPS are https://; plain HTTP
 //! on the HTTPS port is refused without harm; SIGHUP swaps the certificate for new connections
 //! while an open keep-alive connection goes on with the old one; a broken pair on SIGHUP keeps the
 //! current certificate.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
+use sluice_testkit::tls::TestCa;
 use sluice_testkit::{external_endpoint, TestServer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
-
-fn openssl(dir: &Path, args: &[&str]) -> bool {
-    match Command::new("openssl").args(args).current_dir(dir).stdin(Stdio::null()).output() {
-        Ok(out) if out.status.success() => true,
-        Ok(out) => panic!("openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr)),
-        Err(e) => {
-            eprintln!("SKIP: cannot run openssl ({e})");
-            false
-        }
-    }
-}
-
-/// A CA (`ca.pem`) and leaf certificates `<name>.pem` / `<name>.key` for 127.0.0.1, one per name.
-fn make_certs(names: &[&str]) -> Option<PathBuf> {
-    let dir = std::env::temp_dir().join(format!("sluice-tls-test-{}-{}", std::process::id(), names.join("-")));
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(
-        dir.join("leaf.ext"),
-        "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=critical,CA:FALSE\nextendedKeyUsage=serverAuth\n",
-    )
-    .unwrap();
-    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
-    let mut ca = vec!["req", "-x509"];
-    ca.extend(ec);
-    ca.extend(["-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=sluice tls test CA"]);
-    ca.extend(["-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign"]);
-    if !openssl(&dir, &ca) {
-        return None;
-    }
-    for name in names {
-        let (key, csr, pem, subj) =
-            (format!("{name}.key"), format!("{name}.csr"), format!("{name}.pem"), format!("/CN={name}"));
-        let mut req = vec!["req"];
-        req.extend(ec);
-        req.extend(["-keyout", &key, "-out", &csr, "-subj", &subj]);
-        openssl(&dir, &req);
-        openssl(
-            &dir,
-            &[
-                "x509",
-                "-req",
-                "-in",
-                &csr,
-                "-CA",
-                "ca.pem",
-                "-CAkey",
-                "ca.key",
-                "-CAcreateserial",
-                "-out",
-                &pem,
-                "-days",
-                "2",
-                "-extfile",
-                "leaf.ext",
-            ],
-        );
-    }
-    Some(dir)
-}
 
 fn connector(ca: &Path) -> tokio_rustls::TlsConnector {
     let mut roots = rustls::RootCertStore::empty();
@@ -135,21 +77,22 @@ async fn https_listener_serves_https_urls_and_reloads_its_certificate_on_sighup(
         eprintln!("SKIP: SQS_ENDPOINT is set");
         return;
     }
-    let Some(dir) = make_certs(&["first", "second"]) else { return };
-    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
-    std::fs::copy(dir.join("first.pem"), &cert).unwrap();
-    std::fs::copy(dir.join("first.key"), &key).unwrap();
+    let Some(ca) = TestCa::new() else { return };
+    let (first, second) = (ca.issue("first"), ca.issue("second"));
+    let (cert, key) = (ca.dir.join("cert.pem"), ca.dir.join("key.pem"));
+    std::fs::copy(&first.cert, &cert).unwrap();
+    std::fs::copy(&first.key, &key).unwrap();
     let server = TestServer::spawn_with(
         env!("CARGO_BIN_EXE_sluice"),
         &["--tls-cert", cert.to_str().unwrap(), "--tls-key", key.to_str().unwrap()],
         &[],
     );
     assert!(server.endpoint.starts_with("https://"), "{}", server.endpoint);
-    let tls = connector(&dir.join("ca.pem"));
+    let tls = connector(&ca.cert);
 
     // Queue URLs built from Host over HTTPS are https://.
     let mut old = connect(&tls, &server.endpoint).await;
-    assert_eq!(peer_leaf(&old), leaf_der(&dir.join("first.pem")));
+    assert_eq!(peer_leaf(&old), leaf_der(&first.cert));
     let json = "POST / HTTP/1.1\r\nX-Amz-Target: AmazonSQS.CreateQueue\r\nContent-Type: application/x-amz-json-1.0\r\n";
     let created = request(&mut old, json, r#"{"QueueName":"tls-q"}"#).await;
     assert!(created.starts_with("HTTP/1.1 200"), "{created}");
@@ -166,11 +109,11 @@ async fn https_listener_serves_https_urls_and_reloads_its_certificate_on_sighup(
     assert!(!String::from_utf8_lossy(&reply).contains("200 OK"), "plain HTTP must not be served on the TLS port");
 
     // Renewal: new files, SIGHUP. New handshakes get the second certificate...
-    std::fs::copy(dir.join("second.pem"), &cert).unwrap();
-    std::fs::copy(dir.join("second.key"), &key).unwrap();
+    std::fs::copy(&second.cert, &cert).unwrap();
+    std::fs::copy(&second.key, &key).unwrap();
     let hup = Command::new("kill").args(["-HUP", &server.pid().to_string()]).status().unwrap();
     assert!(hup.success());
-    let second = leaf_der(&dir.join("second.pem"));
+    let second = leaf_der(&second.cert);
     let t0 = Instant::now();
     loop {
         let fresh = connect(&tls, &server.endpoint).await;
@@ -183,10 +126,10 @@ async fn https_listener_serves_https_urls_and_reloads_its_certificate_on_sighup(
     // ...and the connection opened before the reload is still served, on its old session.
     let health = request(&mut old, "GET /health HTTP/1.1\r\n", "").await;
     assert!(health.starts_with("HTTP/1.1 200"), "{health}");
-    assert_eq!(peer_leaf(&old), leaf_der(&dir.join("first.pem")));
+    assert_eq!(peer_leaf(&old), leaf_der(&first.cert));
 
     // A broken pair (key of another certificate) on SIGHUP: refused, the second one stays.
-    std::fs::copy(dir.join("first.key"), &key).unwrap();
+    std::fs::copy(&first.key, &key).unwrap();
     let hup = Command::new("kill").args(["-HUP", &server.pid().to_string()]).status().unwrap();
     assert!(hup.success());
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -195,7 +138,6 @@ async fn https_listener_serves_https_urls_and_reloads_its_certificate_on_sighup(
     let health = request(&mut after, "GET /health HTTP/1.1\r\n", "").await;
     assert!(health.starts_with("HTTP/1.1 200"), "{health}");
     drop(server);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// A certificate and key that do not belong together: the server refuses to start (exit status
@@ -205,12 +147,13 @@ fn a_mismatched_pair_is_refused_at_startup() {
     if external_endpoint().is_some() {
         return;
     }
-    let Some(dir) = make_certs(&["a", "b"]) else { return };
+    let Some(ca) = TestCa::new() else { return };
+    let (a, b) = (ca.issue("a"), ca.issue("b"));
     let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
         .args(["serve", "--port", "0", "--data-dir", ":memory:", "--tls-cert"])
-        .arg(dir.join("a.pem"))
+        .arg(&a.cert)
         .arg("--tls-key")
-        .arg(dir.join("b.key"))
+        .arg(&b.key)
         .stdin(Stdio::null())
         .output()
         .unwrap();
@@ -221,5 +164,4 @@ fn a_mismatched_pair_is_refused_at_startup() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 
 use super::error::{SnsError, SnsResult};
 use super::wire::{Form, FormField, MessageAttributesField};
+use crate::query::Node;
 
 /// Declares the SNS operations: `Name(Input) -> Output;` for each one sluice implements, then the
 /// names of the ones it refuses with `InvalidAction` ("not supported by sluice").
@@ -54,8 +55,8 @@ macro_rules! sns_operations {
         impl SnsAction {
             /// Decodes the request a form holds: its `Action`, then that operation's input.
             pub fn decode(form: &Form) -> SnsResult<SnsAction> {
-                match form.get("Action").unwrap_or("") {
-                    $( stringify!($op) => Ok(SnsAction::$op(<$input>::decode(form, "")?)), )*
+                match form.action().unwrap_or("") {
+                    $( stringify!($op) => Ok(SnsAction::$op(<$input>::decode(&form.root(), "")?)), )*
                     "" => Err(SnsError::invalid("Missing Action")),
                     $( stringify!($un) => Err(SnsError::UnsupportedAction(stringify!($un))), )*
                     other => Err(SnsError::InvalidAction(other.to_string())),
@@ -132,8 +133,9 @@ sns_operations! {
 }
 
 /// Declares an input struct and derives its decoder: each field from the form parameter named
-/// beside it (under a prefix: empty for a request, `PublishBatchRequestEntries.member.N.` for a
-/// batch entry), by the field type's [`FormField`] rule (`String`: required; `Option<String>`:
+/// beside it (below a node: the form's root for a request, `PublishBatchRequestEntries.member.N`
+/// for a batch entry, whose full name prefixes the names in errors), by the field type's
+/// [`FormField`] rule (`String`: required; `Option<String>`:
 /// optional; `bool`: "true" or not; maps, lists and tags in the Query flattening). Fields decode
 /// in declaration order, so the first missing required parameter is the one reported.
 macro_rules! sns_input {
@@ -150,10 +152,11 @@ macro_rules! sns_input {
         }
 
         impl $name {
-            /// Decodes the input from the form parameters under `prefix`.
-            pub fn decode(form: &Form, prefix: &str) -> SnsResult<Self> {
+            /// Decodes the input from the form parameters below `node`, whose names start with
+            /// `prefix`.
+            pub fn decode(node: &Node<'_, '_>, prefix: &str) -> SnsResult<Self> {
                 Ok($name {
-                    $( $field: <$ty as FormField>::from_form(form, &format!("{prefix}{}", $param))?, )*
+                    $( $field: <$ty as FormField>::from_form(node.child($param), &|| format!("{prefix}{}", $param))?, )*
                 })
             }
         }
@@ -401,7 +404,7 @@ mod tests {
     use super::*;
 
     fn decode(body: &str) -> SnsResult<SnsAction> {
-        SnsAction::decode(&Form::parse(None, None, body.as_bytes()))
+        SnsAction::decode(&Form::parse(None, body.as_bytes()))
     }
 
     #[test]

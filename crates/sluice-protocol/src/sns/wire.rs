@@ -1,11 +1,11 @@
-//! The SNS Query protocol, and nothing else knows it: the form parameters of a request (parsed
-//! once, [`Form`]), which requests are SNS requests, the decoding rules of the Query flattening
-//! ([`FormField`], used by the inputs' derived decoders in [`super::action`]), and the XML out:
+//! SNS's side of the Query protocol: the decoding rules of its flattening ([`FormField`], used by
+//! the inputs' derived decoders in [`super::action`]) on the request's [`Form`] (parsed once, by
+//! [`crate::route`], with the rules every Query request shares: `crate::query`), and the XML out:
 //! each output's Result element ([`ResultXml`]), the response envelope and AWS's error document.
 
-use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
+use crate::query::Node;
 use crate::Response;
 
 use super::action::{
@@ -13,157 +13,77 @@ use super::action::{
     NoResult, Operation, PublishBatchOutput, PublishOutput, SnsReply, SubscriptionArnOutput, Tag, TopicArnOutput,
 };
 use super::error::{Fault, SnsError, SnsResult};
-use crate::SNS_VERSION;
+pub use crate::query::Form;
 
 pub const XMLNS: &str = "http://sns.amazonaws.com/doc/2010-03-31/";
 
-/// The form parameters of one request: query string and form body together (a body parameter
-/// wins over a query one of the same name), percent-decoded once.
-#[derive(Debug, Default)]
-pub struct Form {
-    params: HashMap<String, String>,
-}
-
-/// The decoded pairs of a request, borrowed from it where no escape was decoded.
-type Pairs<'a> = Vec<(Cow<'a, str>, Cow<'a, str>)>;
-
-/// The pairs of a request and whether they make it an SNS request.
-fn scan<'a>(query: Option<&'a str>, content_type: Option<&str>, body: &'a [u8]) -> (Pairs<'a>, bool) {
-    let mut pairs: Pairs<'a> = Vec::new();
-    if let Some(q) = query {
-        pairs.extend(form_urlencoded::parse(q.as_bytes()));
-    }
-    let from_query = pairs.len();
-    pairs.extend(form_urlencoded::parse(body));
-    // Only a form body counts for routing (a JSON body's bytes are not parameters).
-    let form_body = content_type.is_none_or(|ct| ct.contains("x-www-form-urlencoded"));
-    let routed =
-        if form_body && !body.is_empty() && !body.starts_with(b"{") { &pairs[..] } else { &pairs[..from_query] };
-    let last = |name: &str| routed.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.as_ref());
-    let sns = match last("Version") {
-        Some(v) => v == SNS_VERSION,
-        None => matches!(last("Action"), Some("ConfirmSubscription" | "Unsubscribe")),
-    };
-    (pairs, sns)
-}
-
-impl Form {
-    /// The request's parameters, whatever its content type.
-    pub fn parse(query: Option<&str>, content_type: Option<&str>, body: &[u8]) -> Form {
-        Form::from_pairs(scan(query, content_type, body).0)
-    }
-
-    /// The request's parameters if it is an SNS request: `Version=2010-03-31` in the query
-    /// string or form body; also the SubscribeURL / UnsubscribeURL links SNS hands out
-    /// (`Action=ConfirmSubscription|Unsubscribe`, which are not SQS actions) when no Version is
-    /// given. Other requests cost no more than the percent-decoding of their pairs.
-    pub fn recognise(query: Option<&str>, content_type: Option<&str>, body: &[u8]) -> Option<Form> {
-        let (pairs, sns) = scan(query, content_type, body);
-        sns.then(|| Form::from_pairs(pairs))
-    }
-
-    fn from_pairs(pairs: Pairs<'_>) -> Form {
-        let params = pairs.into_iter().map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
-        Form { params }
-    }
-
-    pub fn get(&self, name: &str) -> Option<&str> {
-        self.params.get(name).map(String::as_str)
-    }
-
-    /// The `Action` parameter (for logs and metrics).
-    pub fn action(&self) -> Option<&str> {
-        self.get("Action")
-    }
-}
-
-/// True for an SNS Query request (see [`Form::recognise`]).
-pub fn is_sns_request(query: Option<&str>, content_type: Option<&str>, body: &[u8]) -> bool {
-    scan(query, content_type, body).1
-}
-
-/// How a field of an input is read from the form: `name` is the parameter's full name (or the
-/// prefix of a flattened one).
+/// How a field of an input is read from the form: `node` is the parameter's node (None when the
+/// request has no parameter of that name or below it), `name` gives its full name for errors.
+/// Lists are read `1, 2, …` up to the first missing entry ([`Node::run`]).
 pub trait FormField: Sized {
-    fn from_form(form: &Form, name: &str) -> SnsResult<Self>;
+    fn from_form(node: Option<Node<'_, '_>>, name: &dyn Fn() -> String) -> SnsResult<Self>;
 }
 
 /// Required: `Invalid parameter: <name>` when absent.
 impl FormField for String {
-    fn from_form(form: &Form, name: &str) -> SnsResult<Self> {
-        form.get(name).map(str::to_string).ok_or_else(|| SnsError::missing(name))
+    fn from_form(node: Option<Node<'_, '_>>, name: &dyn Fn() -> String) -> SnsResult<Self> {
+        node.and_then(|n| n.value()).map(str::to_string).ok_or_else(|| SnsError::missing(&name()))
     }
 }
 
 impl FormField for Option<String> {
-    fn from_form(form: &Form, name: &str) -> SnsResult<Self> {
-        Ok(form.get(name).map(str::to_string))
+    fn from_form(node: Option<Node<'_, '_>>, _: &dyn Fn() -> String) -> SnsResult<Self> {
+        Ok(node.and_then(|n| n.value()).map(str::to_string))
     }
 }
 
 /// "true" (any case) or not.
 impl FormField for bool {
-    fn from_form(form: &Form, name: &str) -> SnsResult<Self> {
-        Ok(form.get(name).is_some_and(|v| v.eq_ignore_ascii_case("true")))
+    fn from_form(node: Option<Node<'_, '_>>, _: &dyn Fn() -> String) -> SnsResult<Self> {
+        Ok(node.and_then(|n| n.value()).is_some_and(|v| v.eq_ignore_ascii_case("true")))
     }
+}
+
+/// The numbered entries below `node`'s `list` segment (`entry` or `member`).
+fn items<'f, 'a>(node: Option<Node<'f, 'a>>, list: &str) -> impl Iterator<Item = Node<'f, 'a>> {
+    node.and_then(|n| n.child(list)).into_iter().flat_map(Node::run)
 }
 
 /// `Name.entry.N.key` / `Name.entry.N.value` (N from 1, up to the first missing key).
 impl FormField for BTreeMap<String, String> {
-    fn from_form(form: &Form, name: &str) -> SnsResult<Self> {
-        let mut out = BTreeMap::new();
-        for i in 1.. {
-            let Some(k) = form.get(&format!("{name}.entry.{i}.key")) else {
-                break;
-            };
-            let v = form.get(&format!("{name}.entry.{i}.value")).unwrap_or("");
-            out.insert(k.to_string(), v.to_string());
-        }
-        Ok(out)
+    fn from_form(node: Option<Node<'_, '_>>, _: &dyn Fn() -> String) -> SnsResult<Self> {
+        Ok(items(node, "entry")
+            .map_while(|e| Some((e.get("key")?.to_string(), e.get("value").unwrap_or("").to_string())))
+            .collect())
     }
 }
 
 /// `Name.member.N` (N from 1).
 impl FormField for Vec<String> {
-    fn from_form(form: &Form, name: &str) -> SnsResult<Self> {
-        let mut out = Vec::new();
-        for i in 1.. {
-            let Some(v) = form.get(&format!("{name}.member.{i}")) else {
-                break;
-            };
-            out.push(v.to_string());
-        }
-        Ok(out)
+    fn from_form(node: Option<Node<'_, '_>>, _: &dyn Fn() -> String) -> SnsResult<Self> {
+        Ok(items(node, "member").map_while(|m| m.value().map(str::to_string)).collect())
     }
 }
 
 /// `Name.member.N.Key` / `.Value`.
 impl FormField for Vec<Tag> {
-    fn from_form(form: &Form, name: &str) -> SnsResult<Self> {
-        let mut out = Vec::new();
-        for i in 1.. {
-            let Some(key) = form.get(&format!("{name}.member.{i}.Key")) else {
-                break;
-            };
-            let value = form.get(&format!("{name}.member.{i}.Value")).unwrap_or("");
-            out.push(Tag { key: key.to_string(), value: value.to_string() });
-        }
-        Ok(out)
+    fn from_form(node: Option<Node<'_, '_>>, _: &dyn Fn() -> String) -> SnsResult<Self> {
+        Ok(items(node, "member")
+            .map_while(|m| {
+                Some(Tag { key: m.get("Key")?.to_string(), value: m.get("Value").unwrap_or("").to_string() })
+            })
+            .collect())
     }
 }
 
 /// `PublishBatchRequestEntries.member.N.*`, up to the first entry without an Id.
 impl FormField for Vec<BatchEntryInput> {
-    fn from_form(form: &Form, name: &str) -> SnsResult<Self> {
-        let mut out = Vec::new();
-        for i in 1.. {
-            let prefix = format!("{name}.member.{i}.");
-            if form.get(&format!("{prefix}Id")).is_none() {
-                break;
-            }
-            out.push(BatchEntryInput::decode(form, &prefix)?);
-        }
-        Ok(out)
+    fn from_form(node: Option<Node<'_, '_>>, name: &dyn Fn() -> String) -> SnsResult<Self> {
+        items(node, "member")
+            .take_while(|m| m.get("Id").is_some())
+            .enumerate()
+            .map(|(i, m)| BatchEntryInput::decode(&m, &format!("{}.member.{}.", name(), i + 1)))
+            .collect()
     }
 }
 
@@ -174,22 +94,23 @@ pub type MessageAttributesField = SnsResult<BTreeMap<String, MsgAttr>>;
 
 /// `Name.entry.N.Name` / `.Value.DataType` / `.Value.StringValue` / `.Value.BinaryValue` (base64).
 impl FormField for MessageAttributesField {
-    fn from_form(form: &Form, prefix: &str) -> SnsResult<Self> {
-        Ok(message_attributes(form, prefix))
+    fn from_form(node: Option<Node<'_, '_>>, _: &dyn Fn() -> String) -> SnsResult<Self> {
+        Ok(message_attributes(node))
     }
 }
 
-fn message_attributes(form: &Form, prefix: &str) -> SnsResult<BTreeMap<String, MsgAttr>> {
+fn message_attributes(node: Option<Node<'_, '_>>) -> SnsResult<BTreeMap<String, MsgAttr>> {
     use base64::Engine as _;
     let mut out = BTreeMap::new();
-    for i in 1.. {
-        let Some(name) = form.get(&format!("{prefix}.entry.{i}.Name")) else {
+    for entry in items(node, "entry") {
+        let Some(name) = entry.get("Name") else {
             break;
         };
-        let p = format!("{prefix}.entry.{i}.Value");
-        let data_type = form.get(&format!("{p}.DataType")).unwrap_or("").to_string();
-        let string_value = form.get(&format!("{p}.StringValue")).map(str::to_string);
-        let binary_value = match form.get(&format!("{p}.BinaryValue")) {
+        let value = entry.child("Value");
+        let field = |f: &str| value.and_then(|v| v.get(f));
+        let data_type = field("DataType").unwrap_or("").to_string();
+        let string_value = field("StringValue").map(str::to_string);
+        let binary_value = match field("BinaryValue") {
             Some(b) => Some(base64::engine::general_purpose::STANDARD.decode(b).map_err(|_| {
                 SnsError::invalid_value(format!("The message attribute '{name}' has an invalid binary value."))
             })?),
@@ -223,6 +144,25 @@ pub fn map_xml(name: &str, map: &BTreeMap<String, String>) -> String {
     }
     s.push_str(&format!("</{name}>"));
     s
+}
+
+/// `<Name><member>…</member>…</Name>`, each member's content written by `member`.
+fn members<T>(name: &str, items: &[T], member: impl Fn(&T) -> String) -> String {
+    let mut out = format!("<{name}>");
+    for item in items {
+        out.push_str("<member>");
+        out.push_str(&member(item));
+        out.push_str("</member>");
+    }
+    out.push_str(&format!("</{name}>"));
+    out
+}
+
+/// A list's `<NextToken>`, when there are more pages.
+fn next_token(out: &mut String, token: &Option<String>) {
+    if let Some(t) = token {
+        out.push_str(&el("NextToken", t));
+    }
 }
 
 /// An output's `<...Result>` content; None: the response has no Result element.
@@ -262,35 +202,25 @@ impl ResultXml for AttributesOutput {
 
 impl ResultXml for ListTopicsOutput {
     fn result_xml(&self) -> Option<String> {
-        let mut out = String::from("<Topics>");
-        for arn in &self.topic_arns {
-            out.push_str(&format!("<member>{}</member>", el("TopicArn", arn)));
-        }
-        out.push_str("</Topics>");
-        if let Some(t) = &self.next_token {
-            out.push_str(&el("NextToken", t));
-        }
+        let mut out = members("Topics", &self.topic_arns, |arn| el("TopicArn", arn));
+        next_token(&mut out, &self.next_token);
         Some(out)
     }
 }
 
 impl ResultXml for ListSubscriptionsOutput {
     fn result_xml(&self) -> Option<String> {
-        let mut out = String::from("<Subscriptions>");
-        for s in &self.subscriptions {
-            out.push_str(&format!(
-                "<member>{}{}{}{}{}</member>",
+        let mut out = members("Subscriptions", &self.subscriptions, |s| {
+            [
                 el("TopicArn", &s.topic_arn),
                 el("Protocol", &s.protocol),
                 el("SubscriptionArn", &s.subscription_arn),
                 el("Owner", &s.owner),
-                el("Endpoint", &s.endpoint)
-            ));
-        }
-        out.push_str("</Subscriptions>");
-        if let Some(t) = &self.next_token {
-            out.push_str(&el("NextToken", t));
-        }
+                el("Endpoint", &s.endpoint),
+            ]
+            .concat()
+        });
+        next_token(&mut out, &self.next_token);
         Some(out)
     }
 }
@@ -333,12 +263,7 @@ impl ResultXml for PublishBatchOutput {
 
 impl ResultXml for ListTagsOutput {
     fn result_xml(&self) -> Option<String> {
-        let mut out = String::from("<Tags>");
-        for t in &self.tags {
-            out.push_str(&format!("<member>{}{}</member>", el("Key", &t.key), el("Value", &t.value)));
-        }
-        out.push_str("</Tags>");
-        Some(out)
+        Some(members("Tags", &self.tags, |t| el("Key", &t.key) + &el("Value", &t.value)))
     }
 }
 
@@ -411,59 +336,23 @@ mod tests {
     }
 
     #[test]
-    fn routing() {
-        assert!(is_sns_request(
-            None,
-            Some("application/x-www-form-urlencoded"),
-            b"Action=CreateTopic&Version=2010-03-31&Name=a"
-        ));
-        assert!(!is_sns_request(
-            None,
-            Some("application/x-www-form-urlencoded"),
-            b"Action=AddPermission&Version=2012-11-05"
-        ));
-        assert!(is_sns_request(Some("Action=AddPermission&Version=2010-03-31"), None, b""));
-        assert!(is_sns_request(Some("Action=ConfirmSubscription&TopicArn=x&Token=y"), None, b""));
-        assert!(!is_sns_request(None, Some("application/x-amz-json-1.0"), b"{\"QueueName\":\"a\"}"));
-        assert!(!is_sns_request(Some("Action=ListQueues"), None, b""));
-    }
-
-    #[test]
-    fn recognise_parses_once_and_keeps_every_parameter() {
-        assert!(Form::recognise(
-            None,
-            Some("application/x-www-form-urlencoded"),
-            b"Action=ListQueues&Version=2012-11-05"
-        )
-        .is_none());
-        // The Version of a text/plain body does not route, but its parameters are the request's.
-        let form = Form::recognise(
-            Some("Action=ListTopics&Version=2010-03-31"),
-            Some("text/plain"),
-            b"Action=CreateTopic&Name=x",
-        )
-        .expect("routed by the query string");
-        assert_eq!(form.action(), Some("CreateTopic"));
-        assert_eq!(form.get("Name"), Some("x"));
-        assert!(Form::recognise(None, Some("text/plain"), b"Action=ListTopics&Version=2010-03-31").is_none());
-    }
-
-    #[test]
     fn params() {
         let p = Form::parse(
             Some("Action=CreateTopic"),
-            None,
             b"Name=t&Attributes.entry.1.key=DisplayName&Attributes.entry.1.value=x+y&Tags.member.1.Key=k&Tags.member.1.Value=v&TagKeys.member.1=a&TagKeys.member.2=b",
         );
         assert_eq!(p.get("Action"), Some("CreateTopic"));
         assert_eq!(
-            BTreeMap::<String, String>::from_form(&p, "Attributes").unwrap().get("DisplayName").map(String::as_str),
+            BTreeMap::<String, String>::from_form(p.root().child("Attributes"), &String::new)
+                .unwrap()
+                .get("DisplayName")
+                .map(String::as_str),
             Some("x y")
         );
         assert_eq!(
-            Vec::<Tag>::from_form(&p, "Tags").unwrap(),
+            Vec::<Tag>::from_form(p.root().child("Tags"), &String::new).unwrap(),
             vec![Tag { key: "k".to_string(), value: "v".to_string() }]
         );
-        assert_eq!(Vec::<String>::from_form(&p, "TagKeys").unwrap(), vec!["a", "b"]);
+        assert_eq!(Vec::<String>::from_form(p.root().child("TagKeys"), &String::new).unwrap(), vec!["a", "b"]);
     }
 }

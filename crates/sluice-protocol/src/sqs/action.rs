@@ -1,7 +1,8 @@
 //! The typed requests: one [`Action`] per SQS operation, decoded from either wire protocol.
 //!
 //! Both protocols end in the same serde DTOs: a JSON 1.0 body deserialises into them directly, a
-//! Query-protocol form is first unflattened into the same JSON shape (see `crate::query`). Required
+//! Query-protocol form is first unflattened into the same JSON shape (`Form::into_json` in
+//! `crate::query`). Required
 //! members are `Option`s checked here, so a missing one is AWS's `MissingParameter`, not a serde error.
 
 use std::collections::BTreeMap;
@@ -47,7 +48,7 @@ macro_rules! operations {
             pub fn decode(name: &str, input: Input<'_>) -> Result<Action, ApiError> {
                 Ok(match name {
                     $(stringify!($op) => Action::$op(input.parse()?),)*
-                    other => return Err(ApiError::UnknownOperation(format!("The action {other} is not valid for this endpoint."))),
+                    other => return Err(unknown_operation(other)),
                 })
             }
 
@@ -60,6 +61,11 @@ macro_rules! operations {
             }
         }
     };
+}
+
+/// AWS's answer to an `Action` that names no operation.
+pub(crate) fn unknown_operation(name: &str) -> ApiError {
+    ApiError::UnknownOperation(format!("The action {name} is not valid for this endpoint."))
 }
 
 /// Declares an input shape once: the serde DTO both protocols decode into (a JSON 1.0 body directly,

@@ -79,6 +79,18 @@ fn queue_name_param(name: Option<String>) -> Result<String, ApiError> {
     })
 }
 
+/// A batch's entry ids, checked (count, distinct, AWS's characters); a missing id is empty, which
+/// the check refuses.
+fn entry_ids<E>(
+    entries: &[E],
+    id: impl Fn(&E) -> Option<&str>,
+    entry_name: &'static str,
+) -> Result<Vec<String>, ApiError> {
+    let ids: Vec<String> = entries.iter().map(|e| id(e).unwrap_or_default().to_string()).collect();
+    batch::check_entry_ids(ids.iter().map(String::as_str), entry_name)?;
+    Ok(ids)
+}
+
 fn split_batch<T>(ids: Vec<String>, results: Vec<Result<T, EngineError>>) -> (Vec<(String, T)>, Vec<Failure>) {
     let mut ok = Vec::new();
     let mut failed = Vec::new();
@@ -188,8 +200,7 @@ pub async fn dispatch(engine: &Arc<Engine>, ctx: &Context<'_>, action: Action) -
         Action::SendMessageBatch(a) => {
             let name = queue(a.queue_url)?;
             let entries = required(a.entries, "Entries")?;
-            let ids: Vec<String> = entries.iter().map(|e| e.id.clone().unwrap_or_default()).collect();
-            batch::check_entry_ids(ids.iter().map(String::as_str), "SendMessageBatchRequestEntry")?;
+            let ids = entry_ids(&entries, |e| e.id.as_deref(), "SendMessageBatchRequestEntry")?;
             // Entries that fail to decode fail alone; the others are sent.
             let mut prepared = Vec::new();
             let mut failed = Vec::new();
@@ -242,8 +253,7 @@ pub async fn dispatch(engine: &Arc<Engine>, ctx: &Context<'_>, action: Action) -
         Action::DeleteMessageBatch(a) => {
             let name = queue(a.queue_url)?;
             let entries = required(a.entries, "Entries")?;
-            let ids: Vec<String> = entries.iter().map(|e| e.id.clone().unwrap_or_default()).collect();
-            batch::check_entry_ids(ids.iter().map(String::as_str), "DeleteMessageBatchRequestEntry")?;
+            let ids = entry_ids(&entries, |e| e.id.as_deref(), "DeleteMessageBatchRequestEntry")?;
             let handles: Vec<String> = entries.into_iter().map(|e| e.receipt_handle.unwrap_or_default()).collect();
             let results = engine.delete_messages(&name, &handles)?;
             let (ok, failed) = split_batch(ids, results);
@@ -259,8 +269,7 @@ pub async fn dispatch(engine: &Arc<Engine>, ctx: &Context<'_>, action: Action) -
         Action::ChangeMessageVisibilityBatch(a) => {
             let name = queue(a.queue_url)?;
             let entries = required(a.entries, "Entries")?;
-            let ids: Vec<String> = entries.iter().map(|e| e.id.clone().unwrap_or_default()).collect();
-            batch::check_entry_ids(ids.iter().map(String::as_str), "ChangeMessageVisibilityBatchRequestEntry")?;
+            let ids = entry_ids(&entries, |e| e.id.as_deref(), "ChangeMessageVisibilityBatchRequestEntry")?;
             let mut changes = Vec::new();
             let mut change_ids = Vec::new();
             let mut failed = Vec::new();
