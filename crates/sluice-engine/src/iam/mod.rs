@@ -722,3 +722,70 @@ fn format_iso(ms: u64) -> String {
     let y = yoe + era * 400 + i64::from(m <= 2);
     format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
 }
+
+/// True once any queue or topic policy has been stored in this process. Lets the common request
+/// (a key without identity policy, in the server's account, on a server where nobody ever set a
+/// policy) skip the queue lookup: one atomic load. Conservative: never goes back to false.
+static ANY_STORED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether a resource policy may exist anywhere (see [`StoredPolicy`]).
+pub fn any_stored_policy() -> bool {
+    ANY_STORED.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// A resource's policy as stored (the text, returned as given) and parsed once, when it is set or
+/// loaded, so requests evaluate it without parsing. Serialized as the text alone.
+#[derive(Debug, Clone)]
+pub struct StoredPolicy {
+    text: String,
+    parsed: std::sync::Arc<Policy>,
+}
+
+impl StoredPolicy {
+    /// A new policy: refused when it does not parse (SetQueueAttributes answers
+    /// `InvalidAttributeValue`).
+    pub fn parse(text: &str) -> Result<StoredPolicy, PolicyError> {
+        let parsed = Policy::parse(text)?;
+        ANY_STORED.store(true, std::sync::atomic::Ordering::Relaxed);
+        Ok(StoredPolicy { text: text.to_string(), parsed: std::sync::Arc::new(parsed) })
+    }
+
+    /// A policy read back from the store. One sluice accepted before it enforced policies may not
+    /// parse: it is kept as text and enforces nothing (logged), so its owner can still replace it.
+    pub fn load(text: String) -> StoredPolicy {
+        ANY_STORED.store(true, std::sync::atomic::Ordering::Relaxed);
+        let parsed = Policy::parse(&text).unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "a stored policy cannot be enforced and is ignored; set it again to fix it");
+            Policy::empty()
+        });
+        StoredPolicy { text, parsed: std::sync::Arc::new(parsed) }
+    }
+
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    pub fn policy(&self) -> &std::sync::Arc<Policy> {
+        &self.parsed
+    }
+}
+
+impl PartialEq for StoredPolicy {
+    fn eq(&self, other: &Self) -> bool {
+        self.text == other.text
+    }
+}
+
+impl Eq for StoredPolicy {}
+
+impl serde::Serialize for StoredPolicy {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.text)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for StoredPolicy {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<StoredPolicy, D::Error> {
+        String::deserialize(d).map(StoredPolicy::load)
+    }
+}

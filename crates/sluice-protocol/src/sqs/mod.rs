@@ -3,6 +3,7 @@
 //! (each operation declared once, in [`action`]), runs it through [`dispatch::dispatch`] (one `match`),
 //! and renders the [`dispatch::Reply`] or [`error::ApiError`] with [`render`].
 
+mod access;
 pub mod action;
 pub mod dispatch;
 pub mod error;
@@ -29,7 +30,13 @@ pub async fn handle(engine: &Arc<Engine>, config: &ProtocolConfig, req: &Request
             host_url.as_str()
         }
     };
-    let ctx = Context { base_url, identity: req.identity };
+    let caller = crate::auth::access::Caller {
+        identity: req.identity,
+        secure_transport: req.scheme == "https",
+        source_ip: req.source_ip,
+        mode: config.policy_mode,
+    };
+    let ctx = Context { base_url, caller };
     if let Some(target) = req.target {
         let name = target.strip_prefix("AmazonSQS.").unwrap_or(target);
         let result = handle_json(engine, &ctx, req, target, name).await;
