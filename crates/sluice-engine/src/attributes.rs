@@ -255,7 +255,9 @@ impl QueueAttributes {
                     // Parsed now, so every request after evaluates it without parsing; a document
                     // that cannot be enforced as written is refused, as AWS refuses invalid policies.
                     let policy = crate::iam::StoredPolicy::parse(value).map_err(|e| {
-                        EngineError::InvalidAttributeValue(format!("Invalid value for the parameter Policy. Reason: {e}."))
+                        EngineError::InvalidAttributeValue(format!(
+                            "Invalid value for the parameter Policy. Reason: {e}."
+                        ))
                     })?;
                     self.policy = Some(policy);
                 }

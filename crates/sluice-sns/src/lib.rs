@@ -27,7 +27,7 @@
 //! - [`wire`]: the Query protocol, and only it: the form (parsed once), which requests are SNS
 //!   requests, the inputs' decoding rules, XML and AWS error documents out.
 //! - [`dispatch`]: the one `match` from a decoded action to its handler.
-//! - [`access`]: topic policies on SNS requests, queue policies on SNS → SQS copies.
+//! - `access`: topic policies on SNS requests, queue policies on SNS → SQS copies.
 //! - [`topics`], [`subscriptions`], [`tags`], [`publish`]: the handlers; typed inputs in, typed
 //!   outputs out, no XML.
 //! - [`validation`]: AWS's limits and InvalidParameter wording.

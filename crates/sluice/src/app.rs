@@ -111,8 +111,7 @@ pub async fn open(config: &Config) -> Result<Opened, StartError> {
     }
     let protocol = ProtocolConfig { public_base_url: config.public_url.clone(), policy_mode: config.policy_mode };
     let engine = Arc::new(engine);
-    let sns_options =
-        sluice_sns::SnsOptions {
+    let sns_options = sluice_sns::SnsOptions {
         public_url: config.public_url.clone(),
         ca_file: config.sns_ca_file.clone(),
         policy_mode: config.policy_mode,

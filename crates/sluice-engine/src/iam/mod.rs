@@ -399,7 +399,7 @@ impl Condition {
     fn holds(&self, req: &Request<'_>) -> bool {
         if let Test::Null(values) = &self.test {
             let absent = self.key.value(req).is_none();
-            return values.iter().any(|v| *v == absent);
+            return values.contains(&absent);
         }
         let Some(value) = self.key.value(req) else {
             return self.if_exists || self.for_all || self.negated;
