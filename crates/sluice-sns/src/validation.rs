@@ -99,7 +99,9 @@ pub(crate) fn validate_topic_attrs(attrs: &BTreeMap<String, String>, fifo: bool)
                 }
             }
             "Policy" if !v.is_empty() => {
-                // Enforced, so it must parse as a policy, not only as JSON.
+                // Enforced, so it must parse as a policy, not only as JSON (JSON first: its error
+                // text is the recorded one).
+                validate_json_attr(k, v)?;
                 sluice_engine::iam::Policy::parse(v)
                     .map_err(|e| SnsError::invalid(format!("Invalid parameter: Policy Error: {e}")))?;
             }
