@@ -48,7 +48,9 @@ def server(tmp_path_factory):
         "[[access_keys]]\n"
         f'id = "{KEY}"\nsecret = "{SECRET}"\naccount_id = "000000000000"\n'
         'principal_arn = "arn:aws:iam::000000000000:user/tester"\n'
-        "policy = '{\"Version\": \"2012-10-17\", \"Statement\": []}'\n")
+        # An identity policy is enforced (test_policy.py): this one allows everything.
+        "policy = '{\"Version\": \"2012-10-17\", \"Statement\": [{\"Effect\": \"Allow\", \"Action\": \"*\", "
+        "\"Resource\": \"*\"}]}'\n")
     s = SluiceServer(root / "data", log_name="sigv4-server", extra_args=["--config", str(config)],
                      env={"SLUICE_ACCESS_KEY_ID": ENV_KEY, "SLUICE_SECRET_ACCESS_KEY": ENV_SECRET})
     s.start()

@@ -24,8 +24,8 @@ pub struct QueueAttributes {
     pub maximum_message_size: u32,
     pub message_retention_period: u32,
     pub receive_message_wait_time_seconds: u32,
-    /// IAM policy document (JSON), stored as given.
-    pub policy: Option<String>,
+    /// IAM policy document (JSON), stored as given and parsed once for enforcement.
+    pub policy: Option<crate::iam::StoredPolicy>,
     pub kms_master_key_id: Option<String>,
     pub kms_data_key_reuse_period_seconds: u32,
     pub sqs_managed_sse_enabled: bool,
@@ -252,11 +252,14 @@ impl QueueAttributes {
                 if value.is_empty() {
                     self.policy = None;
                 } else {
-                    let doc: serde_json::Value = serde_json::from_str(value).map_err(|_| invalid_value(name))?;
-                    if !doc.is_object() {
-                        return Err(invalid_value(name));
-                    }
-                    self.policy = Some(value.to_string());
+                    // Parsed now, so every request after evaluates it without parsing; a document
+                    // that cannot be enforced as written is refused, as AWS refuses invalid policies.
+                    let policy = crate::iam::StoredPolicy::parse(value).map_err(|e| {
+                        EngineError::InvalidAttributeValue(format!(
+                            "Invalid value for the parameter Policy. Reason: {e}."
+                        ))
+                    })?;
+                    self.policy = Some(policy);
                 }
             }
             "KmsMasterKeyId" => {
@@ -341,7 +344,7 @@ impl QueueAttributes {
             "MaximumMessageSize" => self.maximum_message_size.to_string(),
             "MessageRetentionPeriod" => self.message_retention_period.to_string(),
             "ReceiveMessageWaitTimeSeconds" => self.receive_message_wait_time_seconds.to_string(),
-            "Policy" => self.policy.clone()?,
+            "Policy" => self.policy.as_ref()?.text().to_string(),
             "KmsMasterKeyId" => self.kms_master_key_id.clone()?,
             "KmsDataKeyReusePeriodSeconds" => {
                 self.kms_master_key_id.as_ref()?;

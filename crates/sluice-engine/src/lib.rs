@@ -15,7 +15,8 @@
 //! - `seqmap`: the seq-keyed map and set that index is built on, dense under in-order appends.
 //! - `dedup`: the FIFO de-duplication window (compact in memory, persisted mostly in meta records).
 //! - [`attributes`], [`message`], [`batch`]: validation and AWS's limits.
-//! - `policy`: the Policy document AddPermission/RemovePermission edit.
+//! - `policy`: the Policy document AddPermission/RemovePermission edit. [`iam`]: the IAM policy
+//!   language evaluated (queue, topic and identity policies; AWS's evaluation logic).
 //! - `digest`: the MD5s SDKs verify. `receipt`: tamper-evident receipt handles.
 //! - `record`: everything that defines bytes in the store: the queue, message meta and body records
 //!   and the kv keys (FIFO de-duplication entries, move tasks).
@@ -29,6 +30,7 @@ pub(crate) mod dedup;
 pub(crate) mod digest;
 pub(crate) mod engine;
 pub(crate) mod error;
+pub mod iam;
 pub mod message;
 pub(crate) mod policy;
 pub(crate) mod queue;

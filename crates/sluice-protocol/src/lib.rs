@@ -50,6 +50,8 @@ pub struct Request<'a> {
     /// Who signed the request, once verified (None: the server runs without authentication).
     /// For policy enforcement; handlers see it through their context.
     pub identity: Option<&'a auth::Identity>,
+    /// The peer's address (`aws:SourceIp` in policies); None when not known (tests).
+    pub source_ip: Option<std::net::IpAddr>,
 }
 
 /// Which API a request is for. The server routes every request once, with [`route`]; a
@@ -142,6 +144,8 @@ pub struct Response {
 pub struct ProtocolConfig {
     /// Fixed scheme+authority for queue URLs (e.g. `https://sqs.example.com`); None: from `Host`.
     pub public_base_url: Option<String>,
+    /// `--policy-mode`: enforce queue and identity policies, or only log what they would deny.
+    pub policy_mode: auth::access::PolicyMode,
 }
 
 /// Which protocol a request speaks; the answer (and its errors) use the same one.
@@ -190,6 +194,7 @@ mod tests {
             scheme: "http",
             body,
             identity: None,
+            source_ip: None,
         }
     }
 

@@ -52,6 +52,7 @@ fn request(p: &Parsed) -> Request<'_> {
         scheme: "http",
         body: &p.body,
         identity: None,
+        source_ip: None,
     }
 }
 

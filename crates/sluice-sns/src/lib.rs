@@ -27,6 +27,7 @@
 //! - [`wire`]: SNS's side of the Query protocol: the inputs' decoding rules on the form (parsed
 //!   once, by the protocol crate's routing), XML and AWS error documents out.
 //! - [`dispatch`]: the one `match` from a decoded action to its handler.
+//! - `access`: topic policies on SNS requests, queue policies on SNS → SQS copies.
 //! - [`topics`], [`subscriptions`], [`tags`], [`publish`]: the handlers; typed inputs in, typed
 //!   outputs out, no XML.
 //! - [`validation`]: AWS's limits and InvalidParameter wording.
@@ -35,6 +36,7 @@
 //!   retries.
 //! - [`filter`]: filter policies.
 
+pub(crate) mod access;
 pub(crate) mod delivery;
 pub(crate) mod dispatch;
 pub(crate) mod filter;
@@ -56,6 +58,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use sluice_engine::clock::Clock;
 use sluice_engine::Engine;
+use sluice_protocol::auth::access::{Caller, PolicyMode};
 use sluice_protocol::{Request, Response};
 
 use crate::action::SnsAction;
@@ -81,6 +84,13 @@ pub(crate) struct Inner {
     pub(crate) clock: Arc<dyn Clock>,
     /// Messages published per topic ARN since the server started (metrics, dashboard).
     pub(crate) published: Mutex<BTreeMap<String, u64>>,
+    /// `--policy-mode` and whether requests are signed (see [`SnsOptions`]).
+    pub(crate) policy_mode: PolicyMode,
+    pub(crate) auth: bool,
+    /// SQS copies a queue policy refused (the topic was not allowed to send), since the start.
+    pub(crate) denied_deliveries: AtomicU64,
+    /// (topic, queue) pairs whose refusal was logged: each is logged once.
+    pub(crate) denied_logged: Mutex<std::collections::BTreeSet<(String, String)>>,
 }
 
 /// One topic's figures for metrics and the dashboard.
@@ -109,6 +119,14 @@ pub struct SnsOptions {
     /// A PEM bundle of CA certificates trusted for https:// subscribers besides Mozilla's roots
     /// (`sns_ca_file`).
     pub ca_file: Option<std::path::PathBuf>,
+    /// `--policy-mode`: enforce topic policies and the queue policies SQS copies must pass, or
+    /// only log what they would deny.
+    pub policy_mode: PolicyMode,
+    /// Whether requests are signed (`--auth sigv4`). Then every SNS → SQS copy needs the queue's
+    /// policy to allow the topic, as on AWS; without signatures (local development) only a queue
+    /// that has a `Policy` is checked, so fan-out without policies keeps working while a policy
+    /// that forgets the topic is caught before it reaches AWS.
+    pub auth: bool,
 }
 
 impl Sns {
@@ -132,6 +150,10 @@ impl Sns {
             seq: AtomicU64::new(clock.now_ms() << 20),
             clock,
             published: Mutex::new(BTreeMap::new()),
+            policy_mode: options.policy_mode,
+            auth: options.auth,
+            denied_deliveries: AtomicU64::new(0),
+            denied_logged: Mutex::new(Default::default()),
         });
         if !pending.is_empty() {
             if tokio::runtime::Handle::try_current().is_ok() {
@@ -175,13 +197,25 @@ impl Sns {
     /// route it, calls [`Sns::handle_form`]).
     pub async fn handle(&self, req: &Request<'_>) -> Response {
         let form = Form::parse(req.query, req.body);
-        self.handle_form(&form, req.host, req.scheme).await
+        let caller = Caller {
+            identity: req.identity,
+            secure_transport: req.scheme == "https",
+            source_ip: req.source_ip,
+            mode: self.inner.policy_mode,
+        };
+        self.handle_form(&form, req.host, req.scheme, &caller).await
+    }
+
+    /// SQS copies that a queue policy refused since the server started (a metric).
+    pub fn denied_deliveries(&self) -> u64 {
+        self.inner.denied_deliveries.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Answers the SNS request whose parameters `form` holds (`sluice_protocol::route` parsed it); `host` is its
     /// Host header and `scheme` how it reached the listener (`http`/`https`): the base of the URLs
-    /// handed out when no public URL is configured.
-    pub async fn handle_form(&self, form: &Form<'_>, host: Option<&str>, scheme: &str) -> Response {
+    /// handed out when no public URL is configured; `caller` who sent it (policies are checked
+    /// before the action runs).
+    pub async fn handle_form(&self, form: &Form<'_>, host: Option<&str>, scheme: &str, caller: &Caller<'_>) -> Response {
         let request_id = uuid::Uuid::new_v4().to_string();
         let base_url = match &self.inner.public_url {
             Some(u) => u.clone(),
@@ -192,6 +226,9 @@ impl Sns {
             Err(e) => return wire::error_response(&e, &request_id),
         };
         let operation = action.operation();
+        if let Err(e) = self.inner.authorize(caller, &action) {
+            return wire::error_response(&e, &request_id);
+        }
         match self.inner.dispatch(action, &base_url).await {
             Ok(reply) => wire::reply_response(operation, &reply, &request_id),
             Err(e) => wire::error_response(&e, &request_id),

@@ -320,6 +320,11 @@ impl Inner {
         }
         let mut sends = Vec::new();
         for (queue, copies) in by_queue {
+            // As on AWS, a queue whose policy does not let the topic send gets nothing (dropped
+            // quietly there; logged once and counted here).
+            if !self.delivery_allowed(topic_arn, &queue) {
+                continue;
+            }
             for chunk in size_chunks(copies) {
                 let mut meta = Vec::with_capacity(chunk.len());
                 let mut msgs = Vec::with_capacity(chunk.len());
@@ -542,7 +547,7 @@ mod tests {
             (Some("https://sns.example.com:8443/"), "https://sns.example.com:8443/?Action=Unsubscribe"),
         ] {
             let engine = engine();
-            let options = SnsOptions { public_url: public_url.map(str::to_string), ca_file: None };
+            let options = SnsOptions { public_url: public_url.map(str::to_string), ..Default::default() };
             let sns = Sns::open(engine.clone(), options).unwrap();
             let topic = topic_with_queues(&engine, &sns, &["q"]).await;
             call(&sns, &format!("Action=Publish&Version=2010-03-31&TopicArn={}&Message=hi", enc(&topic))).await;

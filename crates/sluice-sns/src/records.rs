@@ -29,6 +29,21 @@ pub(crate) struct Topic {
     pub(crate) fifo: bool,
     pub(crate) attributes: BTreeMap<String, String>,
     pub(crate) tags: BTreeMap<String, String>,
+    /// The `Policy` attribute, parsed once when set or loaded ([`Topic::refresh_policy`]).
+    #[serde(skip)]
+    pub(crate) policy: Option<std::sync::Arc<sluice_engine::iam::Policy>>,
+}
+
+impl Topic {
+    /// Parses the `Policy` attribute into [`Topic::policy`]. A stored policy that does not parse
+    /// (kept by a sluice that did not enforce policies) enforces nothing, as for queues.
+    pub(crate) fn refresh_policy(&mut self) {
+        self.policy = self
+            .attributes
+            .get("Policy")
+            .filter(|p| !p.is_empty())
+            .map(|p| sluice_engine::iam::StoredPolicy::load(p.clone()).policy().clone());
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -93,7 +108,8 @@ pub(crate) fn recover(engine: &Engine) -> Result<(State, Vec<PendingDelivery>), 
         .scan_namespace(Namespace::Sns, &mut |key, value| {
             if key.starts_with(TOPIC_PREFIX.as_bytes()) {
                 match serde_json::from_slice::<Topic>(value) {
-                    Ok(t) => {
+                    Ok(mut t) => {
+                        t.refresh_policy();
                         state.topics.insert(t.arn.clone(), t);
                     }
                     Err(_) => bad += 1,

@@ -42,6 +42,7 @@ pub(crate) async fn call(sns: &Sns, body: &str) -> (u16, String) {
         scheme: "http",
         body: body.as_bytes(),
         identity: None,
+        source_ip: None,
     };
     let resp = sns.handle(&req).await;
     (resp.status, String::from_utf8(resp.body).unwrap())

@@ -64,7 +64,8 @@ impl Inner {
         if fifo && !attrs.contains_key("ContentBasedDeduplication") {
             attrs.insert("ContentBasedDeduplication".into(), "false".into());
         }
-        let topic = Topic { arn: arn.clone(), name: name.to_string(), fifo, attributes: attrs, tags };
+        let mut topic = Topic { arn: arn.clone(), name: name.to_string(), fifo, attributes: attrs, tags, policy: None };
+        topic.refresh_policy();
         let value = serde_json::to_vec(&topic).map_err(|e| SnsError::internal(e.to_string()))?;
         self.commit(vec![Namespace::Sns.put(topic_key(&arn), value)]).await?;
         self.lock().topics.insert(arn.clone(), topic);
@@ -169,6 +170,7 @@ impl Inner {
         one.insert(name.clone(), value.clone());
         validate_topic_attrs(&one, t.fifo)?;
         t.attributes.insert(name, value);
+        t.refresh_policy();
         self.save_topic(arn, t).await.map(|_| NoResult)
     }
 }

@@ -98,6 +98,13 @@ pub(crate) fn validate_topic_attrs(attrs: &BTreeMap<String, String>, fifo: bool)
                         ));
                 }
             }
+            "Policy" if !v.is_empty() => {
+                // Enforced, so it must parse as a policy, not only as JSON (JSON first: its error
+                // text is the recorded one).
+                validate_json_attr(k, v)?;
+                sluice_engine::iam::Policy::parse(v)
+                    .map_err(|e| SnsError::invalid(format!("Invalid parameter: Policy Error: {e}")))?;
+            }
             "DeliveryPolicy" | "Policy" | "DataProtectionPolicy" | "ArchivePolicy" => validate_json_attr(k, v)?,
             "DisplayName" if v.len() > 100 => {
                 return Err(SnsError::invalid("Invalid parameter: DisplayName: must be at most 100 characters"))

@@ -68,7 +68,11 @@ pub fn handle(
         // These handlers serve only after recovery (before it, server::serve_while_starting answers
         // /ready with 503), so here the server is live and ready.
         "/health" | "/ready" => text(200, "text/plain", "ok\n"),
-        "/metrics" => text(200, "text/plain; version=0.0.4", &metrics.render(engine, &sns.overviews())),
+        "/metrics" => {
+            let mut body = metrics.render(engine, &sns.overviews());
+            crate::metrics::render_denied_deliveries(&mut body, sns.denied_deliveries());
+            text(200, "text/plain; version=0.0.4", &body)
+        }
         "/api/topics" => {
             let topics: Vec<Value> = sns
                 .overviews()

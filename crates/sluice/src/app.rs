@@ -109,10 +109,14 @@ pub async fn open(config: &Config) -> Result<Opened, StartError> {
             Err(e) => return Err(StartError::Queue(decl.name.clone(), e)),
         }
     }
-    let protocol = ProtocolConfig { public_base_url: config.public_url.clone() };
+    let protocol = ProtocolConfig { public_base_url: config.public_url.clone(), policy_mode: config.policy_mode };
     let engine = Arc::new(engine);
-    let sns_options =
-        sluice_sns::SnsOptions { public_url: config.public_url.clone(), ca_file: config.sns_ca_file.clone() };
+    let sns_options = sluice_sns::SnsOptions {
+        public_url: config.public_url.clone(),
+        ca_file: config.sns_ca_file.clone(),
+        policy_mode: config.policy_mode,
+        auth: config.auth_mode() == crate::config::AuthMode::SigV4,
+    };
     let sns = sluice_sns::Sns::open(engine.clone(), sns_options).map_err(StartError::Sns)?;
     let auth = match config.auth_mode() {
         AuthMode::Off => None,

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 use serde::Deserialize;
+use sluice_protocol::auth::access::PolicyMode;
 use sluice_protocol::auth::{Credentials, Secret};
 
 /// Flags of `sluice serve`. Every flag also reads an environment variable.
@@ -62,6 +63,10 @@ pub struct ServeArgs {
     /// The secret of --access-key-id. Prefer the environment variable: flags show in `ps`
     #[arg(long, env = "SLUICE_SECRET_ACCESS_KEY", hide_env_values = true, requires = "access_key_id")]
     pub secret_access_key: Option<Secret>,
+    /// "enforce": queue, topic and identity policies deny what they deny; "log": only log what
+    /// they would deny, for teams adopting policies [default: enforce]
+    #[arg(long, env = "SLUICE_POLICY_MODE")]
+    pub policy_mode: Option<String>,
 }
 
 /// The TOML file's contents; every key is optional.
@@ -81,6 +86,8 @@ pub struct FileConfig {
     pub tls_key: Option<PathBuf>,
     /// "sigv4" or "off".
     pub auth: Option<String>,
+    /// "enforce" or "log".
+    pub policy_mode: Option<String>,
     /// Access keys requests may be signed with.
     #[serde(default)]
     pub access_keys: Vec<AccessKeyDecl>,
@@ -99,7 +106,8 @@ pub struct AccessKeyDecl {
     pub account_id: Option<String>,
     /// [default: `arn:aws:iam::ACCOUNT:root`]
     pub principal_arn: Option<String>,
-    /// An IAM identity policy (JSON text), kept for policy enforcement (not evaluated yet).
+    /// An IAM identity policy (JSON text), enforced on the key's requests [default: none, the
+    /// account's full access].
     pub policy: Option<String>,
 }
 
@@ -160,6 +168,8 @@ pub struct Config {
     pub auth: Option<AuthMode>,
     /// Access keys from the file and the environment. `Debug` redacts the secrets.
     pub access_keys: Vec<Credentials>,
+    /// `--policy-mode`.
+    pub policy_mode: PolicyMode,
     pub queues: Vec<QueueDecl>,
 }
 
@@ -224,9 +234,8 @@ impl Config {
                 return Err(ConfigError::Invalid(format!("access key {}: account id must be alphanumeric", d.id)));
             }
             if let Some(policy) = &d.policy {
-                serde_json::from_str::<serde_json::Value>(policy).map_err(|e| {
-                    ConfigError::Invalid(format!("access key {}: policy is not a JSON document: {e}", d.id))
-                })?;
+                sluice_engine::iam::Policy::parse(policy)
+                    .map_err(|e| ConfigError::Invalid(format!("access key {}: policy: {e}", d.id)))?;
             }
             access_keys.push(Credentials {
                 principal_arn: d.principal_arn.unwrap_or_else(|| format!("arn:aws:iam::{account}:root")),
@@ -236,6 +245,10 @@ impl Config {
                 policy: d.policy,
             });
         }
+        let policy_mode = match args.policy_mode.clone().or(file.policy_mode) {
+            None => PolicyMode::Enforce,
+            Some(m) => m.parse().map_err(ConfigError::Invalid)?,
+        };
         if auth == Some(AuthMode::SigV4) && access_keys.is_empty() {
             return Err(ConfigError::Invalid(
                 "auth is sigv4 but no access key is configured: add [[access_keys]] to the config file, or set \
@@ -256,6 +269,7 @@ impl Config {
             tls,
             auth,
             access_keys,
+            policy_mode,
             queues: file.queues,
         })
     }

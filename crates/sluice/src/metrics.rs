@@ -113,6 +113,17 @@ fn label(value: &str) -> String {
     value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }
 
+/// SNS → SQS copies a queue policy refused (AWS drops them without a word; here they are counted).
+pub fn render_denied_deliveries(out: &mut String, denied: u64) {
+    header(
+        out,
+        "sluice_sns_deliveries_denied_total",
+        "counter",
+        "SNS copies to SQS queues whose policy does not allow the topic (dropped, as on AWS).",
+    );
+    let _ = writeln!(out, "sluice_sns_deliveries_denied_total {denied}");
+}
+
 fn render_topics(out: &mut String, topics: &[sluice_sns::TopicOverview]) {
     header(out, "sluice_sns_subscriptions", "gauge", "SNS subscriptions by topic and state.");
     for t in topics {

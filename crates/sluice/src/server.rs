@@ -168,7 +168,7 @@ pub async fn run(listener: Listener, shutdown: impl Future<Output = ()>, state: 
         let conn_state = state.clone();
         let service = service_fn(move |req| {
             let state = conn_state.clone();
-            async move { Ok::<_, Infallible>(serve_one(&state, scheme, req).await) }
+            async move { Ok::<_, Infallible>(serve_one(&state, scheme, peer.ip(), req).await) }
         });
         // Taken here, before the handshake: shutdown waits for this connection from now on
         // (a handshake in progress is bounded by HANDSHAKE_TIMEOUT).
@@ -197,7 +197,13 @@ fn header_str(req: &hyper::http::request::Parts, name: impl header::AsHeaderName
     req.headers.get(name).and_then(|v| v.to_str().ok())
 }
 
-async fn serve_one(state: &AppState, scheme: &'static str, req: hyper::Request<Incoming>) -> Response<Full<Bytes>> {
+/// `peer`: the client's address (`aws:SourceIp` in policies).
+async fn serve_one(
+    state: &AppState,
+    scheme: &'static str,
+    peer: std::net::IpAddr,
+    req: hyper::Request<Incoming>,
+) -> Response<Full<Bytes>> {
     let started = Instant::now();
     let (parts, body) = req.into_parts();
     let target = header_str(&parts, "x-amz-target");
@@ -224,6 +230,7 @@ async fn serve_one(state: &AppState, scheme: &'static str, req: hyper::Request<I
         scheme,
         body: &body,
         identity: None,
+        source_ip: Some(peer),
     };
     let route = sluice_protocol::route(&request);
     let identity = match crate::auth::authenticate(state, &request, &route) {
@@ -253,7 +260,13 @@ async fn serve_one(state: &AppState, scheme: &'static str, req: hyper::Request<I
             SqsRequest::unserved(&request)
         }
         Route::Sns(form) => {
-            let response = state.sns.handle_form(&form, request.host, scheme).await;
+            let caller = sluice_protocol::auth::access::Caller {
+                identity: request.identity,
+                secure_transport: scheme == "https",
+                source_ip: request.source_ip,
+                mode: state.protocol.policy_mode,
+            };
+            let response = state.sns.handle_form(&form, request.host, scheme, &caller).await;
             let action = form.action().map(|a| format!("SNS.{a}"));
             state.metrics.record(action.as_deref(), response.status, started.elapsed().as_secs_f64());
             return to_hyper(response);

@@ -225,6 +225,13 @@ impl Engine {
         Ok(())
     }
 
+    /// The queue's ARN and parsed policy, for the access check before an action runs.
+    pub fn queue_policy(&self, name: &str) -> Result<Option<Arc<crate::iam::Policy>>> {
+        let queue = self.queue(name)?;
+        let state = queue.lock();
+        Ok(state.record.attributes.policy.as_ref().map(|p| p.policy().clone()))
+    }
+
     /// AddPermission: adds a statement to the queue's Policy.
     pub async fn add_permission(&self, name: &str, label: &str, accounts: &[String], actions: &[String]) -> Result<()> {
         self.update_policy(name, |arn, policy| {
@@ -246,8 +253,12 @@ impl Engine {
         let queue = self.queue(name)?;
         let record = {
             let mut state = queue.lock();
-            let next = change(&queue.arn, state.record.attributes.policy.as_deref())?;
-            state.record.attributes.policy = next;
+            let current = state.record.attributes.policy.as_ref().map(|p| p.text());
+            let next = change(&queue.arn, current)?;
+            state.record.attributes.policy = next
+                .map(|text| crate::iam::StoredPolicy::parse(&text))
+                .transpose()
+                .map_err(|e| EngineError::Internal(format!("AddPermission made a policy that does not parse: {e}")))?;
             state.record.last_modified_ms = self.clock.now_ms();
             state.record.clone()
         };

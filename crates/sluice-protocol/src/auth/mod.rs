@@ -17,6 +17,7 @@
 //!
 //! Secrets never reach a log: [`Secret`]'s `Debug` prints `***`, and [`Identity`] holds none.
 
+pub mod access;
 pub mod sigv4;
 
 use std::collections::HashMap;
@@ -69,7 +70,8 @@ pub struct Credentials {
     pub account_id: String,
     /// e.g. `arn:aws:iam::111122223333:user/alice` (default: the account's root).
     pub principal_arn: String,
-    /// An IAM identity policy document (JSON), kept for policy enforcement; not evaluated yet.
+    /// An IAM identity policy document (JSON), enforced on the key's requests (None: the
+    /// account's full access, like the account root).
     pub policy: Option<String>,
 }
 
@@ -83,6 +85,8 @@ struct Principal {
     account_id: String,
     principal_arn: String,
     policy: Option<String>,
+    /// `policy`, parsed once when the ring is built.
+    parsed: Option<Arc<sluice_engine::iam::Policy>>,
 }
 
 impl Identity {
@@ -98,6 +102,10 @@ impl Identity {
     /// The identity policy document configured for the key, if any.
     pub fn policy(&self) -> Option<&str> {
         self.0.policy.as_deref()
+    }
+    /// The identity policy, parsed.
+    pub fn parsed_policy(&self) -> Option<&Arc<sluice_engine::iam::Policy>> {
+        self.0.parsed.as_ref()
     }
 }
 
@@ -179,18 +187,27 @@ impl fmt::Debug for KeyRing {
 }
 
 impl KeyRing {
-    /// A ring for `region`. Two keys with one id are refused.
+    /// A ring for `region`. Two keys with one id, or an identity policy that does not parse,
+    /// are refused.
     pub fn new(region: &str, credentials: Vec<Credentials>) -> Result<KeyRing, String> {
         let mut keys = HashMap::new();
         for c in credentials {
             if c.access_key_id.is_empty() || c.secret_access_key.expose().is_empty() {
                 return Err("an access key needs a non-empty id and secret".into());
             }
+            let parsed = match &c.policy {
+                Some(text) => Some(Arc::new(
+                    sluice_engine::iam::Policy::parse(text)
+                        .map_err(|e| format!("access key {}: its identity policy: {e}", c.access_key_id))?,
+                )),
+                None => None,
+            };
             let identity = Identity(Arc::new(Principal {
                 access_key_id: c.access_key_id.clone(),
                 account_id: c.account_id,
                 principal_arn: c.principal_arn,
                 policy: c.policy,
+                parsed,
             }));
             let key = Arc::new(Key { secret: c.secret_access_key, identity });
             if keys.insert(c.access_key_id.clone(), key).is_some() {

@@ -63,6 +63,7 @@ impl Req {
             scheme: self.scheme,
             body: &self.body,
             identity: None,
+            source_ip: None,
         }
     }
 

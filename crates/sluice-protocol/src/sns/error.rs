@@ -51,6 +51,9 @@ pub enum SnsError {
     /// The request's SigV4 signature is missing or does not verify.
     #[error(transparent)]
     Auth(#[from] crate::auth::AuthError),
+    /// A topic or identity policy denies the request.
+    #[error("{0}")]
+    AuthorizationError(String),
 }
 
 pub type SnsResult<T> = Result<T, SnsError>;
@@ -72,6 +75,9 @@ impl SnsError {
             SnsError::BatchRequestTooLong => ("BatchRequestTooLong", 400, Sender),
             SnsError::TagLimitExceeded => ("TagLimitExceeded", 400, Sender),
             SnsError::Internal(_) => ("InternalError", 500, Receiver),
+            // SNS's modeled AuthorizationErrorException (botocore's sns service-2.json: code
+            // AuthorizationError, 403, sender fault).
+            SnsError::AuthorizationError(_) => ("AuthorizationError", 403, Sender),
             // SNS's Common Errors page lists the same codes and statuses as SQS's
             // (docs.aws.amazon.com/sns/latest/api/CommonErrors.html).
             SnsError::Auth(e) => {

@@ -56,9 +56,9 @@ pub struct Failure {
 pub struct Context<'a> {
     /// Scheme and authority queue URLs start with, e.g. `http://127.0.0.1:9324`.
     pub base_url: &'a str,
-    /// Who signed the request (None when the server runs without authentication): for policy
-    /// enforcement, not evaluated yet.
-    pub identity: Option<&'a crate::auth::Identity>,
+    /// Who sent the request and the facts policies condition on (identity None: the server
+    /// runs without authentication and enforces no policy).
+    pub caller: crate::auth::access::Caller<'a>,
 }
 
 fn queue_url(ctx: &Context, engine: &Engine, name: &str) -> String {
@@ -154,6 +154,7 @@ const MAX_LIST_RESULTS: i64 = 1000;
 
 /// Executes one action.
 pub async fn dispatch(engine: &Arc<Engine>, ctx: &Context<'_>, action: Action) -> Result<Reply, ApiError> {
+    super::access::authorize(engine, ctx, &action)?;
     let sender_id = engine.account_id().to_string();
     Ok(match action {
         Action::CreateQueue(a) => {
@@ -167,7 +168,10 @@ pub async fn dispatch(engine: &Arc<Engine>, ctx: &Context<'_>, action: Action) -
             Reply::QueueUrl(queue_url(ctx, engine, &name))
         }
         Action::ListQueues(a) => {
-            let names = engine.list_queues(a.queue_name_prefix.as_deref().unwrap_or(""));
+            // A key of another account lists its own account's queues: none live here.
+            let foreign = ctx.caller.identity.is_some_and(|id| id.account_id() != engine.account_id());
+            let names =
+                if foreign { Vec::new() } else { engine.list_queues(a.queue_name_prefix.as_deref().unwrap_or("")) };
             let (names, next_token) = page(names, a.max_results, a.next_token.as_deref())?;
             Reply::ListQueues { urls: names.iter().map(|n| queue_url(ctx, engine, n)).collect(), next_token }
         }

@@ -39,6 +39,9 @@ pub enum ApiError {
     /// The request's SigV4 signature is missing or does not verify.
     #[error(transparent)]
     Auth(#[from] AuthError),
+    /// A policy denies the request (the message names principal, action, resource and why).
+    #[error("{0}")]
+    AccessDenied(String),
 }
 
 /// How an [`ApiError`] looks on the wire.
@@ -148,6 +151,10 @@ impl ApiError {
                     coral!("InvalidSignatureException", "SignatureDoesNotMatch", 403)
                 }
             },
+            // As measured on AWS (Floci's "Design: resource policy enforcement", floci-io/floci,
+            // shapes R1-R3): JSON `__type` com.amazon.coral.service#AccessDeniedException with
+            // `x-amzn-query-error: AccessDenied;Sender`, Query code AccessDenied, 403 in both.
+            ApiError::AccessDenied(_) => coral!("AccessDeniedException", "AccessDenied", 403),
             ApiError::ServiceUnavailable(_) => WireError {
                 json_type: "com.amazon.coral.service#ServiceUnavailable",
                 query_code: "ServiceUnavailable",

@@ -4,6 +4,7 @@
 //! (each operation declared once, in [`action`]), runs it through [`dispatch::dispatch`] (one `match`),
 //! and renders the [`dispatch::Reply`] or [`error::ApiError`] with [`render`].
 
+mod access;
 pub mod action;
 pub mod dispatch;
 pub mod error;
@@ -30,7 +31,13 @@ pub async fn handle(engine: &Arc<Engine>, config: &ProtocolConfig, req: &Request
             host_url.as_str()
         }
     };
-    let ctx = Context { base_url, identity: req.identity };
+    let caller = crate::auth::access::Caller {
+        identity: req.identity,
+        secure_transport: req.scheme == "https",
+        source_ip: req.source_ip,
+        mode: config.policy_mode,
+    };
+    let ctx = Context { base_url, caller };
     let form = match sqs {
         SqsRequest::Query(form) => form,
         SqsRequest::Json => {
@@ -176,6 +183,7 @@ mod tests {
                 scheme: "http",
                 body: body.as_bytes(),
                 identity: None,
+                source_ip: None,
             };
             let Route::Sqs(SqsRequest::Query(form)) = route(&req) else { panic!("not SQS Query") };
             let mut name = None;
@@ -201,6 +209,7 @@ mod tests {
                 scheme: "http",
                 body,
                 identity: None,
+                source_ip: None,
             };
             let form = Form::parse(req.query, req.body);
             let mut name = None;
