@@ -652,17 +652,6 @@ impl Principals {
     }
 }
 
-/// Days since 1970-01-01 of a civil date (Howard Hinnant's algorithm).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = if y >= 0 { y } else { y - 399 } / 400;
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
 /// A date as IAM's Date operators take it: ISO 8601 (`2024-01-31`, `2024-01-31T12:00:00Z`,
 /// fractions of a second, `+02:00` offsets) or epoch seconds. Milliseconds since the epoch.
 fn parse_date(s: &str) -> Option<i64> {
@@ -680,7 +669,7 @@ fn parse_date(s: &str) -> Option<i64> {
     if parts.next().is_some() || !(1..=12).contains(&m) || !(1..=31).contains(&d) {
         return None;
     }
-    let mut ms = days_from_civil(y, m, d) * 86_400_000;
+    let mut ms = crate::clock::days_from_civil(y, m, d) * 86_400_000;
     if let Some(t) = time {
         let (clock, offset_ms) = if let Some(c) = t.strip_suffix(['Z', 'z']) {
             (c, 0)
@@ -708,19 +697,7 @@ fn parse_date(s: &str) -> Option<i64> {
 
 /// `aws:CurrentTime` as text (for a String operator on a date key).
 fn format_iso(ms: u64) -> String {
-    let secs = (ms / 1000) as i64;
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Civil from days (Howard Hinnant).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+    crate::clock::iso8601(ms, false)
 }
 
 /// True once any queue or topic policy has been stored in this process. Lets the common request
