@@ -542,7 +542,7 @@ mod tests {
             (Some("https://sns.example.com:8443/"), "https://sns.example.com:8443/?Action=Unsubscribe"),
         ] {
             let engine = engine();
-            let options = SnsOptions { public_url: public_url.map(str::to_string), ca_file: None };
+            let options = SnsOptions { public_url: public_url.map(str::to_string), ..Default::default() };
             let sns = Sns::open(engine.clone(), options).unwrap();
             let topic = topic_with_queues(&engine, &sns, &["q"]).await;
             call(&sns, &format!("Action=Publish&Version=2010-03-31&TopicArn={}&Message=hi", enc(&topic))).await;
@@ -560,7 +560,7 @@ mod tests {
     #[tokio::test]
     async fn publish_records_http_deliveries_before_answering() {
         let engine = engine();
-        let sns = Sns::open(engine.clone(), SnsOptions::default()).unwrap();
+        let sns = Sns::open(engine.clone(), local_subscribers()).unwrap();
         let (url, mut posts) = http_sink().await;
         let topic = topic_with_queues(&engine, &sns, &[]).await;
         let (status, _) = call(

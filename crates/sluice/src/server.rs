@@ -86,6 +86,8 @@ pub struct AppState {
     pub metrics: Metrics,
     /// The SNS-compatible topics API (requests with `Version=2010-03-31`).
     pub sns: sluice_sns::Sns,
+    /// The Host / Origin / unsigned-GET checks every request passes first.
+    pub guard: crate::guard::Guard,
 }
 
 /// Decrements the open-connections gauge when a connection task ends.
@@ -222,7 +224,11 @@ async fn serve_one(state: &AppState, scheme: &'static str, req: hyper::Request<I
         scheme,
         body: &body,
     };
-    match sluice_protocol::route(&request) {
+    let route = sluice_protocol::route(&request);
+    if let Err(refusal) = state.guard.check(&request, &route) {
+        return to_hyper(crate::guard::refuse(&refusal, &route));
+    }
+    match route {
         Route::Admin => {
             let base_url = match &state.protocol.public_base_url {
                 Some(u) => u.trim_end_matches('/').to_string(),

@@ -48,6 +48,10 @@ pub enum SnsError {
     /// Storage or delivery trouble on our side.
     #[error("{0}")]
     Internal(String),
+    /// The request is refused whoever sent it (a foreign web `Origin`, a `Host` that is not this
+    /// server's, a state-changing action by unsigned GET: sluice's `guard`).
+    #[error("{0}")]
+    AuthorizationError(String),
 }
 
 pub type SnsResult<T> = Result<T, SnsError>;
@@ -69,6 +73,8 @@ impl SnsError {
             SnsError::BatchRequestTooLong => ("BatchRequestTooLong", 400, Sender),
             SnsError::TagLimitExceeded => ("TagLimitExceeded", 400, Sender),
             SnsError::Internal(_) => ("InternalError", 500, Receiver),
+            // SNS's modeled AuthorizationErrorException: code AuthorizationError, 403, sender fault.
+            SnsError::AuthorizationError(_) => ("AuthorizationError", 403, Sender),
         }
     }
 
@@ -135,6 +141,7 @@ mod tests {
                 "Could not complete request: tag quota of per resource exceeded",
             ),
             (SnsError::internal("disk"), "InternalError", 500, Fault::Receiver, "disk"),
+            (SnsError::AuthorizationError("no".into()), "AuthorizationError", 403, Fault::Sender, "no"),
         ];
         for (e, code, status, fault, message) in cases {
             assert_eq!((e.code(), e.status(), e.fault()), (code, status, fault), "{e:?}");

@@ -34,6 +34,10 @@ pub enum ApiError {
     /// The server cannot serve requests yet (still recovering its store at startup). SDKs retry it.
     #[error("{0}")]
     ServiceUnavailable(String),
+    /// The request is refused whoever sent it: a foreign web `Origin`, a `Host` that is not this
+    /// server's, a state-changing action by unsigned GET (sluice's `guard`).
+    #[error("{0}")]
+    AccessDenied(String),
 }
 
 /// How an [`ApiError`] looks on the wire.
@@ -123,6 +127,11 @@ impl ApiError {
             ApiError::UnsupportedOperation(_) => {
                 sqs!("UnsupportedOperation", "AWS.SimpleQueueService.UnsupportedOperation", 400)
             }
+            // What SQS answers a request it refuses to authorise: Query code `AccessDenied` (also in
+            // `x-amzn-query-error`, which the SDKs read), JSON `__type` AWS's framework
+            // `AccessDeniedException` (SQS's model has no such shape), status 403. Its modeled
+            // `InvalidSecurity` means "not HTTPS / not SigV4", which is not what these refusals say.
+            ApiError::AccessDenied(_) => coral!("AccessDeniedException", "AccessDenied", 403),
             ApiError::ServiceUnavailable(_) => WireError {
                 json_type: "com.amazon.coral.service#ServiceUnavailable",
                 query_code: "ServiceUnavailable",
@@ -159,5 +168,10 @@ mod tests {
             "ReceiptHandleIsInvalid"
         );
         assert_eq!(ApiError::Engine(EngineError::OverLimit(String::new())).wire().status, 403);
+        let w = ApiError::AccessDenied("no".into()).wire();
+        assert_eq!(
+            (w.json_type, w.query_code, w.status, w.sender_fault),
+            ("com.amazon.coral.service#AccessDeniedException", "AccessDenied", 403, true)
+        );
     }
 }
