@@ -75,12 +75,8 @@ fn receipt_secret(dir: &Path) -> Result<Vec<u8>, StartError> {
             secret.extend_from_slice(uuid::Uuid::new_v4().as_bytes());
             secret.extend_from_slice(uuid::Uuid::new_v4().as_bytes());
             let tmp = dir.join("receipt.key.tmp");
-            let mut f = files::create_options()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .open(&tmp)
-                .map_err(dir_err(dir))?;
+            let mut f =
+                files::create_options().write(true).create(true).truncate(true).open(&tmp).map_err(dir_err(dir))?;
             f.write_all(&secret).map_err(dir_err(dir))?;
             f.sync_all().map_err(dir_err(dir))?;
             std::fs::rename(&tmp, &path).map_err(dir_err(dir))?;

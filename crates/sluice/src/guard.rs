@@ -153,7 +153,10 @@ impl Guard {
             || name == "localhost"
             || name.ends_with(".localhost")
             || self.names.iter().any(|n| n == name)
-            || self.suffixes.iter().any(|s| name == s || name.strip_suffix(s.as_str()).is_some_and(|p| p.ends_with('.')))
+            || self
+                .suffixes
+                .iter()
+                .any(|s| name == s || name.strip_suffix(s.as_str()).is_some_and(|p| p.ends_with('.')))
     }
 
     /// Rule 2: is `origin` this server's own origin, reached through `host` by `scheme`?
@@ -273,7 +276,14 @@ mod tests {
 
     impl Req {
         fn new(method: &'static str, query: Option<&'static str>) -> Req {
-            Req { method, query, headers: hyper::HeaderMap::new(), target: None, host: Some("127.0.0.1:9324"), body: b"" }
+            Req {
+                method,
+                query,
+                headers: hyper::HeaderMap::new(),
+                target: None,
+                host: Some("127.0.0.1:9324"),
+                body: b"",
+            }
         }
         fn header(mut self, name: &'static str, value: &'static str) -> Req {
             self.headers.insert(name, hyper::header::HeaderValue::from_static(value));
@@ -337,7 +347,8 @@ mod tests {
         ] {
             assert!(g.host_allowed(ok), "{ok}");
         }
-        for bad in ["rebind.attacker.example", "rebind.attacker.example:9324", "evilcorp.example", "localhost.evil.com"] {
+        for bad in ["rebind.attacker.example", "rebind.attacker.example:9324", "evilcorp.example", "localhost.evil.com"]
+        {
             assert!(!g.host_allowed(bad), "{bad}");
         }
         assert!(guard("0.0.0.0", None, &["*"]).host_allowed("anything.example"));
@@ -369,7 +380,10 @@ mod tests {
         assert!(matches!(&refused, Refusal::UnsignedGet { action, .. } if action == "DeleteQueue"), "{refused:?}");
         assert!(Req::new("GET", Some("Action=ListQueues")).check(&g).is_ok());
         assert!(Req::new("HEAD", Some("Action=PurgeQueue&QueueUrl=x")).check(&g).is_err());
-        assert!(Req::new("GET", Some("Action=ListQueues&Act%69on=PurgeQueue")).check(&g).is_err(), "every Action counts");
+        assert!(
+            Req::new("GET", Some("Action=ListQueues&Act%69on=PurgeQueue")).check(&g).is_err(),
+            "every Action counts"
+        );
         assert!(Req::new("GET", Some("Action=ReceiveMessage&QueueUrl=x")).check(&g).is_err());
         assert!(Req::new("POST", delete).check(&g).is_ok());
         let signed = Some("Action=DeleteQueue&QueueUrl=x&X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Signature=abc");
@@ -380,7 +394,9 @@ mod tests {
         let mut body = Req::new("GET", Some("Action=ListQueues"));
         body.body = b"Action=DeleteQueue&QueueUrl=x";
         assert!(body.check(&g).is_err(), "a body Action counts too");
-        assert!(Req::new("GET", Some("Action=Subscribe&Version=2010-03-31&TopicArn=t&Protocol=http")).check(&g).is_err());
+        assert!(Req::new("GET", Some("Action=Subscribe&Version=2010-03-31&TopicArn=t&Protocol=http"))
+            .check(&g)
+            .is_err());
         assert!(Req::new("GET", Some("Action=ListTopics&Version=2010-03-31")).check(&g).is_ok());
         assert!(Req::new("GET", Some("Action=ConfirmSubscription&TopicArn=t&Token=x")).check(&g).is_ok(), "SNS link");
         assert!(Req::new("GET", Some("Action=Unsubscribe&SubscriptionArn=a")).check(&g).is_ok(), "SNS link");

@@ -311,8 +311,11 @@ mod tests {
         let (_, list) = call(&sns, "Action=ListSubscriptions&Version=2010-03-31").await;
         assert!(!list.contains("<Endpoint>"), "{list}");
         let sns = crate::Sns::open(engine.clone(), local_subscribers()).unwrap();
-        let subscribe =
-            format!("Action=Subscribe&Version=2010-03-31&TopicArn={}&Protocol=http&Endpoint={}", enc(&topic), enc(&sink));
+        let subscribe = format!(
+            "Action=Subscribe&Version=2010-03-31&TopicArn={}&Protocol=http&Endpoint={}",
+            enc(&topic),
+            enc(&sink)
+        );
         let (status, body) = call(&sns, &subscribe).await;
         assert_eq!(status, 200, "{body}");
     }
