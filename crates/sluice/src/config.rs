@@ -57,7 +57,7 @@ pub struct ServeArgs {
     pub allowed_hosts: Vec<String>,
     /// Let SNS http(s) subscriptions reach loopback, private and link-local addresses (refused by
     /// default: SSRF protection)
-    #[arg(long, env = "SLUICE_SNS_ALLOW_PRIVATE_ENDPOINTS")]
+    #[arg(long, env = "SLUICE_SNS_ALLOW_PRIVATE_ENDPOINTS", value_parser = clap::builder::BoolishValueParser::new())]
     pub sns_allow_private_endpoints: bool,
     /// CIDR blocks SNS http(s) subscriptions may reach besides public addresses, comma-separated,
     /// e.g. "127.0.0.0/8,10.1.0.0/16" [default: none]
