@@ -10,9 +10,12 @@
 //! - [`sns`]: the SNS API's wire - its operations table, form decoding, XML replies and errors (the
 //!   handlers are in the `sluice-sns` crate, on typed inputs and outputs).
 //!
-//! Requests are not authenticated: SigV4 signatures are accepted unverified (as ElasticMQ and
-//! LocalStack do by default).
+//! - [`auth`]: SigV4 verification: who sent a request ([`auth::verify`] → [`auth::Identity`]).
+//!
+//! Whether a request must be signed is the server's decision (its `--auth` mode); this crate
+//! verifies and answers AWS's errors.
 
+pub mod auth;
 pub(crate) mod query;
 pub mod sns;
 pub mod sqs;
@@ -42,6 +45,9 @@ pub struct Request<'a> {
     /// built from `Host`.
     pub scheme: &'a str,
     pub body: &'a [u8],
+    /// Who signed the request, once verified (None: the server runs without authentication).
+    /// For policy enforcement; handlers see it through their context.
+    pub identity: Option<&'a auth::Identity>,
 }
 
 /// Which API a request is for. The server routes every request once, with [`route`].

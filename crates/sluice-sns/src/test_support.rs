@@ -41,6 +41,7 @@ pub(crate) async fn call(sns: &Sns, body: &str) -> (u16, String) {
         host: Some("sluice.test:9324"),
         scheme: "http",
         body: body.as_bytes(),
+        identity: None,
     };
     let resp = sns.handle(&req).await;
     (resp.status, String::from_utf8(resp.body).unwrap())

@@ -29,12 +29,17 @@ pub fn unique(tag: &str) -> String {
 /// SDK client for a plain-HTTP endpoint. Retries are disabled so that every
 /// failure is reported as the server answered it.
 pub fn client_for(endpoint: &str) -> Client {
+    client_with_credentials(endpoint, "test", "test")
+}
+
+/// [`client_for`] signing with the access key `key_id` / `secret` (a server started with keys).
+pub fn client_with_credentials(endpoint: &str, key_id: &str, secret: &str) -> Client {
     let http = aws_smithy_http_client::Builder::new().build_http();
     let config = aws_sdk_sqs::Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .endpoint_url(endpoint)
         .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("test", "test", None, None, "static"))
+        .credentials_provider(Credentials::new(key_id, secret, None, None, "static"))
         .http_client(http)
         .retry_config(RetryConfig::standard().with_max_attempts(1))
         .timeout_config(

@@ -15,7 +15,9 @@ use sluice_store::files;
 use sluice_store::memory::MemoryBackend;
 use sluice_store::Store;
 
-use crate::config::Config;
+use sluice_protocol::auth::KeyRing;
+
+use crate::config::{AuthMode, Config};
 use crate::server::AppState;
 
 /// Errors starting the server.
@@ -33,6 +35,8 @@ pub enum StartError {
     Queue(String, sluice_engine::EngineError),
     #[error("SNS: {0}")]
     Sns(String),
+    #[error("access keys: {0}")]
+    Auth(String),
 }
 
 /// A ready server state plus what must live as long as it (the data directory lock).
@@ -136,6 +140,19 @@ pub async fn open(config: &Config) -> Result<Opened, StartError> {
     };
     let sns = sluice_sns::Sns::open(engine.clone(), sns_options).map_err(StartError::Sns)?;
     let guard = crate::guard::Guard::new(config);
-    let state = AppState { engine, protocol, metrics: crate::metrics::Metrics::default(), sns, guard };
+    let auth = match config.auth_mode() {
+        AuthMode::Off => None,
+        AuthMode::SigV4 => {
+            Some(Arc::new(KeyRing::new(&config.region, config.access_keys.clone()).map_err(StartError::Auth)?))
+        }
+    };
+    match &auth {
+        Some(keys) => tracing::info!(keys = keys.len(), "authentication: every request must be signed (SigV4)"),
+        None if !config.access_keys.is_empty() => {
+            tracing::warn!("authentication is off (--auth off) although access keys are configured")
+        }
+        None => tracing::info!("authentication: off (no access keys configured)"),
+    }
+    let state = AppState { engine, protocol, metrics: crate::metrics::Metrics::default(), sns, auth, guard };
     Ok(Opened { state: Arc::new(state), _lock: lock })
 }

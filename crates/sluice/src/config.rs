@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 use serde::Deserialize;
+use sluice_protocol::auth::{Credentials, Secret};
 
 /// Flags of `sluice serve`. Every flag also reads an environment variable.
 #[derive(Debug, Clone, Args, Default)]
@@ -63,6 +64,17 @@ pub struct ServeArgs {
     /// e.g. "127.0.0.0/8,10.1.0.0/16" [default: none]
     #[arg(long, env = "SLUICE_SNS_ALLOWED_NETWORKS", value_delimiter = ',')]
     pub sns_allowed_networks: Vec<String>,
+    /// "sigv4": every request must be signed with a configured access key; "off": none is checked
+    /// [default: sigv4 when access keys are configured; with none, open on a loopback address
+    /// only, and refusing to start on any other]
+    #[arg(long, env = "SLUICE_AUTH")]
+    pub auth: Option<String>,
+    /// An access key id, in the account of --account-id (its secret: SLUICE_SECRET_ACCESS_KEY)
+    #[arg(long, env = "SLUICE_ACCESS_KEY_ID", requires = "secret_access_key")]
+    pub access_key_id: Option<String>,
+    /// The secret of --access-key-id. Prefer the environment variable: flags show in `ps`
+    #[arg(long, env = "SLUICE_SECRET_ACCESS_KEY", hide_env_values = true, requires = "access_key_id")]
+    pub secret_access_key: Option<Secret>,
 }
 
 /// The TOML file's contents; every key is optional.
@@ -83,9 +95,37 @@ pub struct FileConfig {
     pub allowed_hosts: Option<Vec<String>>,
     pub sns_allow_private_endpoints: Option<bool>,
     pub sns_allowed_networks: Option<Vec<String>>,
+    /// "sigv4" or "off".
+    pub auth: Option<String>,
+    /// Access keys requests may be signed with.
+    #[serde(default)]
+    pub access_keys: Vec<AccessKeyDecl>,
     /// Queues to create at startup.
     #[serde(default)]
     pub queues: Vec<QueueDecl>,
+}
+
+/// An access key declared in the config file. `Debug` does not show the secret.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccessKeyDecl {
+    pub id: String,
+    pub secret: Secret,
+    /// The key's account [default: the server's `account_id`].
+    pub account_id: Option<String>,
+    /// [default: `arn:aws:iam::ACCOUNT:root`]
+    pub principal_arn: Option<String>,
+    /// An IAM identity policy (JSON text), kept for policy enforcement (not evaluated yet).
+    pub policy: Option<String>,
+}
+
+/// Whether requests must be signed (`--auth`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMode {
+    /// No request is checked.
+    Off,
+    /// Every request must carry a valid SigV4 signature of a configured key.
+    SigV4,
 }
 
 /// A queue declared in the config file.
@@ -136,6 +176,10 @@ pub struct Config {
     pub allowed_hosts: Vec<String>,
     /// The addresses SNS http(s) subscribers may have besides public ones.
     pub sns_endpoints: sluice_sns::EndpointPolicy,
+    /// `--auth` as given; None: decided by whether keys are configured (see [`Config::auth_mode`]).
+    pub auth: Option<AuthMode>,
+    /// Access keys from the file and the environment. `Debug` redacts the secrets.
+    pub access_keys: Vec<Credentials>,
     pub queues: Vec<QueueDecl>,
 }
 
@@ -193,6 +237,42 @@ impl Config {
             &list(&args.sns_allowed_networks, file.sns_allowed_networks),
         )
         .map_err(ConfigError::Invalid)?;
+        let auth = match args.auth.clone().or(file.auth).as_deref() {
+            None => None,
+            Some("off") => Some(AuthMode::Off),
+            Some("sigv4") => Some(AuthMode::SigV4),
+            Some(other) => return Err(ConfigError::Invalid(format!("auth must be off or sigv4, not {other:?}"))),
+        };
+        let mut decls = file.access_keys;
+        if let (Some(id), Some(secret)) = (args.access_key_id.clone(), args.secret_access_key.clone()) {
+            decls.push(AccessKeyDecl { id, secret, account_id: None, principal_arn: None, policy: None });
+        }
+        let mut access_keys = Vec::with_capacity(decls.len());
+        for d in decls {
+            let account = d.account_id.unwrap_or_else(|| account_id.clone());
+            if account.is_empty() || !account.chars().all(|c| c.is_ascii_alphanumeric()) {
+                return Err(ConfigError::Invalid(format!("access key {}: account id must be alphanumeric", d.id)));
+            }
+            if let Some(policy) = &d.policy {
+                serde_json::from_str::<serde_json::Value>(policy).map_err(|e| {
+                    ConfigError::Invalid(format!("access key {}: policy is not a JSON document: {e}", d.id))
+                })?;
+            }
+            access_keys.push(Credentials {
+                principal_arn: d.principal_arn.unwrap_or_else(|| format!("arn:aws:iam::{account}:root")),
+                access_key_id: d.id,
+                secret_access_key: d.secret,
+                account_id: account,
+                policy: d.policy,
+            });
+        }
+        if auth == Some(AuthMode::SigV4) && access_keys.is_empty() {
+            return Err(ConfigError::Invalid(
+                "auth is sigv4 but no access key is configured: add [[access_keys]] to the config file, or set \
+                 SLUICE_ACCESS_KEY_ID and SLUICE_SECRET_ACCESS_KEY (`sluice keygen` prints a fresh pair)"
+                    .into(),
+            ));
+        }
         Ok(Config {
             allowed_hosts: list(&args.allowed_hosts, file.allowed_hosts),
             sns_endpoints,
@@ -206,8 +286,34 @@ impl Config {
             public_url: args.public_url.clone().or(file.public_url),
             sns_ca_file: args.sns_ca_file.clone().or(file.sns_ca_file),
             tls,
+            auth,
+            access_keys,
             queues: file.queues,
         })
+    }
+
+    /// Whether requests are verified: `--auth` if given, else sigv4 exactly when keys are
+    /// configured. (With neither, the server is open, which `main` allows on loopback only.)
+    pub fn auth_mode(&self) -> AuthMode {
+        match self.auth {
+            Some(mode) => mode,
+            None if self.access_keys.is_empty() => AuthMode::Off,
+            None => AuthMode::SigV4,
+        }
+    }
+
+    /// Protected mode, like Redis's: with no access keys and no explicit `--auth off`, the server
+    /// serves only a loopback address. Returns the refusal to print for any other address.
+    pub fn protected_mode_refusal(&self, bound: std::net::SocketAddr) -> Option<String> {
+        if self.auth.is_some() || !self.access_keys.is_empty() || bound.ip().is_loopback() {
+            return None;
+        }
+        Some(format!(
+            "refusing to serve on {bound}: no access keys are configured, so anyone who can reach this address \
+             could use every queue and topic. Either configure access keys ([[access_keys]] in the config file, \
+             or SLUICE_ACCESS_KEY_ID and SLUICE_SECRET_ACCESS_KEY; `sluice keygen` prints a fresh pair), or run \
+             open on purpose with --auth off (SLUICE_AUTH=off). On 127.0.0.1 the server runs open without either."
+        ))
     }
 }
 
@@ -219,6 +325,25 @@ fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn protected_mode_allows_loopback_keys_or_an_explicit_choice() {
+        let open = Config::load(&ServeArgs::default()).unwrap();
+        assert_eq!(open.auth_mode(), AuthMode::Off);
+        assert_eq!(open.protected_mode_refusal("127.0.0.1:9324".parse().unwrap()), None);
+        assert_eq!(open.protected_mode_refusal("[::1]:9324".parse().unwrap()), None);
+        let refusal = open.protected_mode_refusal("0.0.0.0:9324".parse().unwrap()).unwrap();
+        assert!(refusal.contains("--auth off") && refusal.contains("SLUICE_AUTH=off"), "{refusal}");
+        assert!(refusal.contains("SLUICE_ACCESS_KEY_ID") && refusal.contains("[[access_keys]]"), "{refusal}");
+        let off = Config::load(&ServeArgs { auth: Some("off".into()), ..Default::default() }).unwrap();
+        assert_eq!(off.protected_mode_refusal("0.0.0.0:9324".parse().unwrap()), None);
+        let keyed = ServeArgs {
+            access_key_id: Some("AK".into()),
+            secret_access_key: Some(Secret::new("x")),
+            ..Default::default()
+        };
+        assert_eq!(Config::load(&keyed).unwrap().protected_mode_refusal("10.1.2.3:9324".parse().unwrap()), None);
+    }
 
     #[test]
     fn the_example_config_parses() {
@@ -273,6 +398,36 @@ mod tests {
         assert_eq!(nets, ["127.0.0.1/32"]);
         let bad_net = ServeArgs { sns_allowed_networks: vec!["10.0.0.0/40".into()], ..Default::default() };
         assert!(Config::load(&bad_net).is_err());
+        let auth = dir.join("auth.toml");
+        std::fs::write(
+            &auth,
+            "[[access_keys]]\nid = \"AKID1\"\nsecret = \"s3cr3t-value\"\npolicy = '{\"Version\": \"2012-10-17\"}'\n\
+             [[access_keys]]\nid = \"AKID2\"\nsecret = \"other\"\naccount_id = \"111122223333\"\n\
+             principal_arn = \"arn:aws:iam::111122223333:user/bob\"\n",
+        )
+        .unwrap();
+        let c = Config::load(&ServeArgs { config: Some(auth.clone()), ..Default::default() }).unwrap();
+        assert_eq!(c.auth_mode(), AuthMode::SigV4, "keys configured: sigv4 by default");
+        assert_eq!(c.access_keys[0].account_id, "000000000000");
+        assert_eq!(c.access_keys[0].principal_arn, "arn:aws:iam::000000000000:root");
+        assert_eq!(c.access_keys[1].principal_arn, "arn:aws:iam::111122223333:user/bob");
+        assert!(!format!("{c:?}").contains("s3cr3t-value"), "secrets are redacted in Debug");
+        let off = ServeArgs { config: Some(auth.clone()), auth: Some("off".into()), ..Default::default() };
+        assert_eq!(Config::load(&off).unwrap().auth_mode(), AuthMode::Off);
+        let env_key = ServeArgs {
+            access_key_id: Some("AKENV".into()),
+            secret_access_key: Some(Secret::new("x")),
+            account_id: Some("222233334444".into()),
+            ..Default::default()
+        };
+        let c = Config::load(&env_key).unwrap();
+        assert_eq!(
+            (c.access_keys[0].access_key_id.as_str(), c.access_keys[0].account_id.as_str()),
+            ("AKENV", "222233334444")
+        );
+        let sigv4_without_keys = ServeArgs { auth: Some("sigv4".into()), ..Default::default() };
+        assert!(Config::load(&sigv4_without_keys).is_err());
+        assert!(Config::load(&ServeArgs { auth: Some("maybe".into()), ..Default::default() }).is_err());
         let bad = dir.join("bad.toml");
         std::fs::write(&bad, "prot = 1\n").unwrap();
         assert!(Config::load(&ServeArgs { config: Some(bad), ..Default::default() }).is_err());

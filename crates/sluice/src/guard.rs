@@ -300,6 +300,7 @@ mod tests {
                 host: self.host,
                 scheme: "http",
                 body: self.body,
+                identity: None,
             };
             guard.check(&req, &sluice_protocol::route(&req))
         }

@@ -7,6 +7,7 @@
 //! - [`tls`]: the HTTPS certificate (rustls, ring provider), reloadable on SIGHUP.
 //! - [`guard`]: the checks every request passes first (Host, Origin, no state change by unsigned
 //!   GET): no web page may drive the server.
+//! - [`auth`]: which requests must be signed (`--auth`), the check, `sluice keygen`.
 //! - [`admin`]: `/health`, `/ready`, `/metrics`, the dashboard's JSON API and static files.
 //! - [`metrics`]: request figures and the Prometheus rendering.
 //!
@@ -15,6 +16,7 @@
 
 pub mod admin;
 pub mod app;
+pub mod auth;
 pub mod config;
 pub mod guard;
 pub mod metrics;

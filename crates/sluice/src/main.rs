@@ -1,5 +1,7 @@
 //! The `sluice` command: `sluice serve` runs the server (HTTP, or HTTPS with `--tls-cert` /
-//! `--tls-key`, the certificate reloaded on SIGHUP); `sluice drain` empties a queue into a database.
+//! `--tls-key`, the certificate reloaded on SIGHUP; with no access keys it serves a loopback
+//! address only, unless `--auth off`); `sluice drain` empties a queue into a database; `sluice
+//! keygen` prints a fresh access key.
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -28,6 +30,12 @@ enum Command {
     Serve(ServeArgs),
     /// Drain a queue into PostgreSQL or MongoDB at a capped write rate (see sluice-client).
     Drain(sluice_client::drain::DrainArgs),
+    /// Print a fresh random access key (id and secret) to configure and sign requests with.
+    Keygen {
+        /// The account the key belongs to, in the printed config entry
+        #[arg(long, env = "SLUICE_ACCOUNT_ID", default_value = "000000000000")]
+        account_id: String,
+    },
 }
 
 fn init_logging(config: &Config) {
@@ -109,6 +117,11 @@ async fn serve(args: ServeArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if let Some(refusal) = config.protected_mode_refusal(addr) {
+        tracing::error!("{refusal}");
+        eprintln!("sluice: {refusal}");
+        return ExitCode::from(2);
+    }
     tracing::info!(%addr, "bound; recovering the store (/ready answers 503 until done)");
     let (recovered, wait) = tokio::sync::oneshot::channel();
     let starting = tokio::spawn(sluice::server::serve_while_starting(listener, wait));
@@ -196,5 +209,15 @@ fn main() -> ExitCode {
     match command {
         Command::Serve(args) => runtime.block_on(serve(args)),
         Command::Drain(args) => runtime.block_on(sluice_client::drain::main(args)),
+        Command::Keygen { account_id } => match sluice::auth::keygen_text(&account_id) {
+            Ok(text) => {
+                print!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("sluice: {e}");
+                ExitCode::FAILURE
+            }
+        },
     }
 }

@@ -88,6 +88,8 @@ pub struct AppState {
     pub sns: sluice_sns::Sns,
     /// The Host / Origin / unsigned-GET checks every request passes first.
     pub guard: crate::guard::Guard,
+    /// The access keys requests must be signed with; None: `--auth off` (see [`crate::auth`]).
+    pub auth: Option<Arc<sluice_protocol::auth::KeyRing>>,
 }
 
 /// Decrements the open-connections gauge when a connection task ends.
@@ -223,11 +225,20 @@ async fn serve_one(state: &AppState, scheme: &'static str, req: hyper::Request<I
         host: header_str(&parts, header::HOST),
         scheme,
         body: &body,
+        identity: None,
     };
     let route = sluice_protocol::route(&request);
     if let Err(refusal) = state.guard.check(&request, &route) {
         return to_hyper(crate::guard::refuse(&refusal, &route));
     }
+    let identity = match crate::auth::authenticate(state, &request, &route) {
+        Ok(identity) => identity,
+        Err(denied) => {
+            state.metrics.record(None, denied.status, started.elapsed().as_secs_f64());
+            return to_hyper(denied);
+        }
+    };
+    let request = sluice_protocol::Request { identity: identity.as_ref(), ..request };
     match route {
         Route::Admin => {
             let base_url = match &state.protocol.public_base_url {

@@ -52,6 +52,9 @@ pub enum SnsError {
     /// server's, a state-changing action by unsigned GET: sluice's `guard`).
     #[error("{0}")]
     AuthorizationError(String),
+    /// The request's SigV4 signature is missing or does not verify.
+    #[error(transparent)]
+    Auth(#[from] crate::auth::AuthError),
 }
 
 pub type SnsResult<T> = Result<T, SnsError>;
@@ -75,6 +78,17 @@ impl SnsError {
             SnsError::Internal(_) => ("InternalError", 500, Receiver),
             // SNS's modeled AuthorizationErrorException: code AuthorizationError, 403, sender fault.
             SnsError::AuthorizationError(_) => ("AuthorizationError", 403, Sender),
+            // SNS's Common Errors page lists the same codes and statuses as SQS's
+            // (docs.aws.amazon.com/sns/latest/api/CommonErrors.html).
+            SnsError::Auth(e) => {
+                use crate::auth::AuthError as A;
+                match e {
+                    A::MissingToken => ("MissingAuthenticationToken", 403, Sender),
+                    A::Incomplete(_) => ("IncompleteSignature", 400, Sender),
+                    A::UnknownKey | A::InvalidToken => ("InvalidClientTokenId", 403, Sender),
+                    A::Invalid(_) | A::Mismatch { .. } => ("SignatureDoesNotMatch", 403, Sender),
+                }
+            }
         }
     }
 
@@ -142,6 +156,34 @@ mod tests {
             ),
             (SnsError::internal("disk"), "InternalError", 500, Fault::Receiver, "disk"),
             (SnsError::AuthorizationError("no".into()), "AuthorizationError", 403, Fault::Sender, "no"),
+            (
+                SnsError::Auth(crate::auth::AuthError::MissingToken),
+                "MissingAuthenticationToken",
+                403,
+                Fault::Sender,
+                "Request is missing Authentication Token",
+            ),
+            (
+                SnsError::Auth(crate::auth::AuthError::UnknownKey),
+                "InvalidClientTokenId",
+                403,
+                Fault::Sender,
+                "The security token included in the request is invalid.",
+            ),
+            (
+                SnsError::Auth(crate::auth::AuthError::Invalid("x".into())),
+                "SignatureDoesNotMatch",
+                403,
+                Fault::Sender,
+                "x",
+            ),
+            (
+                SnsError::Auth(crate::auth::AuthError::Incomplete("y".into())),
+                "IncompleteSignature",
+                400,
+                Fault::Sender,
+                "y",
+            ),
         ];
         for (e, code, status, fault, message) in cases {
             assert_eq!((e.code(), e.status(), e.fault()), (code, status, fault), "{e:?}");

@@ -56,6 +56,9 @@ pub struct Failure {
 pub struct Context<'a> {
     /// Scheme and authority queue URLs start with, e.g. `http://127.0.0.1:9324`.
     pub base_url: &'a str,
+    /// Who signed the request (None when the server runs without authentication): for policy
+    /// enforcement, not evaluated yet.
+    pub identity: Option<&'a crate::auth::Identity>,
 }
 
 fn queue_url(ctx: &Context, engine: &Engine, name: &str) -> String {

@@ -4,6 +4,8 @@
 
 use sluice_engine::EngineError;
 
+use crate::auth::AuthError;
+
 /// An error answered to a client.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum ApiError {
@@ -38,6 +40,9 @@ pub enum ApiError {
     /// server's, a state-changing action by unsigned GET (sluice's `guard`).
     #[error("{0}")]
     AccessDenied(String),
+    /// The request's SigV4 signature is missing or does not verify.
+    #[error(transparent)]
+    Auth(#[from] AuthError),
 }
 
 /// How an [`ApiError`] looks on the wire.
@@ -132,6 +137,26 @@ impl ApiError {
             // `AccessDeniedException` (SQS's model has no such shape), status 403. Its modeled
             // `InvalidSecurity` means "not HTTPS / not SigV4", which is not what these refusals say.
             ApiError::AccessDenied(_) => coral!("AccessDeniedException", "AccessDenied", 403),
+            // Authentication, as AWS's service framework answers it for SQS: JSON `__type`s as
+            // recorded by dynalite (mhart/dynalite index.js: MissingAuthenticationTokenException,
+            // IncompleteSignatureException, UnrecognizedClientException, InvalidSignatureException;
+            // SQS's JSON protocol answers a bad signature with the same InvalidSignatureException,
+            // async-aws/aws#1948); Query codes and statuses from SQS's Common Errors page
+            // (docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/CommonErrors.html:
+            // MissingAuthenticationToken 403, InvalidClientTokenId 403, IncompleteSignature 400) and
+            // recorded Query answers (SignatureDoesNotMatch, 403: boto/boto#1573).
+            ApiError::Auth(e) => match e {
+                AuthError::MissingToken => {
+                    coral!("MissingAuthenticationTokenException", "MissingAuthenticationToken", 403)
+                }
+                AuthError::Incomplete(_) => coral!("IncompleteSignatureException", "IncompleteSignature", 400),
+                AuthError::UnknownKey | AuthError::InvalidToken => {
+                    coral!("UnrecognizedClientException", "InvalidClientTokenId", 403)
+                }
+                AuthError::Invalid(_) | AuthError::Mismatch { .. } => {
+                    coral!("InvalidSignatureException", "SignatureDoesNotMatch", 403)
+                }
+            },
             ApiError::ServiceUnavailable(_) => WireError {
                 json_type: "com.amazon.coral.service#ServiceUnavailable",
                 query_code: "ServiceUnavailable",
@@ -173,5 +198,45 @@ mod tests {
             (w.json_type, w.query_code, w.status, w.sender_fault),
             ("com.amazon.coral.service#AccessDeniedException", "AccessDenied", 403, true)
         );
+    }
+
+    #[test]
+    fn authentication_errors() {
+        let cases = [
+            (
+                AuthError::MissingToken,
+                "com.amazon.coral.service#MissingAuthenticationTokenException",
+                "MissingAuthenticationToken",
+                403,
+            ),
+            (
+                AuthError::Incomplete("x".into()),
+                "com.amazon.coral.service#IncompleteSignatureException",
+                "IncompleteSignature",
+                400,
+            ),
+            (
+                AuthError::UnknownKey,
+                "com.amazon.coral.service#UnrecognizedClientException",
+                "InvalidClientTokenId",
+                403,
+            ),
+            (
+                AuthError::InvalidToken,
+                "com.amazon.coral.service#UnrecognizedClientException",
+                "InvalidClientTokenId",
+                403,
+            ),
+            (
+                AuthError::Invalid("x".into()),
+                "com.amazon.coral.service#InvalidSignatureException",
+                "SignatureDoesNotMatch",
+                403,
+            ),
+        ];
+        for (e, json_type, code, status) in cases {
+            let w = ApiError::Auth(e).wire();
+            assert_eq!((w.json_type, w.query_code, w.status, w.sender_fault), (json_type, code, status, true));
+        }
     }
 }

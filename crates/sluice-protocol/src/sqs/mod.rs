@@ -29,7 +29,7 @@ pub async fn handle(engine: &Arc<Engine>, config: &ProtocolConfig, req: &Request
             host_url.as_str()
         }
     };
-    let ctx = Context { base_url };
+    let ctx = Context { base_url, identity: req.identity };
     if let Some(target) = req.target {
         let name = target.strip_prefix("AmazonSQS.").unwrap_or(target);
         let result = handle_json(engine, &ctx, req, target, name).await;

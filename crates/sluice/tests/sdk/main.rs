@@ -53,6 +53,7 @@ macro_rules! expect_service_err {
 }
 
 // The macro above is in scope in the modules declared below it.
+mod auth;
 mod batch;
 mod durability;
 mod errors;
