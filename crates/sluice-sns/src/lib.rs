@@ -33,7 +33,8 @@
 //! - [`validation`]: AWS's limits and InvalidParameter wording.
 //! - [`records`]: what is persisted, and recovery.
 //! - [`delivery`]: what subscribers get: the envelopes, SQS copies, HTTP(S) POSTs over TLS with
-//!   retries.
+//!   retries, only to addresses the [`EndpointPolicy`] allows (no loopback, private or link-local
+//!   subscriber unless the operator allows it: the SSRF guard).
 //! - [`filter`]: filter policies.
 
 pub(crate) mod access;
@@ -65,6 +66,7 @@ use crate::action::SnsAction;
 use crate::delivery::{HttpClient, PendingDelivery};
 use crate::records::State;
 
+pub use delivery::EndpointPolicy;
 pub use sluice_protocol::sns::action::OPERATIONS;
 pub use sluice_protocol::sns::error::{Fault, SnsError};
 pub use sluice_protocol::sns::wire::Form;
@@ -79,6 +81,8 @@ pub(crate) struct Inner {
     /// Serialises changes so their commits reach the store in the order they were made.
     pub(crate) writes: tokio::sync::Mutex<()>,
     pub(crate) http: HttpClient,
+    /// The addresses HTTP(S) subscriptions may reach (checked again at each connection by `http`).
+    pub(crate) endpoints: EndpointPolicy,
     pub(crate) seq: AtomicU64,
     /// The engine's clock: envelope timestamps, retry schedules, FIFO sequence numbers.
     pub(crate) clock: Arc<dyn Clock>,
@@ -127,13 +131,16 @@ pub struct SnsOptions {
     /// that has a `Policy` is checked, so fan-out without policies keeps working while a policy
     /// that forgets the topic is caught before it reaches AWS.
     pub auth: bool,
+    /// The addresses HTTP(S) subscribers may have besides public ones (default: none; the SSRF
+    /// guard, see `delivery::endpoints`).
+    pub endpoints: EndpointPolicy,
 }
 
 impl Sns {
     /// Recovers topics, subscriptions and pending HTTP deliveries from the engine's store, and
     /// resumes those deliveries (on the current tokio runtime).
     pub fn open(engine: Arc<Engine>, options: SnsOptions) -> Result<Sns, String> {
-        let http = delivery::http_client(options.ca_file.as_deref())?;
+        let http = delivery::http_client(options.ca_file.as_deref(), options.endpoints.clone())?;
         let (state, pending) = records::recover(&engine)?;
         let clock = engine.shared_clock();
         let region = engine.region().to_string();
@@ -147,6 +154,7 @@ impl Sns {
             state: Mutex::new(state),
             writes: tokio::sync::Mutex::new(()),
             http,
+            endpoints: options.endpoints,
             seq: AtomicU64::new(clock.now_ms() << 20),
             clock,
             published: Mutex::new(BTreeMap::new()),

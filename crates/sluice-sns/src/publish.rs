@@ -565,7 +565,7 @@ mod tests {
     #[tokio::test]
     async fn publish_records_http_deliveries_before_answering() {
         let engine = engine();
-        let sns = Sns::open(engine.clone(), SnsOptions::default()).unwrap();
+        let sns = Sns::open(engine.clone(), local_subscribers()).unwrap();
         let (url, mut posts) = http_sink().await;
         let topic = topic_with_queues(&engine, &sns, &[]).await;
         let (status, _) = call(

@@ -257,7 +257,7 @@ mod tests {
         engine.store().commit(ops).await.unwrap();
         assert_eq!(pending_ids(&engine).len(), 2);
 
-        let _sns = Sns::open(engine.clone(), SnsOptions::default()).unwrap();
+        let _sns = Sns::open(engine.clone(), local_subscribers()).unwrap();
         let got = tokio::time::timeout(std::time::Duration::from_secs(5), posts.recv()).await.unwrap();
         assert_eq!(got.as_deref(), Some("left over"));
         // Both records go (lazy deletes: wait for the writer).

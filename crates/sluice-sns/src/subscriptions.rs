@@ -41,6 +41,8 @@ impl Inner {
                 if !endpoint.starts_with(&format!("{protocol}://")) {
                     return Err(SnsError::invalid("Invalid parameter: Endpoint must match the specified protocol"));
                 }
+                // The SSRF guard: no loopback, private or link-local subscriber unless allowed.
+                self.endpoints.check_endpoint(&endpoint).await.map_err(SnsError::invalid)?;
             }
             "email" | "email-json" | "sms" | "application" | "lambda" | "firehose" => {
                 return Err(SnsError::invalid(format!(

@@ -99,6 +99,12 @@ pub(crate) fn batch_body(topic: &str, n: usize) -> String {
     body
 }
 
+/// Options for tests whose HTTP subscribers listen on 127.0.0.1 ([`http_sink`]): the SSRF guard
+/// refuses loopback subscribers unless the operator allows them.
+pub(crate) fn local_subscribers() -> crate::SnsOptions {
+    crate::SnsOptions { endpoints: crate::EndpointPolicy::allow_all(), ..Default::default() }
+}
+
 pub(crate) async fn http_sink() -> (String, tokio::sync::mpsc::UnboundedReceiver<String>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/hook", listener.local_addr().unwrap());

@@ -110,7 +110,8 @@ impl Wal {
         let mut tmp = path.as_os_str().to_owned();
         tmp.push(".tmp");
         let tmp = std::path::PathBuf::from(tmp);
-        let mut file = OpenOptions::new().read(true).write(true).create(true).truncate(true).open(&tmp).map_err(io)?;
+        let mut file =
+            crate::files::create_options().read(true).write(true).create(true).truncate(true).open(&tmp).map_err(io)?;
         let zeros = vec![0u8; 1 << 20];
         let mut written = 0;
         while written < PREALLOCATED {

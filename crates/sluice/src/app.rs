@@ -11,6 +11,7 @@ use sluice_engine::clock::SystemClock;
 use sluice_engine::{Engine, EngineConfig};
 use sluice_protocol::ProtocolConfig;
 use sluice_store::embedded::EmbeddedBackend;
+use sluice_store::files;
 use sluice_store::memory::MemoryBackend;
 use sluice_store::Store;
 
@@ -49,7 +50,26 @@ fn dir_err(dir: &Path) -> impl Fn(std::io::Error) -> StartError + '_ {
     move |e| StartError::DataDir(dir.display().to_string(), e)
 }
 
-/// Reads the receipt-handle secret, creating it on first start.
+/// Logs a warning for the data directory, and each file in it, that others may read or write
+/// (sluice creates them 0700 / 0600; a directory made by hand or files restored from a backup may
+/// be wider). Warned about, not changed: the operator may have widened them on purpose.
+fn warn_about_wide_modes(dir: &Path) {
+    match files::wider_than_private(dir) {
+        Ok(wide) => {
+            for (path, mode) in wide {
+                let want = if path == dir { files::DIR_MODE } else { files::FILE_MODE };
+                tracing::warn!(
+                    path = %path.display(),
+                    mode = %format!("{mode:04o}"),
+                    "data directory entry is accessible to other users (it holds message bodies and the receipt secret); chmod {want:o} it"
+                );
+            }
+        }
+        Err(e) => tracing::warn!(dir = %dir.display(), error = %e, "cannot check the data directory's modes"),
+    }
+}
+
+/// Reads the receipt-handle secret, creating it on first start (0600).
 fn receipt_secret(dir: &Path) -> Result<Vec<u8>, StartError> {
     let path = dir.join("receipt.key");
     match std::fs::read(&path) {
@@ -59,7 +79,8 @@ fn receipt_secret(dir: &Path) -> Result<Vec<u8>, StartError> {
             secret.extend_from_slice(uuid::Uuid::new_v4().as_bytes());
             secret.extend_from_slice(uuid::Uuid::new_v4().as_bytes());
             let tmp = dir.join("receipt.key.tmp");
-            let mut f = File::create(&tmp).map_err(dir_err(dir))?;
+            let mut f =
+                files::create_options().write(true).create(true).truncate(true).open(&tmp).map_err(dir_err(dir))?;
             f.write_all(&secret).map_err(dir_err(dir))?;
             f.sync_all().map_err(dir_err(dir))?;
             std::fs::rename(&tmp, &path).map_err(dir_err(dir))?;
@@ -78,8 +99,9 @@ pub async fn open(config: &Config) -> Result<Opened, StartError> {
             (Store::in_memory(Arc::new(MemoryBackend::new())), secret, None)
         }
         Some(dir) => {
-            std::fs::create_dir_all(dir).map_err(dir_err(dir))?;
-            let lock = File::create(dir.join("LOCK")).map_err(dir_err(dir))?;
+            files::create_dir_all(dir).map_err(dir_err(dir))?;
+            warn_about_wide_modes(dir);
+            let lock = files::touch(&dir.join("LOCK")).map_err(dir_err(dir))?;
             if lock.try_lock().is_err() {
                 return Err(StartError::Locked(dir.display().to_string()));
             }
@@ -116,8 +138,10 @@ pub async fn open(config: &Config) -> Result<Opened, StartError> {
         ca_file: config.sns_ca_file.clone(),
         policy_mode: config.policy_mode,
         auth: config.auth_mode() == crate::config::AuthMode::SigV4,
+        endpoints: config.sns_endpoints.clone(),
     };
     let sns = sluice_sns::Sns::open(engine.clone(), sns_options).map_err(StartError::Sns)?;
+    let guard = crate::guard::Guard::new(config);
     let auth = match config.auth_mode() {
         AuthMode::Off => None,
         AuthMode::SigV4 => {
@@ -131,6 +155,6 @@ pub async fn open(config: &Config) -> Result<Opened, StartError> {
         }
         None => tracing::info!("authentication: off (no access keys configured)"),
     }
-    let state = AppState { engine, protocol, metrics: crate::metrics::Metrics::default(), sns, auth };
+    let state = AppState { engine, protocol, metrics: crate::metrics::Metrics::default(), sns, auth, guard };
     Ok(Opened { state: Arc::new(state), _lock: lock })
 }

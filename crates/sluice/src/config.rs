@@ -52,6 +52,19 @@ pub struct ServeArgs {
     /// PEM private key (PKCS#8, PKCS#1 or SEC1) of --tls-cert [default: none]
     #[arg(long, env = "SLUICE_TLS_KEY", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+    /// Host names this server answers to besides IP addresses, localhost, --host and the host of
+    /// --public-url (DNS-rebinding protection), comma-separated; ".example.com" also allows its
+    /// subdomains, "*" allows any [default: none]
+    #[arg(long, env = "SLUICE_ALLOWED_HOSTS", value_delimiter = ',')]
+    pub allowed_hosts: Vec<String>,
+    /// Let SNS http(s) subscriptions reach loopback, private and link-local addresses (refused by
+    /// default: SSRF protection)
+    #[arg(long, env = "SLUICE_SNS_ALLOW_PRIVATE_ENDPOINTS", value_parser = clap::builder::BoolishValueParser::new())]
+    pub sns_allow_private_endpoints: bool,
+    /// CIDR blocks SNS http(s) subscriptions may reach besides public addresses, comma-separated,
+    /// e.g. "127.0.0.0/8,10.1.0.0/16" [default: none]
+    #[arg(long, env = "SLUICE_SNS_ALLOWED_NETWORKS", value_delimiter = ',')]
+    pub sns_allowed_networks: Vec<String>,
     /// "sigv4": every request must be signed with a configured access key; "off": none is checked
     /// [default: sigv4 when access keys are configured; with none, open on a loopback address
     /// only, and refusing to start on any other]
@@ -84,6 +97,9 @@ pub struct FileConfig {
     pub sns_ca_file: Option<PathBuf>,
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
+    pub allowed_hosts: Option<Vec<String>>,
+    pub sns_allow_private_endpoints: Option<bool>,
+    pub sns_allowed_networks: Option<Vec<String>>,
     /// "sigv4" or "off".
     pub auth: Option<String>,
     /// "enforce" or "log".
@@ -164,6 +180,10 @@ pub struct Config {
     pub sns_ca_file: Option<PathBuf>,
     /// HTTPS: the certificate chain and key files (PEM). None: plain HTTP.
     pub tls: Option<TlsFiles>,
+    /// Extra names the server answers to (`Host` check; "*": any). See [`crate::guard`].
+    pub allowed_hosts: Vec<String>,
+    /// The addresses SNS http(s) subscribers may have besides public ones.
+    pub sns_endpoints: sluice_sns::EndpointPolicy,
     /// `--auth` as given; None: decided by whether keys are configured (see [`Config::auth_mode`]).
     pub auth: Option<AuthMode>,
     /// Access keys from the file and the environment. `Debug` redacts the secrets.
@@ -217,6 +237,16 @@ impl Config {
             (Some(_), None) => return Err(ConfigError::Invalid("tls_cert is set but tls_key is not".into())),
             (None, Some(_)) => return Err(ConfigError::Invalid("tls_key is set but tls_cert is not".into())),
         };
+        // Lists: the flag (or env) if given, else the file's.
+        let list = |flag: &Vec<String>, file: Option<Vec<String>>| -> Vec<String> {
+            let chosen = if flag.is_empty() { file.unwrap_or_default() } else { flag.clone() };
+            chosen.into_iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()
+        };
+        let sns_endpoints = sluice_sns::EndpointPolicy::new(
+            args.sns_allow_private_endpoints || file.sns_allow_private_endpoints.unwrap_or(false),
+            &list(&args.sns_allowed_networks, file.sns_allowed_networks),
+        )
+        .map_err(ConfigError::Invalid)?;
         let auth = match args.auth.clone().or(file.auth).as_deref() {
             None => None,
             Some("off") => Some(AuthMode::Off),
@@ -257,6 +287,8 @@ impl Config {
             ));
         }
         Ok(Config {
+            allowed_hosts: list(&args.allowed_hosts, file.allowed_hosts),
+            sns_endpoints,
             host: args.host.clone().or(file.host).unwrap_or_else(|| "127.0.0.1".into()),
             port: args.port.or(file.port).unwrap_or(9324),
             data_dir: (data_dir != Path::new(":memory:")).then_some(data_dir),
@@ -360,6 +392,26 @@ mod tests {
         assert_eq!(Config::load(&flag).unwrap().tls.unwrap().cert, PathBuf::from("/flag.pem"));
         std::fs::write(&path, "tls_cert = \"/etc/sluice/cert.pem\"\n").unwrap();
         assert!(Config::load(&ServeArgs { config: Some(path.clone()), ..Default::default() }).is_err(), "half a pair");
+        std::fs::write(
+            &path,
+            "allowed_hosts = [\"sluice\"]\nsns_allow_private_endpoints = true\nsns_allowed_networks = [\"10.0.0.0/8\"]\n",
+        )
+        .unwrap();
+        let c = Config::load(&ServeArgs { config: Some(path.clone()), ..Default::default() }).unwrap();
+        assert_eq!(c.allowed_hosts, ["sluice"]);
+        assert!(c.sns_endpoints.allow_private && c.sns_endpoints.allowed_networks.len() == 1);
+        let flag = ServeArgs {
+            config: Some(path.clone()),
+            allowed_hosts: vec!["a".into(), " b ".into()],
+            sns_allowed_networks: vec!["127.0.0.1".into()],
+            ..Default::default()
+        };
+        let c = Config::load(&flag).unwrap();
+        assert_eq!(c.allowed_hosts, ["a", "b"], "the flag replaces the file's list");
+        let nets: Vec<String> = c.sns_endpoints.allowed_networks.iter().map(ToString::to_string).collect();
+        assert_eq!(nets, ["127.0.0.1/32"]);
+        let bad_net = ServeArgs { sns_allowed_networks: vec!["10.0.0.0/40".into()], ..Default::default() };
+        assert!(Config::load(&bad_net).is_err());
         let auth = dir.join("auth.toml");
         std::fs::write(
             &auth,

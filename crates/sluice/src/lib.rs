@@ -5,6 +5,8 @@
 //! - [`app`]: opens the data directory, recovers the engine, declares configured queues.
 //! - [`server`]: the HTTP(S) listener and graceful shutdown (`run(listener, shutdown, state)`).
 //! - [`tls`]: the HTTPS certificate (rustls, ring provider), reloadable on SIGHUP.
+//! - [`guard`]: the checks every request passes first (Host, Origin, no state change by unsigned
+//!   GET): no web page may drive the server.
 //! - [`auth`]: which requests must be signed (`--auth`), the check, `sluice keygen`.
 //! - [`admin`]: `/health`, `/ready`, `/metrics`, the dashboard's JSON API and static files.
 //! - [`metrics`]: request figures and the Prometheus rendering.
@@ -16,6 +18,7 @@ pub mod admin;
 pub mod app;
 pub mod auth;
 pub mod config;
+pub mod guard;
 pub mod metrics;
 pub mod server;
 pub mod tls;

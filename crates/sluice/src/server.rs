@@ -86,6 +86,8 @@ pub struct AppState {
     pub metrics: Metrics,
     /// The SNS-compatible topics API (requests with `Version=2010-03-31`).
     pub sns: sluice_sns::Sns,
+    /// The Host / Origin / unsigned-GET checks every request passes first.
+    pub guard: crate::guard::Guard,
     /// The access keys requests must be signed with; None: `--auth off` (see [`crate::auth`]).
     pub auth: Option<Arc<sluice_protocol::auth::KeyRing>>,
 }
@@ -233,6 +235,9 @@ async fn serve_one(
         source_ip: Some(peer),
     };
     let route = sluice_protocol::route(&request);
+    if let Err(refusal) = state.guard.check(&request, &route) {
+        return to_hyper(crate::guard::refuse(&refusal, &route));
+    }
     let identity = match crate::auth::authenticate(state, &request, &route) {
         Ok(identity) => identity,
         Err(denied) => {

@@ -51,7 +51,9 @@ pub enum SnsError {
     /// The request's SigV4 signature is missing or does not verify.
     #[error(transparent)]
     Auth(#[from] crate::auth::AuthError),
-    /// A topic or identity policy denies the request.
+    /// The request is refused: a topic or identity policy denies it, or whoever sent it (a foreign
+    /// web `Origin`, a `Host` that is not this server's, a state-changing action by unsigned GET:
+    /// sluice's `guard`).
     #[error("{0}")]
     AuthorizationError(String),
 }
@@ -155,6 +157,7 @@ mod tests {
                 "Could not complete request: tag quota of per resource exceeded",
             ),
             (SnsError::internal("disk"), "InternalError", 500, Fault::Receiver, "disk"),
+            (SnsError::AuthorizationError("no".into()), "AuthorizationError", 403, Fault::Sender, "no"),
             (
                 SnsError::Auth(crate::auth::AuthError::MissingToken),
                 "MissingAuthenticationToken",

@@ -39,7 +39,9 @@ pub enum ApiError {
     /// The request's SigV4 signature is missing or does not verify.
     #[error(transparent)]
     Auth(#[from] AuthError),
-    /// A policy denies the request (the message names principal, action, resource and why).
+    /// The request is refused: a policy denies it (the message names principal, action, resource
+    /// and why), or whoever sent it (a foreign web `Origin`, a `Host` that is not this server's, a
+    /// state-changing action by unsigned GET: sluice's `guard`).
     #[error("{0}")]
     AccessDenied(String),
 }
@@ -153,7 +155,9 @@ impl ApiError {
             },
             // As measured on AWS (Floci's "Design: resource policy enforcement", floci-io/floci,
             // shapes R1-R3): JSON `__type` com.amazon.coral.service#AccessDeniedException with
-            // `x-amzn-query-error: AccessDenied;Sender`, Query code AccessDenied, 403 in both.
+            // `x-amzn-query-error: AccessDenied;Sender`, Query code AccessDenied, 403 in both. The
+            // guard's refusals use it too: SQS's modeled `InvalidSecurity` means "not HTTPS / not
+            // SigV4", which is not what they say.
             ApiError::AccessDenied(_) => coral!("AccessDeniedException", "AccessDenied", 403),
             ApiError::ServiceUnavailable(_) => WireError {
                 json_type: "com.amazon.coral.service#ServiceUnavailable",
@@ -191,6 +195,11 @@ mod tests {
             "ReceiptHandleIsInvalid"
         );
         assert_eq!(ApiError::Engine(EngineError::OverLimit(String::new())).wire().status, 403);
+        let w = ApiError::AccessDenied("no".into()).wire();
+        assert_eq!(
+            (w.json_type, w.query_code, w.status, w.sender_fault),
+            ("com.amazon.coral.service#AccessDeniedException", "AccessDenied", 403, true)
+        );
     }
 
     #[test]

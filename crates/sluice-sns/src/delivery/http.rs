@@ -1,5 +1,7 @@
 //! The HTTP(S) client every delivery uses: plain TCP for http://, TLS (rustls, ring provider) for
-//! https:// with Mozilla's roots plus the operator's CA bundle; and one POST.
+//! https:// with Mozilla's roots plus the operator's CA bundle; and one POST. Every connection goes
+//! only to an address the [`EndpointPolicy`] allows (names through [`GuardedResolver`], IP
+//! literals checked in [`Connector`]).
 
 use std::future::Future;
 use std::path::Path;
@@ -20,21 +22,24 @@ use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 use tokio_rustls::TlsConnector;
 
+use super::endpoints::{EndpointPolicy, GuardedResolver};
+
 /// The pooled HTTP/1.1 client every delivery uses (plain TCP for http://, TLS for https://).
 pub type HttpClient = Client<Connector, Full<Bytes>>;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Builds the delivery client. `extra_ca`: a PEM bundle whose certificates are trusted besides
-/// Mozilla's roots (self-hosted endpoints with a private CA).
-pub fn http_client(extra_ca: Option<&Path>) -> Result<HttpClient, String> {
+/// Mozilla's roots (self-hosted endpoints with a private CA); `policy`: the addresses it may reach.
+pub fn http_client(extra_ca: Option<&Path>, policy: EndpointPolicy) -> Result<HttpClient, String> {
     let tls = tls_config(extra_ca)?;
-    let mut http = HttpConnector::new();
+    let policy = Arc::new(policy);
+    let mut http = HttpConnector::new_with_resolver(GuardedResolver { policy: policy.clone() });
     http.set_connect_timeout(Some(Duration::from_secs(5)));
     http.set_nodelay(true);
     // The connector below handles https:// itself; the TCP part accepts both schemes.
     http.enforce_http(false);
-    let connector = Connector { http, tls: TlsConnector::from(Arc::new(tls)) };
+    let connector = Connector { http, tls: TlsConnector::from(Arc::new(tls)), policy };
     Ok(Client::builder(TokioExecutor::new()).build(connector))
 }
 
@@ -68,11 +73,14 @@ pub fn tls_config(extra_ca: Option<&Path>) -> Result<rustls::ClientConfig, Strin
 }
 
 /// Connects http:// endpoints over TCP and https:// endpoints over TLS (server name from the URL,
-/// an IP address included).
+/// an IP address included), to allowed addresses only.
 #[derive(Clone)]
 pub struct Connector {
-    http: HttpConnector,
+    http: HttpConnector<GuardedResolver>,
     tls: TlsConnector,
+    /// hyper-util's connector resolves names through [`GuardedResolver`] but connects to an IP
+    /// literal directly, so literals are checked here.
+    policy: Arc<EndpointPolicy>,
 }
 
 impl tower_service::Service<Uri> for Connector {
@@ -86,6 +94,11 @@ impl tower_service::Service<Uri> for Connector {
 
     fn call(&mut self, uri: Uri) -> Self::Future {
         let https = uri.scheme_str() == Some("https");
+        let literal = uri.host().and_then(|h| h.trim_start_matches('[').trim_end_matches(']').parse().ok());
+        if let Some(ip) = literal.filter(|ip| !self.policy.allows(*ip)) {
+            tracing::warn!(endpoint = %uri, "SNS delivery refused: {}", EndpointPolicy::refusal(ip));
+            return Box::pin(async move { Err(EndpointPolicy::refusal(ip).into()) });
+        }
         let tcp = self.http.call(uri.clone());
         let tls = self.tls.clone();
         Box::pin(async move {

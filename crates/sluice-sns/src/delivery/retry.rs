@@ -223,7 +223,12 @@ mod tests {
         );
         assert_eq!(job.next_at_ms, 1_000_000);
         engine.store().commit(vec![job.put_op()]).await.unwrap();
-        let task = tokio::spawn(run_pending(http_client(None).unwrap(), engine.clone(), job, |_: &str| true));
+        let task = tokio::spawn(run_pending(
+            http_client(None, crate::EndpointPolicy::allow_all()).unwrap(),
+            engine.clone(),
+            job,
+            |_: &str| true,
+        ));
         wait_until(|| recorded(&engine).first().is_some_and(|j| j.attempts == 1)).await;
         let [after] = recorded(&engine).try_into().unwrap();
         assert_eq!(after.next_at_ms, 1_000_000 + 30_000, "the next attempt, 30 s after the engine's now");

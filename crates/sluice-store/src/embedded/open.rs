@@ -26,9 +26,11 @@ impl EmbeddedBackend {
     /// Opens (or creates) the store file at `path` and its logs beside it (same name, `.wal` and
     /// `.wal2`), replaying the logs' records into the database.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(io)?;
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            crate::files::create_dir_all(parent).map_err(io)?;
         }
+        // Created 0600 here: redb would create it with the default mode.
+        crate::files::touch(path).map_err(io)?;
         prefetch_in_background(path);
         let db = Database::builder().set_cache_size(CACHE_BYTES).create(path).map_err(io)?;
         // Before the logs: a newer format's records may not even decode here.
