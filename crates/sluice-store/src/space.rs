@@ -138,7 +138,7 @@ impl SpaceWatch {
             }
         };
         let degraded = self.degraded.load(Ordering::Acquire);
-        if !degraded && free < RESERVE_BYTES {
+        if free < RESERVE_BYTES {
             self.enter(format!(
                 "{} MiB free on the device holding {}, less than the {} MiB kept for recovery",
                 free >> 20,
