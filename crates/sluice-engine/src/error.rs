@@ -47,11 +47,18 @@ pub enum EngineError {
     QueueDeletedRecently(String),
     #[error("Internal error: {0}")]
     Internal(String),
+    /// The store cannot record the change now (the disk is full); nothing was changed. Retryable
+    /// (503 `ServiceUnavailable`): the store resumes by itself once space is back.
+    #[error("Service unavailable: {0}; retry later.")]
+    Unavailable(String),
 }
 
 impl From<StoreError> for EngineError {
     fn from(e: StoreError) -> Self {
-        EngineError::Internal(e.to_string())
+        match e {
+            StoreError::Full(_) => EngineError::Unavailable(e.to_string()),
+            e => EngineError::Internal(e.to_string()),
+        }
     }
 }
 

@@ -22,6 +22,7 @@ pub mod files;
 pub mod memory;
 mod namespace;
 mod pending;
+pub mod space;
 pub mod stats;
 pub mod wal;
 mod writer;
@@ -70,6 +71,17 @@ pub enum StoreError {
     Unsupported(String),
     #[error("the store is shut down")]
     Closed,
+    /// The disk is (nearly) full: the write was not made durable and is not acknowledged. Retryable:
+    /// the store resumes by itself once space is back (see [`space`]).
+    #[error("storage full: {0}")]
+    Full(String),
+}
+
+impl StoreError {
+    /// Whether retrying later may succeed without a restart (the disk was full).
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, StoreError::Full(_))
+    }
 }
 
 /// What a kv scan calls for each record: (queue or namespace id, key, value).
@@ -92,6 +104,11 @@ pub trait Backend: Send + Sync + 'static {
     /// Makes everything appended so far durable.
     fn sync(&self) -> Result<(), StoreError> {
         Ok(())
+    }
+    /// Why the backend refuses writes that add data (the disk is short of space), or None. Cheap
+    /// enough to call per request: a backend caches what it measures.
+    fn degraded(&self) -> Option<String> {
+        None
     }
     /// Housekeeping the writer runs after answering a group's waiters (the embedded backend moves
     /// logged changes into its B-tree here). An error means later writes will fail.

@@ -34,6 +34,9 @@ pub const PREALLOCATED: u64 = 64 << 20;
 const RECORD_HEAD: usize = 8;
 
 fn io(e: std::io::Error) -> StoreError {
+    if crate::space::is_out_of_space(&e) {
+        return StoreError::Full(format!("write-ahead log: {e}"));
+    }
     StoreError::Io(format!("write-ahead log: {e}"))
 }
 
@@ -52,6 +55,8 @@ pub struct Wal {
     end: u64,
     /// Reused encoding buffer.
     buf: Vec<u8>,
+    /// Size of the file: records beyond it make it grow.
+    len: u64,
 }
 
 impl Wal {
@@ -77,7 +82,7 @@ impl Wal {
             // Headers are only rewritten right after a durable checkpoint, so a torn one means the
             // log held nothing that redb does not already have.
             tracing::warn!(path = %path.display(), "write-ahead log header torn; starting a new epoch");
-            let mut wal = Wal { file, epoch, end: HEADER_LEN, buf: Vec::new() };
+            let mut wal = Wal { file, epoch, end: HEADER_LEN, buf: Vec::new(), len };
             wal.reset()?;
             return Ok((wal, Vec::new()));
         }
@@ -101,7 +106,7 @@ impl Wal {
             records.push(decode_ops(&payload)?);
             end += RECORD_HEAD as u64 + n;
         }
-        Ok((Wal { file, epoch, end, buf: Vec::new() }, records))
+        Ok((Wal { file, epoch, end, buf: Vec::new(), len }, records))
     }
 
     /// Creates a zero-filled log with a first header under a temporary name and renames it into
@@ -110,8 +115,17 @@ impl Wal {
         let mut tmp = path.as_os_str().to_owned();
         tmp.push(".tmp");
         let tmp = std::path::PathBuf::from(tmp);
+        // A failure (a disk too small) leaves nothing behind.
+        let made = Self::create_at(&tmp, path);
+        if made.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        made
+    }
+
+    fn create_at(tmp: &Path, path: &Path) -> Result<(), StoreError> {
         let mut file =
-            crate::files::create_options().read(true).write(true).create(true).truncate(true).open(&tmp).map_err(io)?;
+            crate::files::create_options().read(true).write(true).create(true).truncate(true).open(tmp).map_err(io)?;
         let zeros = vec![0u8; 1 << 20];
         let mut written = 0;
         while written < PREALLOCATED {
@@ -119,10 +133,10 @@ impl Wal {
             file.write_all(&zeros[..n]).map_err(io)?;
             written += n as u64;
         }
-        let mut wal = Wal { file, epoch: 0, end: HEADER_LEN, buf: Vec::new() };
+        let mut wal = Wal { file, epoch: 0, end: HEADER_LEN, buf: Vec::new(), len: PREALLOCATED };
         wal.reset()?;
         wal.file.sync_all().map_err(io)?;
-        std::fs::rename(&tmp, path).map_err(io)?;
+        std::fs::rename(tmp, path).map_err(io)?;
         if let Some(dir) = path.parent() {
             File::open(dir).and_then(|d| d.sync_all()).map_err(io)?;
         }
@@ -131,6 +145,12 @@ impl Wal {
 
     /// Appends one group's ops (not yet durable: call [`Wal::sync`]).
     pub fn append(&mut self, ops: &[Op]) -> Result<(), StoreError> {
+        self.append_bounded(ops, true)
+    }
+
+    /// [`Wal::append`], refused with [`StoreError::Full`] if the record would make the file grow
+    /// and `may_grow` is false (the disk is short of space: the preallocated file needs none).
+    pub fn append_bounded(&mut self, ops: &[Op], may_grow: bool) -> Result<(), StoreError> {
         self.buf.clear();
         self.buf.extend_from_slice(&[0u8; RECORD_HEAD]);
         encode_ops(ops, &mut self.buf);
@@ -138,8 +158,13 @@ impl Wal {
         let crc = crc_of(self.epoch, &self.buf[RECORD_HEAD..]);
         self.buf[..4].copy_from_slice(&n.to_le_bytes());
         self.buf[4..8].copy_from_slice(&crc.to_le_bytes());
+        let new_end = self.end + self.buf.len() as u64;
+        if new_end > self.len && !may_grow {
+            return Err(StoreError::Full("the write-ahead log is full and the disk has no room for it to grow".into()));
+        }
         self.file.write_all_at(&self.buf, self.end).map_err(io)?;
-        self.end += self.buf.len() as u64;
+        self.end = new_end;
+        self.len = self.len.max(new_end);
         Ok(())
     }
 

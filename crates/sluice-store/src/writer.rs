@@ -79,6 +79,9 @@ pub struct Store {
     /// Set by [`Store::close`]: later writes fail with [`StoreError::Closed`].
     closed: AtomicBool,
     stats: Arc<StoreStats>,
+    /// Lazy writes that failed for lack of space and that the writer keeps retrying: while any
+    /// wait, the engine refuses deletes and receives (see [`Store::refuses_lazy`]).
+    backlog: Arc<AtomicBool>,
 }
 
 /// The group-commit writer thread and the channel to it. Dropping it (a `Store` dropped without
@@ -118,17 +121,19 @@ impl Store {
         let (tx, rx) = mpsc::channel::<Job>();
         let stats = Arc::new(StoreStats::default());
         let sleep = Arc::new(AtomicU8::new(AWAKE));
+        let backlog = Arc::new(AtomicBool::new(false));
         let thread = {
             let backend = backend.clone();
             let stats = stats.clone();
             let sleep = sleep.clone();
+            let backlog = backlog.clone();
             std::thread::Builder::new()
                 .name("sluice-store-writer".into())
-                .spawn(move || writer_loop(backend.as_ref(), rx, &sleep, &stats))
+                .spawn(move || writer_loop(backend.as_ref(), rx, &sleep, &stats, &backlog))
                 .expect("spawning the store writer thread")
         };
         let writer = Writer { jobs: tx, sleep, waker: thread.thread().clone(), thread: Mutex::new(Some(thread)) };
-        Store { backend, writer: Some(writer), closed: AtomicBool::new(false), stats }
+        Store { backend, writer: Some(writer), closed: AtomicBool::new(false), stats, backlog }
     }
 
     /// A store over an in-memory backend (`--data-dir :memory:`), without a writer thread: there is
@@ -138,7 +143,26 @@ impl Store {
     /// orders (one after the other, or under a queue's lock) reach the backend in that order, as
     /// they reached the writer's channel; a lazy write is applied before `commit_lazy` returns.
     pub fn in_memory(backend: Arc<MemoryBackend>) -> Self {
-        Store { backend, writer: None, closed: AtomicBool::new(false), stats: Arc::new(StoreStats::default()) }
+        Store {
+            backend,
+            writer: None,
+            closed: AtomicBool::new(false),
+            stats: Arc::new(StoreStats::default()),
+            backlog: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// Why the store refuses writes that add data (the disk is short of space), or None. Such
+    /// writes get the retryable [`StoreError::Full`]; the store resumes by itself once space is back.
+    pub fn degraded(&self) -> Option<String> {
+        self.backend.degraded()
+    }
+
+    /// Whether a lazy write ([`Store::commit_lazy`]) might not be recorded now: earlier ones failed
+    /// for lack of space and are being retried. The engine then refuses deletes, visibility changes
+    /// and receives up front (503) instead of changing its state and answering 200.
+    pub fn refuses_lazy(&self) -> bool {
+        self.backlog.load(Ordering::Acquire)
     }
 
     fn refuse_if_closed(&self) -> Result<(), StoreError> {
@@ -179,6 +203,13 @@ impl Store {
     pub async fn commit(&self, ops: Vec<Op>) -> Result<(), StoreError> {
         if ops.is_empty() {
             return Ok(());
+        }
+        // Admission: while degraded, nothing that adds data enters the log (the space kept for
+        // recovery must stay free). Removals and receive bookkeeping go on.
+        if ops.iter().any(adds_data) {
+            if let Some(why) = self.backend.degraded() {
+                return Err(StoreError::Full(why));
+            }
         }
         let Some(writer) = &self.writer else { return self.apply_here(ops) };
         let (done, wait) = oneshot::channel();
@@ -258,6 +289,12 @@ impl Store {
     }
 }
 
+/// Whether `op` adds data to the store (refused while degraded) rather than removing or rewriting
+/// some (allowed: it fits the preallocated log).
+fn adds_data(op: &Op) -> bool {
+    matches!(op, Op::PutMessage { .. } | Op::PutQueue { .. } | Op::PutKv { .. })
+}
+
 /// Every acknowledged write waits for this thread, and under load the wake-up after its fdatasync
 /// competed with the request threads for the CPU: at nice -10 batch-1 sends rose ~8% on two cores
 /// (docs/BENCHMARKS.md). Needs CAP_SYS_NICE; without it the thread keeps the default priority.
@@ -285,6 +322,9 @@ pub const LAZY_SYNC_DELAY: Duration = Duration::from_millis(10);
 /// one durable group then. A `kill -9` loses what still waits in the channel, as it did before: a
 /// redelivery or an early reappearance.
 pub const LAZY_PICKUP_DELAY: Duration = Duration::from_millis(2);
+
+/// How often lazy writes kept after a failure for lack of space are tried again.
+const RETRY_DELAY: Duration = crate::space::RECHECK;
 
 /// Longest park with nothing to do; a safety net only: every job sent to a sleeping writer unparks
 /// it, and so does dropping the store.
@@ -324,7 +364,13 @@ fn next_job(rx: &mpsc::Receiver<Job>, sleep: &AtomicU8, until: Option<Instant>, 
     job
 }
 
-fn writer_loop(backend: &dyn Backend, rx: mpsc::Receiver<Job>, sleep: &AtomicU8, stats: &StoreStats) {
+fn writer_loop(
+    backend: &dyn Backend,
+    rx: mpsc::Receiver<Job>,
+    sleep: &AtomicU8,
+    stats: &StoreStats,
+    backlog: &AtomicBool,
+) {
     raise_priority();
     let mut ops: Vec<Op> = Vec::new();
     let mut waiters: Vec<oneshot::Sender<Result<(), StoreError>>> = Vec::new();
@@ -333,34 +379,49 @@ fn writer_loop(backend: &dyn Backend, rx: mpsc::Receiver<Job>, sleep: &AtomicU8,
     // Whether the last look at the channel found work: then lazy writes may gather for a while.
     let mut busy = false;
     let mut gone = false;
+    // Lazy writes that failed for lack of space, oldest first: they lead every later group until
+    // one is recorded (their requests were answered; dropping them would lose a delete).
+    let mut retained: Vec<Op> = Vec::new();
     loop {
         let sync_due = unsynced_since.map(|since| since + LAZY_SYNC_DELAY);
         // Lazy writes gather for at most LAZY_PICKUP_DELAY after a round with work, and at most
         // until the sync is due while appended writes wait for it (they then go with it: below);
-        // otherwise the writer sleeps until a job wakes it.
+        // retained writes are retried every RETRY_DELAY; otherwise the writer sleeps until a job
+        // wakes it.
         let pickup = busy.then(|| Instant::now() + LAZY_PICKUP_DELAY);
-        let until = match (pickup, sync_due) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        let retry = (!retained.is_empty()).then(|| Instant::now() + RETRY_DELAY);
+        let until = [pickup, sync_due, retry].into_iter().flatten().min();
         let first = next_job(&rx, sleep, until, &mut gone);
         busy = first.is_some();
         if gone {
             break;
         }
-        let Some(first) = first else {
+        if first.is_none() {
             // Jobs waiting once the sync is due go as one durable group instead (`overdue` below).
             if sync_due.is_some_and(|due| due <= Instant::now()) {
                 sync_appended(backend, &mut unsynced_since);
             }
-            continue;
-        };
+            if retained.is_empty() || retry.is_some_and(|at| at > Instant::now()) {
+                continue;
+            }
+        }
+        // Degraded (or retrying): keep a copy of the lazy ops, to retain them if the group fails
+        // for lack of space. Not otherwise: the copy would cost every delete an allocation.
+        let keep_lazy = !retained.is_empty() || backend.degraded().is_some();
+        let mut lazy_copy: Vec<Op> = Vec::new();
+        ops.append(&mut retained);
+        if keep_lazy {
+            lazy_copy.extend(ops.iter().cloned());
+        }
         let mut close: Option<oneshot::Sender<()>> = None;
-        let mut next = Some(first);
+        let mut next = first;
         // Take everything already waiting: this is what makes one fsync serve many requests.
         while let Some(job) = next.take() {
             match job {
                 Job::Write { ops: mut more, done } => {
+                    if keep_lazy && done.is_none() {
+                        lazy_copy.extend(more.iter().cloned());
+                    }
                     ops.append(&mut more);
                     waiters.extend(done);
                 }
@@ -389,10 +450,22 @@ fn writer_loop(backend: &dyn Backend, rx: mpsc::Receiver<Job>, sleep: &AtomicU8,
             };
             stats.record_commit(started.elapsed(), count);
             match &result {
+                Err(e) if e.is_retryable() => {
+                    if !lazy_copy.is_empty() && !backlog.swap(true, Ordering::AcqRel) {
+                        tracing::warn!(error = %e, "lazy writes kept for retry until disk space is back");
+                    }
+                    retained = lazy_copy;
+                }
                 Err(e) => tracing::error!(error = %e, ops = count, "group commit failed"),
-                Ok(()) if durable => unsynced_since = None,
                 Ok(()) => {
-                    unsynced_since.get_or_insert(started);
+                    if backlog.swap(false, Ordering::AcqRel) {
+                        tracing::info!("lazy writes kept for retry are recorded");
+                    }
+                    if durable {
+                        unsynced_since = None;
+                    } else {
+                        unsynced_since.get_or_insert(started);
+                    }
                 }
             }
             for w in waiters.drain(..) {
@@ -405,6 +478,9 @@ fn writer_loop(backend: &dyn Backend, rx: mpsc::Receiver<Job>, sleep: &AtomicU8,
             }
         }
         if let Some(done) = close {
+            if !retained.is_empty() {
+                tracing::warn!(ops = retained.len(), "closing with lazy writes the full disk kept out of the log");
+            }
             sync_appended(backend, &mut unsynced_since);
             let _ = done.send(());
             return;

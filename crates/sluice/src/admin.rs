@@ -67,7 +67,13 @@ pub fn handle(
     Some(match path {
         // These handlers serve only after recovery (before it, server::serve_while_starting answers
         // /ready with 503), so here the server is live and ready.
-        "/health" | "/ready" => text(200, "text/plain", "ok\n"),
+        "/health" => text(200, "text/plain", "ok\n"),
+        // Degraded (the disk is full): alive, still serving reads, receives and deletes, but sends
+        // get 503, so a load balancer should prefer another instance.
+        "/ready" => match engine.store().degraded() {
+            Some(why) => text(503, "text/plain", &format!("degraded: {why}\n")),
+            None => text(200, "text/plain", "ok\n"),
+        },
         "/metrics" => {
             let mut body = metrics.render(engine, &sns.overviews());
             crate::metrics::render_denied_deliveries(&mut body, sns.denied_deliveries());

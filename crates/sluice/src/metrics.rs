@@ -84,6 +84,13 @@ impl Metrics {
         histogram(&mut out, "sluice_store_commit_duration_seconds", "", &store.commit_seconds);
         header(&mut out, "sluice_store_commit_ops", "histogram", "Operations per group commit.");
         histogram(&mut out, "sluice_store_commit_ops", "", &store.commit_ops);
+        header(
+            &mut out,
+            "sluice_store_degraded",
+            "gauge",
+            "1 while the disk is short of space and the store refuses sends (the log says why), else 0.",
+        );
+        let _ = writeln!(out, "sluice_store_degraded {}", u8::from(engine.store().degraded().is_some()));
         header(&mut out, "sluice_open_connections", "gauge", "Open HTTP connections.");
         let _ = writeln!(out, "sluice_open_connections {}", self.open_connections.load(Ordering::Relaxed));
         header(&mut out, "sluice_long_polls_waiting", "gauge", "ReceiveMessage calls waiting in a long poll.");

@@ -22,6 +22,7 @@ impl Engine {
     /// DeleteMessage / DeleteMessageBatch: one result per handle. The removal is committed lazily.
     pub fn delete_messages(&self, name: &str, handles: &[String]) -> Result<Vec<Result<()>>> {
         let queue = self.queue(name)?;
+        self.refuse_if_unrecordable()?;
         let now = self.clock.now_ms();
         let mut ops = Vec::new();
         let (results, unblocked) = {
@@ -54,6 +55,7 @@ impl Engine {
     /// ChangeMessageVisibility / ChangeMessageVisibilityBatch: one result per (handle, timeout).
     pub fn change_visibility(&self, name: &str, changes: &[(String, i64)]) -> Result<Vec<Result<()>>> {
         let queue = self.queue(name)?;
+        self.refuse_if_unrecordable()?;
         let now = self.clock.now_ms();
         let mut ops = Vec::new();
         let mut wake = false;

@@ -159,6 +159,17 @@ impl Engine {
         &self.clock
     }
 
+    /// Refuses (503, nothing changed) a delete, visibility change or receive whose lazy commit might
+    /// not be recorded: earlier lazy writes failed for lack of space and wait for a retry. Checked
+    /// before the in-memory state changes, so nothing is answered 200 and then lost, and no message
+    /// is hidden by a receive that fails.
+    fn refuse_if_unrecordable(&self) -> Result<()> {
+        if self.store.refuses_lazy() {
+            return Err(EngineError::Unavailable("the disk is full and changes cannot be recorded".into()));
+        }
+        Ok(())
+    }
+
     /// Brings a queue up to now and commits retention removals (and ended de-duplication windows)
     /// lazily.
     fn tick(&self, queue: &Queue, state: &mut QueueState, now: u64) {

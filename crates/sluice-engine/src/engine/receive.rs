@@ -102,6 +102,8 @@ impl Engine {
             let notified = queue.notify.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
+            // Before taking: a receive whose bookkeeping cannot be logged must not hide messages.
+            self.refuse_if_unrecordable()?;
             let now = self.clock.now_ms();
             let (taken, next_due) = {
                 let mut state = queue.lock();

@@ -116,6 +116,13 @@ impl ApiError {
                     sqs!("QueueDeletedRecently", "AWS.SimpleQueueService.QueueDeletedRecently", 400)
                 }
                 E::ResourceNotFound(_) => sqs!("ResourceNotFoundException", "ResourceNotFoundException", 404),
+                // The disk is full: retryable, as AWS SDKs retry a 503 (docs/ARCHITECTURE.md).
+                E::Unavailable(_) => WireError {
+                    json_type: "com.amazon.coral.service#ServiceUnavailable",
+                    query_code: "ServiceUnavailable",
+                    sender_fault: false,
+                    status: 503,
+                },
                 E::Internal(_) => WireError {
                     json_type: "com.amazon.coral.service#InternalFailure",
                     query_code: "InternalFailure",

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use redb::Durability;
 
 use super::{Checkpoint, Layers, Shared};
+use crate::space::RECHECK;
 use crate::StoreError;
 
 impl Shared {
@@ -40,6 +41,26 @@ impl Shared {
         }
     }
 
+    /// While the disk is short of space, redb's file must not grow (a failed redb write leaves it
+    /// unusable until a restart): the applier waits, re-measuring every [`RECHECK`], and says so
+    /// in `paused` so that nobody waits for it meanwhile. False: the backend is closing or failed.
+    fn hold_back_while_degraded(&self) -> bool {
+        if self.space.degraded().is_none() {
+            return true;
+        }
+        let mut layers = self.layers();
+        layers.paused = true;
+        self.layers_changed.notify_all();
+        while self.space.degraded().is_some() {
+            if layers.closing || self.failed.get().is_some() {
+                return false;
+            }
+            layers = self.layers_changed.wait_timeout(layers, RECHECK).unwrap_or_else(|p| p.into_inner()).0;
+        }
+        layers.paused = false;
+        true
+    }
+
     /// Commits sealed layers to redb, oldest first, until the backend closes.
     fn applier_loop(&self) {
         let mut applies = 0u64;
@@ -48,6 +69,9 @@ impl Shared {
         // after chunk while no layer waits.
         let mut cleaning = !self.doomed().is_empty();
         loop {
+            if !self.hold_back_while_degraded() {
+                return;
+            }
             let (pending, checkpoint) = {
                 let mut layers =
                     self.wait_for_applier(self.layers(), |l| !l.sealed.is_empty() || l.closing || cleaning);

@@ -56,7 +56,11 @@ impl Shared {
                 self.seal(&mut log, false)?;
             }
         }
-        drop(self.wait_for_applier(self.layers(), |l| l.sealed.is_empty()));
+        let layers = self.wait_for_applier(self.layers(), |l| l.sealed.is_empty() || l.paused);
+        if !layers.sealed.is_empty() {
+            return Err(StoreError::Full("the store is degraded (disk full): its B-tree is not up to date".into()));
+        }
+        drop(layers);
         self.refuse_if_failed()
     }
 
@@ -67,9 +71,15 @@ impl Shared {
         if self.failed.get().is_some() {
             return Ok(());
         }
-        let mut layers = self.wait_for_applier(self.layers(), |l| l.sealed.is_empty());
+        let mut layers = self.wait_for_applier(self.layers(), |l| l.sealed.is_empty() || l.paused);
         layers.closing = true;
         self.layers_changed.notify_all();
+        if !layers.sealed.is_empty() || layers.paused || self.space.degraded().is_some() {
+            // Degraded: no checkpoint (redb cannot grow). Everything is in the logs, which the next
+            // start replays into the space kept for recovery.
+            tracing::warn!("closing while the disk is full: the write-ahead log will be replayed at the next start");
+            return Ok(());
+        }
         if self.failed.get().is_some() || log.oldest.is_none() && layers.active.is_empty() {
             return Ok(());
         }

@@ -1,6 +1,7 @@
 //! The writer's side of a commit: one record in the write-ahead log (fdatasynced for `apply`,
 //! not for `append`) and its ops added to the active layer, where readers see them at once.
 
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use super::{LogState, Shared};
@@ -15,7 +16,21 @@ impl Shared {
         // A failed write leaves nothing applied and the log's end where it was; a failed sync
         // leaves the record's fate unknown, so writes stop until a restart replays what is there.
         let started = Instant::now();
-        log.wal.append(&ops)?;
+        let injected =
+            self.inject_enospc.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok();
+        // Degraded, the log may use its preallocated room but not grow.
+        let may_grow = self.space.degraded().is_none();
+        let appended = if injected {
+            Err(StoreError::Full("write-ahead log: No space left on device (injected)".into()))
+        } else {
+            log.wal.append_bounded(&ops, may_grow)
+        };
+        if let Err(e) = appended {
+            if e.is_retryable() {
+                self.space.out_of_space("write-ahead log");
+            }
+            return Err(e);
+        }
         log.split.write += started.elapsed();
         log.unsynced = true;
         if durable {

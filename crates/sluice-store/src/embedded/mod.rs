@@ -57,7 +57,7 @@ pub(crate) mod tables;
 mod tests;
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -65,6 +65,7 @@ use std::time::{Duration, Instant};
 use redb::{Database, Durability, ReadableDatabase, ReadableTable};
 
 use crate::pending::Pending;
+use crate::space::SpaceWatch;
 use crate::wal::Wal;
 use crate::{Backend, KvVisitor, Op, QueueId, Seq, StoreError};
 
@@ -112,6 +113,10 @@ struct Shared {
     doomed: Mutex<HashMap<QueueId, Seq>>,
     /// Transactions that removed doomed records (debug log, tests).
     cleanup_chunks: AtomicU64,
+    /// Free space of the data directory: degraded mode (see [`crate::space`]).
+    space: SpaceWatch,
+    /// Failpoint: this many next log writes fail as if the disk were full (tests).
+    inject_enospc: AtomicU32,
 }
 
 /// Changes in the log but not (yet) in redb, as readers see them.
@@ -130,6 +135,9 @@ struct Layers {
     checkpointing: bool,
     /// The backend is closing: the applier stops once `sealed` is empty.
     closing: bool,
+    /// The applier holds back while the store is degraded (redb's file cannot grow): nobody may
+    /// wait for it meanwhile.
+    paused: bool,
 }
 
 struct Sealed {
@@ -238,6 +246,10 @@ impl Backend for EmbeddedBackend {
         self.shared.log_and_keep(ops, false)
     }
 
+    fn degraded(&self) -> Option<String> {
+        self.shared.space.degraded()
+    }
+
     fn sync(&self) -> Result<(), StoreError> {
         let mut log = self.shared.log()?;
         self.shared.refuse_if_failed()?;
@@ -255,6 +267,10 @@ impl Backend for EmbeddedBackend {
         let shared = &self.shared;
         let mut log = shared.log()?;
         if shared.failed.get().is_some() {
+            return Ok(());
+        }
+        // Degraded: nothing goes to redb (its file cannot grow); the log keeps everything.
+        if shared.space.degraded().is_some() {
             return Ok(());
         }
         let checkpoint_due =
@@ -279,7 +295,7 @@ impl Backend for EmbeddedBackend {
         };
         let started = Instant::now();
         let layers = shared.wait_for_applier(shared.layers(), |l| {
-            l.sealed.len() <= target || l.checkpointing && l.sealed_ops <= MAX_SEALED_OPS_DURING_CHECKPOINT
+            l.sealed.len() <= target || l.paused || l.checkpointing && l.sealed_ops <= MAX_SEALED_OPS_DURING_CHECKPOINT
         });
         drop(layers);
         log.split.held_back += started.elapsed();
@@ -364,6 +380,17 @@ impl Backend for EmbeddedBackend {
 }
 
 impl EmbeddedBackend {
+    /// Failpoint for tests: the next `count` log writes fail as if the disk were full.
+    pub fn inject_enospc(&self, count: u32) {
+        self.shared.inject_enospc.store(count, Ordering::SeqCst);
+    }
+
+    /// Failpoint for tests: pretend `Some(bytes)` are free on the data directory's device (None:
+    /// measure again). See [`SpaceWatch::set_free_override`].
+    pub fn set_free_space_override(&self, bytes: Option<u64>) {
+        self.shared.space.set_free_override(bytes);
+    }
+
     /// Visits every key/value record.
     fn visit_kv(&self, visit: &mut KvVisitor<'_>) -> Result<(), StoreError> {
         let doomed = self.shared.doomed().clone();

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::fs::File;
 use std::path::Path;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU32, AtomicU64};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::Instant;
 
@@ -13,7 +13,8 @@ use redb::{Database, Durability, ReadableDatabase, ReadableTable};
 
 use super::tables::{apply_ops, BODY, DOOMED, FORMAT, INFO, KV, META, QUEUES};
 use super::{io, EmbeddedBackend, Layers, LogState, Shared, Split};
-use crate::wal::Wal;
+use crate::space::{mib, SpaceWatch, RESERVE_BYTES};
+use crate::wal::{Wal, PREALLOCATED};
 use crate::StoreError;
 
 /// Page cache redb may use; bodies read on receive are mostly recent, so a modest cache suffices.
@@ -26,9 +27,13 @@ impl EmbeddedBackend {
     /// Opens (or creates) the store file at `path` and its logs beside it (same name, `.wal` and
     /// `.wal2`), replaying the logs' records into the database.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            crate::files::create_dir_all(parent).map_err(io)?;
-        }
+        let dir = match path.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+            _ => std::path::PathBuf::from("."),
+        };
+        crate::files::create_dir_all(&dir).map_err(io)?;
+        let space = SpaceWatch::new(&dir);
+        check_room(path, &space)?;
         // Created 0600 here: redb would create it with the default mode.
         crate::files::touch(path).map_err(io)?;
         prefetch_in_background(path);
@@ -91,6 +96,8 @@ impl EmbeddedBackend {
             failed: OnceLock::new(),
             doomed: Mutex::new(doomed),
             cleanup_chunks: AtomicU64::new(0),
+            space,
+            inject_enospc: AtomicU32::new(0),
         });
         let applier = {
             let shared = shared.clone();
@@ -101,6 +108,29 @@ impl EmbeddedBackend {
         };
         Ok(EmbeddedBackend { shared, applier: Mutex::new(Some(applier)) })
     }
+}
+
+/// Refuses to start, before creating any file, where the logs still to be created and the
+/// recovery reserve do not fit: a disk too small gets a message saying how much is needed instead of
+/// a half-made log.
+fn check_room(path: &Path, space: &SpaceWatch) -> Result<(), StoreError> {
+    let missing_logs = LOG_EXTENSIONS.iter().filter(|ext| !path.with_extension(ext).exists()).count() as u64;
+    if missing_logs == 0 {
+        return Ok(());
+    }
+    let needed = missing_logs * PREALLOCATED + RESERVE_BYTES;
+    let free = space.free().map_err(io)?;
+    if free < needed {
+        return Err(StoreError::Full(format!(
+            "a new store needs {} MiB free in {} ({} MiB of write-ahead logs, {} MiB kept for recovery); {} MiB are free",
+            mib(needed),
+            path.parent().map_or_else(|| ".".into(), |p| p.display().to_string()),
+            mib(missing_logs * PREALLOCATED),
+            mib(RESERVE_BYTES),
+            free >> 20
+        )));
+    }
+    Ok(())
 }
 
 /// Bytes asked of the kernel at a time while prefetching.

@@ -353,3 +353,105 @@ fn a_full_log_is_checkpointed_by_the_applier_while_writes_go_to_the_other_file()
     drop(backend);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+fn count_messages(backend: &EmbeddedBackend) -> usize {
+    let mut n = 0;
+    backend.scan_meta(&mut |_, _, _| n += 1).unwrap();
+    n
+}
+
+/// Issue 24, seen on main: after the first ENOSPC every write failed with "refuses writes until
+/// restarted", freeing space did not help, and lazy writes (deletes) that failed were dropped after
+/// their requests were answered. Now: a failed log write is a retryable `Full`, sends are refused
+/// while less than the reserve is free, deletes still go to the preallocated log, lazy writes that
+/// fail are retried, and the store resumes once space is back, without a restart.
+#[tokio::test]
+async fn a_full_disk_degrades_and_the_store_resumes_when_space_is_back() {
+    let dir = std::env::temp_dir().join(format!("sluice-embedded-full-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let path = dir.join("store.redb");
+    let backend = Arc::new(EmbeddedBackend::open(&path).unwrap());
+    let store = crate::Store::new(backend.clone());
+    store.commit(vec![message(1, 1), message(1, 2)]).await.unwrap();
+
+    // A log write fails with ENOSPC: retryable, not fatal.
+    backend.inject_enospc(1);
+    let err = store.commit(vec![message(1, 3)]).await.unwrap_err();
+    assert!(matches!(err, StoreError::Full(_)), "{err}");
+    assert!(store.degraded().is_some(), "an ENOSPC degrades the store at once");
+
+    // While less than the reserve is free: sends refused before the log, deletes recorded.
+    backend.set_free_space_override(Some(crate::space::RESERVE_BYTES / 2));
+    assert!(store.degraded().unwrap().contains("kept for recovery"));
+    assert!(matches!(store.commit(vec![message(1, 4)]).await, Err(StoreError::Full(_))));
+    store.commit(vec![Op::DeleteMessage { queue: 1, seq: 1 }]).await.unwrap();
+
+    // A lazy delete whose log write fails is kept and retried, and flagged meanwhile.
+    backend.inject_enospc(1);
+    store.commit_lazy(vec![Op::DeleteMessage { queue: 1, seq: 2 }]);
+    for _ in 0..100 {
+        if store.refuses_lazy() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // The retry (within RECHECK) records it: the injected failure was one write.
+    for _ in 0..300 {
+        if !store.refuses_lazy() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(!store.refuses_lazy(), "the retained lazy delete was recorded on retry");
+
+    // Space back: within a RECHECK the store takes sends again, and nothing was lost.
+    backend.set_free_space_override(Some(crate::space::RESERVE_BYTES * 4));
+    assert_eq!(store.degraded(), None);
+    store.commit(vec![message(1, 5)]).await.unwrap();
+    store.close().await;
+    drop(store);
+    let mut seqs = Vec::new();
+    backend.scan_meta(&mut |_, seq, _| seqs.push(seq)).unwrap();
+    assert_eq!(seqs, vec![5], "both deletes recorded; the refused sends absent");
+    drop(backend);
+    // And after a restart.
+    let reopened = EmbeddedBackend::open(&path).unwrap();
+    assert_eq!(count_messages(&reopened), 1);
+    drop(reopened);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Degraded, the log may use its preallocated room but never grow, and the applier holds back
+/// (redb's file must not grow) without stalling the writer; a close then leaves the logs for the
+/// next start to replay.
+#[test]
+fn degraded_the_log_does_not_grow_and_a_close_keeps_the_log() {
+    let dir = std::env::temp_dir().join(format!("sluice-embedded-nogrow-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let path = dir.join("store.redb");
+    let backend = EmbeddedBackend::open(&path).unwrap();
+    backend.set_free_space_override(Some(0));
+    assert!(backend.degraded().is_some());
+    let body = vec![7u8; 1 << 20];
+    let mut refused = None;
+    for seq in 0..200 {
+        let op = Op::PutMessage { queue: 1, seq, meta: vec![1], body: body.clone() };
+        match backend.apply(vec![op]) {
+            Ok(()) => backend.maintain().unwrap(),
+            Err(e) => {
+                refused = Some((seq, e));
+                break;
+            }
+        }
+    }
+    let (seq, e) = refused.expect("the log never refused");
+    assert!(matches!(e, StoreError::Full(_)), "{e}");
+    assert!(seq > 30, "the preallocated room was used ({seq} records)");
+    let wal_len = |ext: &str| std::fs::metadata(path.with_extension(ext)).unwrap().len();
+    assert_eq!(wal_len(LOG_EXTENSIONS[0]).max(wal_len(LOG_EXTENSIONS[1])), crate::wal::PREALLOCATED);
+    drop(backend);
+    let reopened = EmbeddedBackend::open(&path).unwrap();
+    assert_eq!(count_messages(&reopened), seq as usize, "every accepted record replayed");
+    drop(reopened);
+    let _ = std::fs::remove_dir_all(&dir);
+}
