@@ -8,8 +8,9 @@
 #   3. cargo build --workspace
 #   4. cargo test --workspace
 #   4b. lint: cargo fmt --check, cargo clippy --all-targets -D warnings, cargo doc with broken intra-doc links denied
-#   5. pytest tests/python              (black-box suite against target/debug/sluice)
-#   6. tests/cli/run.sh                 (the seed CLI walk-through with a JSON and a Query CLI)
+#   5. tests/cli/run.sh                 (the seed CLI walk-through with a JSON and a Query CLI; it installs the
+#                                        Query CLI's venv that step 6 uses too)
+#   6. pytest tests/python              (black-box suite against target/debug/sluice)
 #   7. tests/crash/crash_test.py        (kill -9 under load, restart, count)
 #   8. tests/readme/first_command.sh   (the README's first command, as written, starts a server that answers; it
 #                                        starts right after step 3, in the background, because its build of the
@@ -139,16 +140,17 @@ fi
 
 # ---- 5.-7. black-box tests ---------------------------------------------------------------------------------------
 if [ "$BUILD_OK" -ne 0 ]; then
-  skip_step "pytest tests/python" "build failed"
   skip_step "tests/cli/run.sh" "build failed"
+  skip_step "pytest tests/python" "build failed"
   skip_step "tests/crash/crash_test.py" "build failed"
 elif [ "$PY_OK" -ne 0 ]; then
-  skip_step "pytest tests/python" "no Python environment"
   skip_step "tests/cli/run.sh" "no Python environment"
+  skip_step "pytest tests/python" "no Python environment"
   skip_step "tests/crash/crash_test.py" "no Python environment"
 else
-  run_step "pytest tests/python" 900 "$PY" -m pytest tests/python -p no:cacheprovider -q -rfEs --durations=5
+  # The CLI walk-through first: it installs the Query-protocol awscli venv that pytest's SigV4 CLI test signs with.
   run_step "tests/cli/run.sh" 900 env VENV="$VENV" bash tests/cli/run.sh
+  run_step "pytest tests/python" 900 "$PY" -m pytest tests/python -p no:cacheprovider -q -rfEs --durations=5
   run_step "tests/crash/crash_test.py" 600 "$PY" tests/crash/crash_test.py
 fi
 

@@ -228,13 +228,17 @@ def query_cli():
 def test_generate_presigned_url_of_a_query_protocol_botocore(ep, signed_queue):
     """botocore's own generate_presigned_url (Query-protocol SQS model: the parameters go into the URL)."""
     cli = query_cli()
-    if cli is None or cli == "/usr/bin/aws":
-        pytest.skip("needs the awscli 1.29.80 venv (tests/cli/run.sh installs it)")
+    if cli is None:
+        pytest.skip("no query-protocol AWS CLI installed (Debian's awscli, or the venv tests/cli/run.sh installs)")
     url = signed_queue
-    python = Path(cli).parent / "python"
+    if cli == "/usr/bin/aws":
+        # Debian's awscli 2.9.19 carries its own botocore (Query-protocol SQS model) as awscli.botocore.
+        python, module = "/usr/bin/python3", "awscli.botocore"
+    else:
+        python, module = str(Path(cli).parent / "python"), "botocore"
     script = (
-        "import botocore.session\n"
-        f"c=botocore.session.get_session().create_client('sqs',endpoint_url={ep!r},region_name='us-east-1',"
+        f"import {module}.session as s\n"
+        f"c=s.get_session().create_client('sqs',endpoint_url={ep!r},region_name='us-east-1',"
         f"aws_access_key_id={KEY!r},aws_secret_access_key={SECRET!r})\n"
         f"print(c.generate_presigned_url('send_message',Params={{'QueueUrl':{url!r},'MessageBody':'generated'}},"
         "ExpiresIn=60))\n")
