@@ -362,11 +362,11 @@ impl Inner {
             for ((i, sub_arn, dlq, fallback), result) in meta.into_iter().zip(outcome) {
                 let Err(err) = result else { continue };
                 tracing::warn!(subscription = %sub_arn, error = %err, "SNS delivery to SQS failed");
-                let mut internal = matches!(err, EngineError::Internal(_));
+                let mut internal = matches!(err, EngineError::Internal(_) | EngineError::Unavailable(_));
                 if let (Some(dlq), Some(msg)) = (dlq, fallback) {
                     if let Err(e2) = delivery::send_to_queue(&self.engine, &dlq, msg, "sns").await {
                         tracing::warn!(subscription = %sub_arn, dlq, error = %e2, "SNS dead-letter delivery failed");
-                        internal |= matches!(e2, EngineError::Internal(_));
+                        internal |= matches!(e2, EngineError::Internal(_) | EngineError::Unavailable(_));
                     }
                 }
                 if internal && results[i].is_ok() {

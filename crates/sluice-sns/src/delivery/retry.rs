@@ -166,8 +166,8 @@ pub async fn run_pending(
             let msg = SendMessage { body: job.body.clone(), ..Default::default() };
             if let Err(e) = send_to_queue(&engine, dlq, msg, "sns").await {
                 tracing::warn!(subscription = %job.sub_arn, dlq, error = %e, "SNS dead-letter delivery failed");
-                if matches!(e, EngineError::Internal(_)) {
-                    // Storage trouble: keep the record; the delivery resumes at the next start.
+                if matches!(e, EngineError::Internal(_) | EngineError::Unavailable(_)) {
+                    // Storage trouble (a full disk included): keep the record; the delivery resumes at the next start.
                     return;
                 }
             }
