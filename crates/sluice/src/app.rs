@@ -131,6 +131,7 @@ pub async fn open(config: &Config) -> Result<Opened, StartError> {
         }
         None => tracing::info!("authentication: off (no access keys configured)"),
     }
-    let state = AppState { engine, protocol, metrics: crate::metrics::Metrics::default(), sns, auth };
+    let state =
+        AppState { engine, protocol, metrics: crate::metrics::Metrics::default(), sns, auth, limits: config.limits };
     Ok(Opened { state: Arc::new(state), _lock: lock })
 }

@@ -4,6 +4,7 @@
 //! - [`config`]: flags, `SLUICE_*` environment variables and the TOML file.
 //! - [`app`]: opens the data directory, recovers the engine, declares configured queues.
 //! - [`server`]: the HTTP(S) listener and graceful shutdown (`run(listener, shutdown, state)`).
+//! - [`limits`]: connection limits and timeouts, the open-file limit.
 //! - [`tls`]: the HTTPS certificate (rustls, ring provider), reloadable on SIGHUP.
 //! - [`auth`]: which requests must be signed (`--auth`), the check, `sluice keygen`.
 //! - [`admin`]: `/health`, `/ready`, `/metrics`, the dashboard's JSON API and static files.
@@ -16,6 +17,7 @@ pub mod admin;
 pub mod app;
 pub mod auth;
 pub mod config;
+pub mod limits;
 pub mod metrics;
 pub mod server;
 pub mod tls;
