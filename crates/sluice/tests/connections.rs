@@ -192,7 +192,7 @@ async fn a_long_poll_outlives_the_idle_timeout_on_a_keep_alive_connection() {
     let mut stream = TcpStream::connect(server.addr).await.unwrap();
     let created = exchange(&mut stream, &json_request("CreateQueue", r#"{"QueueName":"long-poll"}"#)).await;
     assert!(created.starts_with("HTTP/1.1 200"), "{created}");
-    let url = format!("http://localhost/000000000000/long-poll");
+    let url = "http://localhost/000000000000/long-poll";
     let started = Instant::now();
     let receive = format!(r#"{{"QueueUrl":"{url}","WaitTimeSeconds":2}}"#);
     let received = exchange(&mut stream, &json_request("ReceiveMessage", &receive)).await;
