@@ -34,10 +34,25 @@ struct Harness {
 }
 
 impl Harness {
+    /// Authentication off (no keys): requests reach the decoders.
     fn new() -> Harness {
+        Harness::with_args(ServeArgs::default())
+    }
+
+    /// One access key configured: every request must be signed, and each goes through
+    /// `sluice::auth::authenticate` first, as the listener does.
+    fn signed() -> Harness {
+        Harness::with_args(ServeArgs {
+            access_key_id: Some("AKIDFUZZ".into()),
+            secret_access_key: Some(sluice_protocol::auth::Secret::new("fuzz-secret")),
+            ..Default::default()
+        })
+    }
+
+    fn with_args(args: ServeArgs) -> Harness {
         let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
         let state = runtime.block_on(async {
-            let args = ServeArgs { data_dir: Some(":memory:".into()), ..Default::default() };
+            let args = ServeArgs { data_dir: Some(":memory:".into()), ..args };
             let opened = sluice::app::open(&Config::load(&args).unwrap()).await.unwrap();
             let state = opened.state.clone();
             let none = std::collections::BTreeMap::new();
@@ -69,10 +84,17 @@ impl Harness {
             host: Some(HOST),
             scheme: "http",
             body,
+            // Authentication is off (no keys): this fuzzes what comes after it.
+            identity: None,
         };
         let state = &self.state;
         let future = async {
-            match sluice_protocol::route(&request) {
+            let route = sluice_protocol::route(&request);
+            if let Err(refused) = sluice::auth::authenticate(state, &request, &route) {
+                let protocol = if request.target.is_some() { Protocol::Json } else { Protocol::Query };
+                return Some((protocol, refused));
+            }
+            match route {
                 Route::Admin => None,
                 Route::Sns(form) => {
                     let r = state.sns.handle_form(&form, request.host, "http").await;
@@ -622,6 +644,70 @@ fn query_forms_with_wrong_members_get_aws_errors_in_well_formed_xml() {
     run(|u| {
         let body = query_form(u)?;
         h.form(&body).check(&String::from_utf8_lossy(&body));
+        Ok(())
+    });
+}
+
+/// Signatures from untrusted bytes: Authorization headers and presigned query strings, well
+/// shaped with wrong parts or arbitrary, are refused with AWS's auth errors (a 4xx in well-formed
+/// XML or JSON), never a panic, never accepted.
+#[test]
+fn forged_signatures_are_refused_with_aws_errors() {
+    let h = Harness::signed();
+    run(|u| {
+        let pick = |u: &mut Unstructured<'_>, good: &'static str| -> AResult<String> {
+            if u.ratio(2, 3)? {
+                Ok(good.to_string())
+            } else {
+                nasty_string(u)
+            }
+        };
+        let credential = format!(
+            "{}/{}/{}/{}/{}",
+            pick(u, "AKIDFUZZ")?,
+            pick(u, "20260101")?,
+            pick(u, "us-east-1")?,
+            pick(u, "sqs")?,
+            pick(u, "aws4_request")?
+        );
+        let signed_headers = pick(u, "host;x-amz-date")?;
+        let signature = if u.ratio(1, 2)? { "0".repeat(64) } else { nasty_string(u)? };
+        let date = pick(u, "20260101T000000Z")?;
+        let json = u.ratio(1, 2)?;
+        let body: &[u8] = if json { b"{}" } else { b"Action=ListQueues&Version=2012-11-05" };
+        let answer = if u.ratio(1, 2)? {
+            let authorization = if u.ratio(4, 5)? {
+                format!(
+                    "{} Credential={credential}, SignedHeaders={signed_headers}, Signature={signature}",
+                    pick(u, "AWS4-HMAC-SHA256")?
+                )
+            } else {
+                nasty_string(u)?
+            };
+            let mut headers = vec![("authorization", authorization.as_str()), ("x-amz-date", date.as_str())];
+            if json {
+                headers.push(("x-amz-target", "AmazonSQS.ListQueues"));
+                headers.push(("content-type", "application/x-amz-json-1.0"));
+            } else {
+                headers.push(("content-type", "application/x-www-form-urlencoded"));
+            }
+            h.send("POST", None, &headers, body)
+        } else {
+            let enc = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+            let query = format!(
+                "Action=ListQueues&Version=2012-11-05&X-Amz-Algorithm={}&X-Amz-Credential={}&X-Amz-Date={}\
+                 &X-Amz-Expires={}&X-Amz-SignedHeaders={}&X-Amz-Signature={}",
+                enc(&pick(u, "AWS4-HMAC-SHA256")?),
+                enc(&credential),
+                enc(&date),
+                enc(&pick(u, "300")?),
+                enc(&signed_headers),
+                enc(&signature)
+            );
+            h.send("GET", Some(&query), &[], b"")
+        };
+        answer.check(&(&credential, &signed_headers, &signature, &date));
+        assert!((400..500).contains(&answer.status), "a forged signature got {}", answer.status);
         Ok(())
     });
 }
