@@ -203,3 +203,57 @@ async fn a_long_poll_outlives_the_idle_timeout_on_a_keep_alive_connection() {
             .await;
     assert!(sent.starts_with("HTTP/1.1 200"), "the connection was not kept after the poll: {sent}");
 }
+
+/// Seen: with RLIMIT_NOFILE=1024, 1,100 idle connections locked every new client out ("accept
+/// failed" for as long as they stayed). The real binary, started under a hard limit of 256
+/// descriptors, gets 300 idle connections: it keeps what fits under its connection cap (256 less
+/// the descriptors it reserves), refuses the rest, closes the idle ones after the idle timeout,
+/// and a new client is served. (On main this locks clients out for as long as the 300 stay.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn more_idle_connections_than_descriptors_do_not_lock_clients_out() {
+    use std::io::BufRead;
+    /// Kills the server when the test ends, passed or not.
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut child = Kill(
+        std::process::Command::new("sh")
+            .arg("-c")
+            .arg("ulimit -n 256 && exec \"$0\" \"$@\"")
+            .arg(env!("CARGO_BIN_EXE_sluice"))
+            .args(["serve", "--port", "0", "--data-dir", ":memory:", "--idle-timeout", "1s", "--log", "warn"])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("start sluice"),
+    );
+    let stdout = child.0.stdout.take().unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(stdout).read_line(&mut line).unwrap();
+    let addr: SocketAddr = line.trim().rsplit("://").next().unwrap().parse().unwrap();
+    let mut idle = Vec::new();
+    for _ in 0..300 {
+        idle.push(TcpStream::connect(addr).await.unwrap());
+    }
+    // Within the idle timeout and a little more, a new client's request is served (until then it
+    // is refused: a 503, or a close while a flood of refusals is being answered).
+    let started = Instant::now();
+    loop {
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        s.write_all(json_request("ListQueues", "{}").as_bytes()).await.unwrap();
+        let mut buf = [0u8; 512];
+        if let Ok(Ok(n)) = tokio::time::timeout(Duration::from_secs(2), s.read(&mut buf)).await {
+            if buf[..n].starts_with(b"HTTP/1.1 200") {
+                break;
+            }
+            assert!(n == 0 || buf.starts_with(b"HTTP/1.1 503"), "{}", String::from_utf8_lossy(&buf[..n]));
+        }
+        assert!(started.elapsed() < Duration::from_secs(15), "no client served for 15 s");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    eprintln!("served after {:?}", started.elapsed());
+    drop(idle);
+}
