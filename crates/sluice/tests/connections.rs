@@ -146,6 +146,35 @@ async fn a_truncated_body_is_answered_and_closed_within_the_body_timeout() {
     assert!(response.contains("<Code>RequestTimeoutException</Code>"), "{response}");
 }
 
+/// Seen: a body sent at 1 byte/s never cut off. Here one byte every 50 ms: the whole-body
+/// deadline ends it although bytes keep coming.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_trickling_in_is_cut_off_at_the_body_timeout() {
+    let server = start(ServeArgs { body_read_timeout: ms(400), ..Default::default() }).await;
+    let mut stream = TcpStream::connect(server.addr).await.unwrap();
+    let body = format!("{{\"QueueNamePrefix\":\"{}\"}}", "a".repeat(60));
+    let request = json_request("ListQueues", &body);
+    let (head, body) = request.split_at(request.len() - body.len());
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let started = Instant::now();
+    let (mut reader, mut writer) = stream.into_split();
+    let body = body.to_string();
+    let drip = tokio::spawn(async move {
+        for byte in body.as_bytes() {
+            if writer.write_all(&[*byte]).await.is_err() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    });
+    let mut answer = vec![0u8; 1024];
+    let n = tokio::time::timeout(Duration::from_secs(5), reader.read(&mut answer)).await.expect("no answer").unwrap();
+    let answer = String::from_utf8_lossy(&answer[..n]).to_string();
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(started.elapsed() < Duration::from_secs(2), "cut off after {:?}", started.elapsed());
+    drip.abort();
+}
+
 /// Seen: with RLIMIT_NOFILE=1024, 1,100 idle connections locked every new client out.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_beyond_the_maximum_are_refused_while_open_ones_work() {
@@ -227,6 +256,7 @@ async fn more_idle_connections_than_descriptors_do_not_lock_clients_out() {
             .arg(env!("CARGO_BIN_EXE_sluice"))
             .args(["serve", "--port", "0", "--data-dir", ":memory:", "--idle-timeout", "1s", "--log", "warn"])
             .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
             .spawn()
             .expect("start sluice"),
     );
