@@ -140,9 +140,17 @@ async fn answer_once(stream: TcpStream, tls: Option<TlsAcceptor>, not_ready: &'s
     let serve = with_tls(stream, tls, HANDSHAKE_TIMEOUT, move |io| async move {
         let service = service_fn(move |req: hyper::Request<Incoming>| async move {
             let response = unavailable_response(&req, not_ready, message);
-            // Read the body (bounded) before answering: closing with unread bytes would make the
-            // kernel reset the connection, and the client might never see the answer.
-            let _ = Limited::new(req.into_body(), MAX_REQUEST_BYTES).collect().await;
+            // Read the body before answering (closing with unread bytes would make the kernel
+            // reset the connection, and the client might never see the answer), discarding it as
+            // it comes: refusals must not buffer bodies.
+            let mut body = req.into_body();
+            let mut seen = 0;
+            while let Some(Ok(frame)) = body.frame().await {
+                seen += frame.data_ref().map_or(0, |d| d.len());
+                if seen > MAX_REQUEST_BYTES {
+                    break;
+                }
+            }
             Ok::<_, Infallible>(response)
         });
         let _ = http1::Builder::new().keep_alive(false).serve_connection(TokioIo::new(io), service).await;
