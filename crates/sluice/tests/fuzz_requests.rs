@@ -86,6 +86,7 @@ impl Harness {
             body,
             // Authentication is off (no keys): this fuzzes what comes after it.
             identity: None,
+            source_ip: Some(std::net::Ipv4Addr::LOCALHOST.into()),
         };
         let state = &self.state;
         let future = async {
@@ -94,17 +95,23 @@ impl Harness {
                 let protocol = if request.target.is_some() { Protocol::Json } else { Protocol::Query };
                 return Some((protocol, refused));
             }
-            match route {
-                Route::Admin => None,
+            // As `server::serve_one` dispatches (the admin API's own paths are not fuzzed here).
+            let sqs = match route {
+                Route::Admin => sluice_protocol::SqsRequest::unserved(&request),
                 Route::Sns(form) => {
-                    let r = state.sns.handle_form(&form, request.host, "http").await;
-                    Some((Protocol::Query, r))
+                    let caller = sluice_protocol::auth::access::Caller {
+                        identity: None,
+                        secure_transport: false,
+                        source_ip: request.source_ip,
+                        mode: state.protocol.policy_mode,
+                    };
+                    let r = state.sns.handle_form(&form, request.host, "http", &caller).await;
+                    return Some((Protocol::Query, r));
                 }
-                Route::Sqs(_) => {
-                    let outcome = sluice_protocol::handle(&state.engine, &state.protocol, &request).await;
-                    Some((outcome.protocol, outcome.response))
-                }
-            }
+                Route::Sqs(sqs) => sqs,
+            };
+            let outcome = sluice_protocol::handle(&state.engine, &state.protocol, &request, sqs).await;
+            Some((outcome.protocol, outcome.response))
         };
         // No valid long poll is ever generated; a request that still waits is a finding.
         let answered = self
