@@ -30,6 +30,8 @@ pub(crate) mod dedup;
 pub(crate) mod digest;
 pub(crate) mod engine;
 pub(crate) mod error;
+#[cfg(test)]
+mod fuzz;
 pub mod iam;
 pub mod message;
 pub(crate) mod policy;

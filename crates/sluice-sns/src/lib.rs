@@ -51,6 +51,8 @@ pub(crate) mod validation;
 // beside SQS's; the handlers here see only the typed values.
 pub(crate) use sluice_protocol::sns::{action, error, wire};
 #[cfg(test)]
+mod fuzz;
+#[cfg(test)]
 pub(crate) mod test_support;
 
 use std::collections::BTreeMap;

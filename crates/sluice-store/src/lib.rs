@@ -27,6 +27,9 @@ pub mod stats;
 pub mod wal;
 mod writer;
 
+#[cfg(test)]
+mod fuzz;
+
 pub use namespace::{is_reserved_queue_id, Namespace, RESERVED_QUEUE_IDS};
 pub use writer::{Store, StoreStats, LAZY_SYNC_DELAY};
 

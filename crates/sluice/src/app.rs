@@ -155,6 +155,14 @@ pub async fn open(config: &Config) -> Result<Opened, StartError> {
         }
         None => tracing::info!("authentication: off (no access keys configured)"),
     }
-    let state = AppState { engine, protocol, metrics: crate::metrics::Metrics::default(), sns, auth, guard };
+    let state = AppState {
+        engine,
+        protocol,
+        metrics: crate::metrics::Metrics::default(),
+        sns,
+        auth,
+        guard,
+        limits: config.limits,
+    };
     Ok(Opened { state: Arc::new(state), _lock: lock })
 }

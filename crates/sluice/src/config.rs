@@ -11,6 +11,8 @@ use serde::Deserialize;
 use sluice_protocol::auth::access::PolicyMode;
 use sluice_protocol::auth::{Credentials, Secret};
 
+use crate::limits::{parse_duration, ConnectionLimits};
+
 /// Flags of `sluice serve`. Every flag also reads an environment variable.
 #[derive(Debug, Clone, Args, Default)]
 pub struct ServeArgs {
@@ -80,6 +82,19 @@ pub struct ServeArgs {
     /// they would deny, for teams adopting policies [default: enforce]
     #[arg(long, env = "SLUICE_POLICY_MODE")]
     pub policy_mode: Option<String>,
+    /// Most time a client may take to send a request's head, e.g. "10s" or "500ms" [default: 10s]
+    #[arg(long, env = "SLUICE_HEADER_READ_TIMEOUT")]
+    pub header_read_timeout: Option<String>,
+    /// Most time a client may take to send a request's body [default: 30s]
+    #[arg(long, env = "SLUICE_BODY_READ_TIMEOUT")]
+    pub body_read_timeout: Option<String>,
+    /// How long an idle keep-alive connection is kept (a long poll is not idle) [default: 60s]
+    #[arg(long, env = "SLUICE_IDLE_TIMEOUT")]
+    pub idle_timeout: Option<String>,
+    /// Open connections at most; beyond it clients get 503 ServiceUnavailable. Lowered at start
+    /// if the open-file limit is smaller [default: 10000]
+    #[arg(long, env = "SLUICE_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
 }
 
 /// The TOML file's contents; every key is optional.
@@ -107,6 +122,10 @@ pub struct FileConfig {
     /// Access keys requests may be signed with.
     #[serde(default)]
     pub access_keys: Vec<AccessKeyDecl>,
+    pub header_read_timeout: Option<DurationSetting>,
+    pub body_read_timeout: Option<DurationSetting>,
+    pub idle_timeout: Option<DurationSetting>,
+    pub max_connections: Option<usize>,
     /// Queues to create at startup.
     #[serde(default)]
     pub queues: Vec<QueueDecl>,
@@ -134,6 +153,24 @@ pub enum AuthMode {
     Off,
     /// Every request must carry a valid SigV4 signature of a configured key.
     SigV4,
+}
+
+/// A duration in the TOML file: a string with a unit (`"250ms"`, `"10s"`, `"2m"`) or a number of
+/// seconds.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum DurationSetting {
+    Seconds(u64),
+    Text(String),
+}
+
+impl DurationSetting {
+    fn text(self) -> String {
+        match self {
+            DurationSetting::Seconds(n) => n.to_string(),
+            DurationSetting::Text(t) => t,
+        }
+    }
 }
 
 /// A queue declared in the config file.
@@ -190,6 +227,8 @@ pub struct Config {
     pub access_keys: Vec<Credentials>,
     /// `--policy-mode`.
     pub policy_mode: PolicyMode,
+    /// Connection limits and timeouts of the listener.
+    pub limits: ConnectionLimits,
     pub queues: Vec<QueueDecl>,
 }
 
@@ -286,6 +325,34 @@ impl Config {
                     .into(),
             ));
         }
+        let defaults = ConnectionLimits::default();
+        let duration = |name: &str, flag: &Option<String>, file: Option<DurationSetting>, default| match flag
+            .clone()
+            .or(file.map(DurationSetting::text))
+        {
+            None => Ok(default),
+            Some(text) => parse_duration(&text).map_err(|e| ConfigError::Invalid(format!("{name}: {e}"))),
+        };
+        let max_connections = args.max_connections.or(file.max_connections).unwrap_or(defaults.max_connections);
+        if max_connections == 0 {
+            return Err(ConfigError::Invalid("max_connections must be at least 1".into()));
+        }
+        let limits = ConnectionLimits {
+            header_read_timeout: duration(
+                "header_read_timeout",
+                &args.header_read_timeout,
+                file.header_read_timeout,
+                defaults.header_read_timeout,
+            )?,
+            body_read_timeout: duration(
+                "body_read_timeout",
+                &args.body_read_timeout,
+                file.body_read_timeout,
+                defaults.body_read_timeout,
+            )?,
+            idle_timeout: duration("idle_timeout", &args.idle_timeout, file.idle_timeout, defaults.idle_timeout)?,
+            max_connections,
+        };
         Ok(Config {
             allowed_hosts: list(&args.allowed_hosts, file.allowed_hosts),
             sns_endpoints,
@@ -302,6 +369,7 @@ impl Config {
             auth,
             access_keys,
             policy_mode,
+            limits,
             queues: file.queues,
         })
     }
@@ -442,6 +510,17 @@ mod tests {
         let sigv4_without_keys = ServeArgs { auth: Some("sigv4".into()), ..Default::default() };
         assert!(Config::load(&sigv4_without_keys).is_err());
         assert!(Config::load(&ServeArgs { auth: Some("maybe".into()), ..Default::default() }).is_err());
+        std::fs::write(&path, "idle_timeout = \"90s\"\nbody_read_timeout = 5\nmax_connections = 50\n").unwrap();
+        let limits = Config::load(&ServeArgs { config: Some(path.clone()), ..Default::default() }).unwrap().limits;
+        assert_eq!(limits.idle_timeout, std::time::Duration::from_secs(90));
+        assert_eq!(limits.body_read_timeout, std::time::Duration::from_secs(5));
+        assert_eq!(limits.header_read_timeout, ConnectionLimits::default().header_read_timeout);
+        assert_eq!(limits.max_connections, 50);
+        let flag = ServeArgs { config: Some(path.clone()), idle_timeout: Some("250ms".into()), ..Default::default() };
+        assert_eq!(Config::load(&flag).unwrap().limits.idle_timeout, std::time::Duration::from_millis(250));
+        let zero =
+            ServeArgs { config: Some(path.clone()), header_read_timeout: Some("0s".into()), ..Default::default() };
+        assert!(Config::load(&zero).is_err(), "a timeout of zero");
         let bad = dir.join("bad.toml");
         std::fs::write(&bad, "prot = 1\n").unwrap();
         assert!(Config::load(&ServeArgs { config: Some(bad), ..Default::default() }).is_err());

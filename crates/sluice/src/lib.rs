@@ -4,6 +4,7 @@
 //! - [`config`]: flags, `SLUICE_*` environment variables and the TOML file.
 //! - [`app`]: opens the data directory, recovers the engine, declares configured queues.
 //! - [`server`]: the HTTP(S) listener and graceful shutdown (`run(listener, shutdown, state)`).
+//! - [`limits`]: connection limits and timeouts, the open-file limit.
 //! - [`tls`]: the HTTPS certificate (rustls, ring provider), reloadable on SIGHUP.
 //! - [`guard`]: the checks every request passes first (Host, Origin, no state change by unsigned
 //!   GET): no web page may drive the server.
@@ -19,6 +20,7 @@ pub mod app;
 pub mod auth;
 pub mod config;
 pub mod guard;
+pub mod limits;
 pub mod metrics;
 pub mod server;
 pub mod tls;

@@ -80,6 +80,12 @@ async fn serve(args: ServeArgs) -> ExitCode {
         }
     };
     init_logging(&config);
+    // Every connection is a descriptor: take the hard limit (logged; run() keeps max_connections under it).
+    match sluice::limits::raise_open_file_limit() {
+        Ok((before, after)) if after > before => tracing::info!(before, after, "open-file limit raised"),
+        Ok((_, after)) => tracing::info!(limit = after, "open-file limit already at its hard limit"),
+        Err(e) => tracing::warn!(error = %e, "cannot raise the open-file limit"),
+    }
     // The certificate is read before binding: a bad pair fails at once, with nothing listening.
     let tls = match &config.tls {
         None => None,

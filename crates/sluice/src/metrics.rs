@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use sluice_engine::Engine;
@@ -19,6 +19,8 @@ pub struct Metrics {
     latency: Mutex<HashMap<&'static str, Histogram>>,
     /// Open HTTP connections.
     pub open_connections: AtomicI64,
+    /// Connections refused because `max_connections` were open.
+    pub refused_connections: AtomicU64,
 }
 
 impl Default for Metrics {
@@ -27,6 +29,7 @@ impl Default for Metrics {
             requests: Mutex::new(HashMap::new()),
             latency: Mutex::new(HashMap::new()),
             open_connections: AtomicI64::new(0),
+            refused_connections: AtomicU64::new(0),
         }
     }
 }
@@ -93,6 +96,13 @@ impl Metrics {
         let _ = writeln!(out, "sluice_store_degraded {}", u8::from(engine.store().degraded().is_some()));
         header(&mut out, "sluice_open_connections", "gauge", "Open HTTP connections.");
         let _ = writeln!(out, "sluice_open_connections {}", self.open_connections.load(Ordering::Relaxed));
+        header(
+            &mut out,
+            "sluice_refused_connections_total",
+            "counter",
+            "Connections refused (503) or closed because max_connections were open.",
+        );
+        let _ = writeln!(out, "sluice_refused_connections_total {}", self.refused_connections.load(Ordering::Relaxed));
         header(&mut out, "sluice_long_polls_waiting", "gauge", "ReceiveMessage calls waiting in a long poll.");
         let _ = writeln!(out, "sluice_long_polls_waiting {}", engine.long_polls_waiting());
         out

@@ -7,6 +7,10 @@
 //! `--tls-key`; see [`crate::tls`]) runs the handshake in the connection's task, then serves the
 //! decrypted stream exactly like a plain one. Queue URLs built from the `Host` header then start
 //! with `https://`.
+//!
+//! Every connection is held to [`ConnectionLimits`] (see [`crate::limits`]): a header, body and
+//! idle timeout, and a maximum number of open connections beyond which clients are refused with
+//! a 503.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -27,6 +31,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 
+use crate::limits::{Activity, ConnectionLimits, Tracked};
 use crate::metrics::Metrics;
 
 /// The bound socket and, for HTTPS, the acceptor every connection's TLS handshake goes through.
@@ -52,21 +57,22 @@ impl Listener {
     }
 }
 
-/// How long a client may take to finish its TLS handshake: a peer that connects and sends
-/// nothing must not hold a task (and a graceful-shutdown slot) forever.
+/// How long a client may take to finish its TLS handshake (or, during startup and when refused,
+/// to send its one request): a peer that connects and sends nothing must not hold a task (and a
+/// graceful-shutdown slot) forever. Serving, the handshake gets the header read timeout.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Runs the TLS handshake if there is an acceptor and hands the stream to `serve`. A failed
 /// handshake (plain HTTP sent to the HTTPS port, an untrusted certificate on the client side, a
 /// timeout) ends the connection and is logged at debug level: it is the client's problem.
-async fn with_tls<F, Fut>(stream: TcpStream, tls: Option<TlsAcceptor>, serve: F)
+async fn with_tls<F, Fut>(stream: TcpStream, tls: Option<TlsAcceptor>, handshake_timeout: Duration, serve: F)
 where
     F: FnOnce(Box<dyn Io>) -> Fut,
     Fut: Future<Output = ()>,
 {
     match tls {
         None => serve(Box::new(stream)).await,
-        Some(acceptor) => match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+        Some(acceptor) => match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
             Ok(Ok(tls_stream)) => serve(Box::new(tls_stream)).await,
             Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
             Err(_) => tracing::debug!("TLS handshake timed out"),
@@ -90,6 +96,8 @@ pub struct AppState {
     pub guard: crate::guard::Guard,
     /// The access keys requests must be signed with; None: `--auth off` (see [`crate::auth`]).
     pub auth: Option<Arc<sluice_protocol::auth::KeyRing>>,
+    /// Connection limits and timeouts.
+    pub limits: ConnectionLimits,
 }
 
 /// Decrements the open-connections gauge when a connection task ends.
@@ -118,29 +126,88 @@ pub async fn serve_while_starting(listener: Listener, ready: tokio::sync::onesho
                 }
             },
         };
-        let tls = listener.tls.clone();
-        tokio::spawn(with_tls(stream, tls, |io| async move {
-            let service =
-                service_fn(|req: hyper::Request<Incoming>| async move { Ok::<_, Infallible>(starting_response(&req)) });
-            let _ = http1::Builder::new().keep_alive(false).serve_connection(TokioIo::new(io), service).await;
-        }));
+        tokio::spawn(answer_once(
+            stream,
+            listener.tls.clone(),
+            "recovering",
+            "sluice is recovering its store; retry shortly.",
+        ));
     }
 }
 
-fn starting_response(req: &hyper::Request<Incoming>) -> Response<Full<Bytes>> {
-    let plain = |status: u16, body: &'static str| {
-        let mut r = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
+/// Serves one request on `stream` with a 503 (`/health` stays 200: the process is alive) and
+/// closes it, all within [`HANDSHAKE_TIMEOUT`]. Used while the store recovers and for
+/// connections beyond the limit.
+async fn answer_once(stream: TcpStream, tls: Option<TlsAcceptor>, not_ready: &'static str, message: &'static str) {
+    let serve = with_tls(stream, tls, HANDSHAKE_TIMEOUT, move |io| async move {
+        let service = service_fn(move |req: hyper::Request<Incoming>| async move {
+            let response = unavailable_response(&req, not_ready, message);
+            // Read the body before answering (closing with unread bytes would make the kernel
+            // reset the connection, and the client might never see the answer), discarding it as
+            // it comes: refusals must not buffer bodies.
+            let mut body = req.into_body();
+            let mut seen = 0;
+            while let Some(Ok(frame)) = body.frame().await {
+                seen += frame.data_ref().map_or(0, |d| d.len());
+                if seen > MAX_REQUEST_BYTES {
+                    break;
+                }
+            }
+            Ok::<_, Infallible>(response)
+        });
+        let _ = http1::Builder::new().keep_alive(false).serve_connection(TokioIo::new(io), service).await;
+    });
+    let _ = tokio::time::timeout(HANDSHAKE_TIMEOUT, serve).await;
+}
+
+fn unavailable_response(
+    req: &hyper::Request<Incoming>,
+    not_ready: &'static str,
+    message: &'static str,
+) -> Response<Full<Bytes>> {
+    let plain = |status: u16, body: String| {
+        let mut r = Response::new(Full::new(Bytes::from(body)));
         *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
         r.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static("text/plain"));
         r
     };
     match req.uri().path() {
-        "/health" => plain(200, "ok\n"),
-        "/ready" => plain(503, "recovering\n"),
+        "/health" => plain(200, "ok\n".into()),
+        "/ready" => plain(503, format!("{not_ready}\n")),
         _ => {
             let protocol = if req.headers().contains_key("x-amz-target") { Protocol::Json } else { Protocol::Query };
-            let err = ApiError::ServiceUnavailable("sluice is recovering its store; retry shortly.".into());
+            let err = ApiError::ServiceUnavailable(message.into());
             to_hyper(early_error(protocol, &err))
+        }
+    }
+}
+
+/// How many refusals (503 answers to connections beyond the limit) may be in progress at once.
+/// Beyond that, during a flood, further connections are closed straight after accept: answering
+/// them would cost the descriptors and tasks the limit is there to save.
+const REFUSALS_AT_ONCE: usize = 64;
+
+/// Backs off after failed accepts (out of descriptors, out of memory): 10 ms doubling up to 1 s,
+/// so a persistent failure neither spins a core nor floods the log.
+struct AcceptBackoff {
+    failures: u32,
+}
+
+impl AcceptBackoff {
+    async fn failed(&mut self, e: &std::io::Error) {
+        self.failures += 1;
+        let delay = Duration::from_millis(5u64 << self.failures.min(8)).min(Duration::from_secs(1));
+        // The first failure of a run, then every 100th: one line per incident, not per retry.
+        if self.failures % 100 == 1 {
+            tracing::warn!(error = %e, failures = self.failures, retry_in = ?delay, "accept failed");
+        }
+        tokio::time::sleep(delay).await;
+    }
+
+    fn succeeded(&mut self) {
+        if self.failures > 0 {
+            tracing::info!(failures = self.failures, "accepting connections again");
+            self.failures = 0;
         }
     }
 }
@@ -152,36 +219,79 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 pub async fn run(listener: Listener, shutdown: impl Future<Output = ()>, state: Arc<AppState>) {
     let graceful = GracefulShutdown::new();
     let scheme = listener.scheme();
+    let limits = state.limits;
+    let max_connections = crate::limits::effective_max_connections(limits.max_connections);
+    let slots = Arc::new(tokio::sync::Semaphore::new(max_connections));
+    let refusals = Arc::new(tokio::sync::Semaphore::new(REFUSALS_AT_ONCE));
+    let mut backoff = AcceptBackoff { failures: 0 };
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
             accepted = listener.tcp.accept() => match accepted {
-                Ok(conn) => conn,
+                Ok(conn) => {
+                    backoff.succeeded();
+                    conn
+                }
                 Err(e) => {
-                    // Out of file descriptors and the like: back off instead of spinning.
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    backoff.failed(&e).await;
                     continue;
                 }
             },
             _ = &mut shutdown => break,
         };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            // Over the limit. A 503 ServiceUnavailable rather than a bare close: it says why, and
+            // the AWS SDKs retry it with backoff (a reset connection is retried too, but reads as
+            // a network fault). The answer is bounded in time and in how many run at once.
+            state.metrics.refused_connections.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            if refusals.available_permits() == REFUSALS_AT_ONCE {
+                tracing::warn!(%peer, max_connections, "connection limit reached; refusing");
+            }
+            if let Ok(refusal) = refusals.clone().try_acquire_owned() {
+                let tls = listener.tls.clone();
+                tokio::spawn(async move {
+                    answer_once(
+                        stream,
+                        tls,
+                        "too many connections",
+                        "sluice has too many open connections; retry shortly.",
+                    )
+                    .await;
+                    drop(refusal);
+                });
+            }
+            continue;
+        };
         let _ = stream.set_nodelay(true);
         let conn_state = state.clone();
+        let activity = Arc::new(Activity::default());
+        let conn_activity = activity.clone();
         let service = service_fn(move |req| {
             let state = conn_state.clone();
-            async move { Ok::<_, Infallible>(serve_one(&state, scheme, peer.ip(), req).await) }
+            let activity = conn_activity.clone();
+            async move {
+                let _handling = activity.handling();
+                Ok::<_, Infallible>(serve_one(&state, scheme, peer.ip(), req).await)
+            }
         });
         // Taken here, before the handshake: shutdown waits for this connection from now on
-        // (a handshake in progress is bounded by HANDSHAKE_TIMEOUT).
+        // (a handshake in progress is bounded by the header read timeout).
         let watcher = graceful.watcher();
         state.metrics.open_connections.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let guard = ConnectionGuard(state.clone());
-        tokio::spawn(with_tls(stream, listener.tls.clone(), move |io| async move {
+        tokio::spawn(with_tls(stream, listener.tls.clone(), limits.header_read_timeout, move |io| async move {
             let _guard = guard;
+            let _slot = slot;
+            let io = Tracked { io, activity: activity.clone() };
             let conn = http1::Builder::new().keep_alive(true).serve_connection(TokioIo::new(io), service);
-            if let Err(e) = watcher.watch(conn).await {
-                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            // Dropping the connection when a timeout expires closes it.
+            tokio::select! {
+                ended = watcher.watch(conn) => if let Err(e) = ended {
+                    tracing::debug!(%peer, error = %e, "connection ended with an error");
+                },
+                what = crate::limits::expired(&activity, &limits) => {
+                    tracing::debug!(%peer, "closing connection: {what}");
+                }
             }
         }));
     }
@@ -210,9 +320,20 @@ async fn serve_one(
     let (parts, body) = req.into_parts();
     let target = header_str(&parts, "x-amz-target");
     let protocol = if target.is_some() { Protocol::Json } else { Protocol::Query };
-    let body = match Limited::new(body, MAX_REQUEST_BYTES).collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(e) => {
+    // The whole body within its deadline: a client that stalls or sends fewer bytes than its
+    // Content-Length gets an answer (and the connection closed) instead of holding it forever.
+    let collected =
+        tokio::time::timeout(state.limits.body_read_timeout, Limited::new(body, MAX_REQUEST_BYTES).collect());
+    let body = match collected.await {
+        Ok(Ok(collected)) => collected.to_bytes(),
+        Err(_) => {
+            let limit = state.limits.body_read_timeout;
+            let err = ApiError::RequestTimeout(format!("The request body was not received within {limit:?}."));
+            let mut response = to_hyper(early_error(protocol, &err));
+            response.headers_mut().insert(header::CONNECTION, header::HeaderValue::from_static("close"));
+            return response;
+        }
+        Ok(Err(e)) => {
             let err = if e.is::<http_body_util::LengthLimitError>() {
                 ApiError::RequestTooLarge(MAX_REQUEST_BYTES + 1, MAX_REQUEST_BYTES)
             } else {

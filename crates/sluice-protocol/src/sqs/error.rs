@@ -44,6 +44,10 @@ pub enum ApiError {
     /// state-changing action by unsigned GET: sluice's `guard`).
     #[error("{0}")]
     AccessDenied(String),
+    /// The client did not send its whole request in time (the listener's body timeout). The AWS
+    /// SDKs retry this code as a transient error.
+    #[error("{0}")]
+    RequestTimeout(String),
 }
 
 /// How an [`ApiError`] looks on the wire.
@@ -172,6 +176,9 @@ impl ApiError {
                 sender_fault: false,
                 status: 503,
             },
+            // botocore's legacy retry table matches this code with status 408; its standard
+            // mode retries RequestTimeout and RequestTimeoutException alike.
+            ApiError::RequestTimeout(_) => coral!("RequestTimeoutException", "RequestTimeoutException", 408),
         }
     }
 
