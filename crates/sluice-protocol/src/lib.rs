@@ -94,7 +94,8 @@ impl<'a> SqsRequest<'a> {
 /// the version decides.
 pub const SNS_VERSION: &str = "2010-03-31";
 
-/// Routes a request: JSON 1.0 (an `X-Amz-Target`) is SQS; a GET without an `Action` is sluice's own;
+/// Routes a request: JSON 1.0 (an `X-Amz-Target`) is SQS; a GET without an `Action`, and the
+/// dashboard's `POST /ui/login` and `/ui/logout`, are sluice's own;
 /// otherwise the form is parsed (query string and body, [`Form`]) and a `Version=2010-03-31` makes
 /// it SNS, as do the two actions of the SubscribeURL / UnsubscribeURL links SNS hands out
 /// (`ConfirmSubscription`, `Unsubscribe`: not SQS actions) when no Version is given; the rest is
@@ -105,6 +106,10 @@ pub fn route<'a>(req: &Request<'a>) -> Route<'a> {
         return Route::Sqs(SqsRequest::Json);
     }
     let has_action = req.query.is_some_and(|q| q.contains("Action="));
+    // The dashboard's login and logout: sluice's own, never an SQS queue URL (account ids are digits).
+    if req.method == "POST" && matches!(req.path, "/ui/login" | "/ui/logout") {
+        return Route::Admin;
+    }
     if req.method == "GET" && !has_action {
         return Route::Admin;
     }

@@ -1,17 +1,47 @@
 //! sluice's own HTTP endpoints beside the SQS API: health and readiness, Prometheus metrics, the
-//! JSON API the dashboard reads (`/api/...`), and the dashboard's static files (`/ui`), which are
-//! compiled into the binary. State changes from the dashboard go through the SQS API itself.
+//! JSON API the dashboard reads (`/api/...`), the dashboard's static files (`/ui`), which are
+//! compiled into the binary, and its login (`/ui/session`, `POST /ui/login`, `POST /ui/logout`;
+//! sessions are [`crate::session`]'s). State changes from the dashboard go through the SQS API
+//! itself.
+//!
+//! Every answer here carries [`security_headers`]: a Content-Security-Policy that allows only
+//! this server's own script, style and connections (the UI has no inline script or style), no
+//! framing, no MIME sniffing, no referrer. `/metrics` requires `Authorization: Bearer <token>`
+//! when `--metrics-token` is set (401 otherwise); `/health` and `/ready` never do.
 
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
+use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
+use sha2::Sha256;
 use sluice_engine::{Engine, QueueOverview};
+use sluice_protocol::auth::Secret;
+use sluice_protocol::Request;
+
+use crate::server::AppState;
 
 /// A response from one of these endpoints.
 pub struct AdminResponse {
     pub status: u16,
     pub content_type: &'static str,
+    /// Extra headers: the security headers, `Set-Cookie`, `Cache-Control`.
+    pub headers: Vec<(&'static str, String)>,
     pub body: Vec<u8>,
+}
+
+/// The dashboard's Content-Security-Policy: its own files and API only (the favicon is a
+/// `data:` URL). Nothing inline runs: app.js is a file and styles are in style.css.
+pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+                       connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// The headers every answer of these endpoints carries.
+pub fn security_headers() -> [(&'static str, String); 4] {
+    [
+        ("content-security-policy", CSP.to_string()),
+        ("x-frame-options", "DENY".to_string()),
+        ("x-content-type-options", "nosniff".to_string()),
+        ("referrer-policy", "no-referrer".to_string()),
+    ]
 }
 
 const INDEX_HTML: &str = include_str!("ui/index.html");
@@ -19,11 +49,13 @@ const APP_JS: &str = include_str!("ui/app.js");
 const STYLE_CSS: &str = include_str!("ui/style.css");
 
 fn json_response(status: u16, value: Value) -> AdminResponse {
-    AdminResponse { status, content_type: "application/json", body: value.to_string().into_bytes() }
+    // Message bodies and session tokens: no cache keeps a copy.
+    let headers = vec![("cache-control", "no-store".to_string())];
+    AdminResponse { status, content_type: "application/json", headers, body: value.to_string().into_bytes() }
 }
 
 fn text(status: u16, content_type: &'static str, body: &str) -> AdminResponse {
-    AdminResponse { status, content_type, body: body.as_bytes().to_vec() }
+    AdminResponse { status, content_type, headers: Vec::new(), body: body.as_bytes().to_vec() }
 }
 
 /// Percent-decodes a path segment (queue names are plain, but a browser may encode anything).
@@ -54,16 +86,21 @@ fn overview_json(q: &QueueOverview, base_url: &str, account: &str) -> Value {
     })
 }
 
-/// Answers GET requests for these endpoints; None when the path is not one of them.
-pub fn handle(
-    engine: &Engine,
-    sns: &sluice_sns::Sns,
-    metrics: &crate::metrics::Metrics,
-    path: &str,
-    query: Option<&str>,
-    base_url: &str,
-) -> Option<AdminResponse> {
+/// Answers requests for these endpoints (routed as [`Route::Admin`](sluice_protocol::Route):
+/// GETs, and the login's POSTs), with the security headers; None when the path is not one of
+/// them. `base_url`: how the client reaches this server (its scheme decides the cookie's
+/// `Secure`).
+pub fn handle(state: &AppState, req: &Request<'_>, base_url: &str) -> Option<AdminResponse> {
+    let mut response = route(state, req, base_url)?;
+    response.headers.extend(security_headers());
+    Some(response)
+}
+
+fn route(state: &AppState, req: &Request<'_>, base_url: &str) -> Option<AdminResponse> {
+    let (engine, sns, metrics) = (&*state.engine, &state.sns, &state.metrics);
+    let (path, query) = (req.path, req.query);
     let account = engine.account_id();
+    let secure = base_url.starts_with("https://");
     Some(match path {
         // These handlers serve only after recovery (before it, server::serve_while_starting answers
         // /ready with 503), so here the server is live and ready.
@@ -75,10 +112,19 @@ pub fn handle(
             None => text(200, "text/plain", "ok\n"),
         },
         "/metrics" => {
+            if !metrics_token_ok(state.metrics_token.as_ref(), req) {
+                let mut r = text(401, "text/plain", "401 Unauthorized: /metrics needs Authorization: Bearer <token>\n");
+                r.headers.push(("www-authenticate", "Bearer realm=\"sluice metrics\"".to_string()));
+                return Some(r);
+            }
             let mut body = metrics.render(engine, &sns.overviews());
             crate::metrics::render_denied_deliveries(&mut body, sns.denied_deliveries());
             text(200, "text/plain; version=0.0.4", &body)
         }
+        "/ui/session" => session_info(state, req),
+        "/ui/login" if req.method == "POST" => login(state, req, secure),
+        "/ui/logout" if req.method == "POST" => logout(state, req, secure),
+        "/ui/login" | "/ui/logout" => json_response(405, json!({ "error": "use POST" })),
         "/api/topics" => {
             let topics: Vec<Value> = sns
                 .overviews()
@@ -155,6 +201,101 @@ pub fn handle(
             }
         }
     })
+}
+
+/// Whether `/metrics` may be served: no token configured, or `Authorization: Bearer <token>`
+/// (compared in constant time).
+fn metrics_token_ok(token: Option<&Secret>, req: &Request<'_>) -> bool {
+    let Some(token) = token else { return true };
+    let given = req
+        .headers
+        .get(hyper::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    let Some(given) = given else { return false };
+    // MAC both under a per-process random key, then compare the MACs in constant time.
+    let mac = |s: &str| {
+        let mut m = Hmac::<Sha256>::new_from_slice(metrics_compare_key()).expect("HMAC takes any key length");
+        m.update(s.as_bytes());
+        m
+    };
+    mac(given).verify_slice(&mac(token.expose()).finalize().into_bytes()).is_ok()
+}
+
+fn metrics_compare_key() -> &'static [u8; 32] {
+    static KEY: std::sync::OnceLock<[u8; 32]> = std::sync::OnceLock::new();
+    KEY.get_or_init(|| {
+        let mut key = [0u8; 32];
+        getrandom::fill(&mut key).expect("the OS random source");
+        key
+    })
+}
+
+/// `GET /ui/session`: whether the dashboard needs a login and, when logged in, who and the CSRF
+/// token for state-changing calls (the cookie itself is HttpOnly; the page learns its token here).
+fn session_info(state: &AppState, req: &Request<'_>) -> AdminResponse {
+    if state.auth.is_none() {
+        return json_response(200, json!({ "auth_required": false, "logged_in": false }));
+    }
+    match state.sessions.lookup(req.headers) {
+        Some(s) => json_response(200, session_json(&s)),
+        None => json_response(200, json!({ "auth_required": true, "logged_in": false })),
+    }
+}
+
+fn session_json(s: &crate::session::Session) -> Value {
+    json!({
+        "auth_required": true,
+        "logged_in": true,
+        "access_key_id": s.identity.access_key_id(),
+        "account_id": s.identity.account_id(),
+        "principal_arn": s.identity.principal_arn(),
+        "csrf_token": s.csrf_token,
+    })
+}
+
+/// `POST /ui/login` with `access_key_id` and `secret_access_key`, as JSON or a form.
+fn login(state: &AppState, req: &Request<'_>, secure: bool) -> AdminResponse {
+    let Some(keys) = &state.auth else {
+        return json_response(400, json!({ "error": "authentication is off: the dashboard needs no login" }));
+    };
+    let field = |name: &str| -> Option<String> {
+        if req.content_type.is_some_and(|ct| ct.contains("json")) || req.body.starts_with(b"{") {
+            let v: Value = serde_json::from_slice(req.body).ok()?;
+            v.get(name)?.as_str().map(str::to_string)
+        } else {
+            form_urlencoded::parse(req.body).find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
+        }
+    };
+    let (Some(id), Some(secret)) = (field("access_key_id"), field("secret_access_key")) else {
+        return json_response(400, json!({ "error": "send access_key_id and secret_access_key" }));
+    };
+    let Some(identity) = keys.check_secret(&id, &secret) else {
+        // The id may be logged; the secret never is.
+        tracing::warn!(access_key_id = %id, source_ip = ?req.source_ip, "dashboard login refused");
+        return json_response(401, json!({ "error": "The access key id or secret is wrong." }));
+    };
+    tracing::info!(access_key_id = %id, account = identity.account_id(), "dashboard login");
+    let (cookie, session) = state.sessions.open(identity);
+    let mut r = json_response(200, session_json(&session));
+    r.headers.push(("set-cookie", crate::session::set_cookie(&cookie, secure)));
+    r
+}
+
+/// `POST /ui/logout`: ends the session (with its CSRF token: another page cannot log the user
+/// out) and deletes the cookie.
+fn logout(state: &AppState, req: &Request<'_>, secure: bool) -> AdminResponse {
+    if let Some(session) = state.sessions.lookup(req.headers) {
+        let token = req.headers.get(crate::session::CSRF_HEADER).and_then(|v| v.to_str().ok());
+        if !crate::session::csrf_matches(&state.sessions, &session, token) {
+            return json_response(403, json!({ "error": "logout needs the session's CSRF token" }));
+        }
+        state.sessions.close(req.headers);
+    }
+    let mut r = json_response(200, json!({ "logged_in": false }));
+    r.headers.push(("set-cookie", crate::session::clear_cookie(secure)));
+    r
 }
 
 fn queue_detail(engine: &Engine, name: &str, base_url: &str) -> AdminResponse {

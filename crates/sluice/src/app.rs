@@ -163,6 +163,8 @@ pub async fn open(config: &Config) -> Result<Opened, StartError> {
         auth,
         guard,
         limits: config.limits,
+        sessions: crate::session::Sessions::new(),
+        metrics_token: config.metrics_token.clone(),
     };
     Ok(Opened { state: Arc::new(state), _lock: lock })
 }

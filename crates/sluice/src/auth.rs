@@ -9,6 +9,11 @@
 //! answered in the protocol the request speaks, with AWS's codes (see `sqs/error.rs`,
 //! `sns/error.rs` in sluice-protocol).
 //!
+//! The dashboard cannot sign: a browser holding a login session ([`crate::session`]) may instead
+//! present its cookie, for `/api/…` and the SQS API (the dashboard's changes are SQS calls), and
+//! by any method but GET/HEAD must also send the session's CSRF token. A request that carries a
+//! signature is judged by it alone, cookie or not.
+//!
 //! Protected mode (no keys, no explicit `--auth`: loopback only) is decided in
 //! [`crate::config::Config::protected_mode_refusal`] and enforced by `main` after binding.
 
@@ -23,7 +28,17 @@ use crate::server::AppState;
 
 /// Verifies `req` when the server requires signatures. `Ok(None)`: nothing to check (auth off,
 /// or an open admin path); `Err`: the error response to send.
+/// A refusal of a dashboard API call carries the dashboard's security headers, like its answers.
 pub fn authenticate(state: &AppState, req: &Request<'_>, route: &Route) -> Result<Option<Identity>, Response> {
+    check(state, req, route).map_err(|mut denied| {
+        if matches!(route, Route::Admin) {
+            denied.headers.extend(crate::admin::security_headers());
+        }
+        denied
+    })
+}
+
+fn check(state: &AppState, req: &Request<'_>, route: &Route) -> Result<Option<Identity>, Response> {
     let Some(keys) = &state.auth else { return Ok(None) };
     let now = SystemTime::now();
     let (service, protocol) = match route {
@@ -32,6 +47,24 @@ pub fn authenticate(state: &AppState, req: &Request<'_>, route: &Route) -> Resul
         Route::Sqs(sqs) => (Service::Sqs, Some(sqs.protocol())),
         Route::Sns(_) => (Service::Sns, None),
     };
+    if !signed(req) && matches!(route, Route::Admin | Route::Sqs(_)) {
+        if let Some(session) = state.sessions.lookup(req.headers) {
+            let safe = matches!(req.method, "GET" | "HEAD");
+            let token = req.headers.get(crate::session::CSRF_HEADER).and_then(|v| v.to_str().ok());
+            if safe || crate::session::csrf_matches(&state.sessions, &session, token) {
+                return Ok(Some(session.identity));
+            }
+            tracing::warn!(path = req.path, method = req.method, "dashboard session request without its CSRF token");
+            let message = format!(
+                "Access to the resource is denied: a dashboard session's {} request must carry its CSRF token (header \
+                 {}).",
+                req.method,
+                crate::session::CSRF_HEADER
+            );
+            let protocol = if let Route::Sqs(sqs) = route { sqs.protocol() } else { Protocol::Json };
+            return Err(early_error(protocol, &ApiError::AccessDenied(message)));
+        }
+    }
     // Failures are logged by code only: a mismatch's message holds the canonical request.
     verify(req, keys, service, now).map(Some).map_err(|e| match protocol {
         Some(p) => {
@@ -45,6 +78,12 @@ pub fn authenticate(state: &AppState, req: &Request<'_>, route: &Route) -> Resul
             sluice_protocol::sns::wire::error_response(&e, &uuid::Uuid::new_v4().to_string())
         }
     })
+}
+
+/// Whether the request carries a SigV4 signature in either form (valid or not).
+fn signed(req: &Request<'_>) -> bool {
+    req.headers.contains_key(hyper::header::AUTHORIZATION)
+        || req.query.is_some_and(|q| q.contains("X-Amz-Signature=") || q.contains("X-Amz-Credential="))
 }
 
 /// A fresh random access key: a 20-character id (`SLK` and 17 base32 characters, so it cannot be

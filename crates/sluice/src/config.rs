@@ -95,6 +95,10 @@ pub struct ServeArgs {
     /// if the open-file limit is smaller [default: 10000]
     #[arg(long, env = "SLUICE_MAX_CONNECTIONS")]
     pub max_connections: Option<usize>,
+    /// A token /metrics then requires as `Authorization: Bearer <token>`. Prefer the environment
+    /// variable: flags show in `ps` [default: none, /metrics is open]
+    #[arg(long, env = "SLUICE_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<Secret>,
 }
 
 /// The TOML file's contents; every key is optional.
@@ -119,6 +123,8 @@ pub struct FileConfig {
     pub auth: Option<String>,
     /// "enforce" or "log".
     pub policy_mode: Option<String>,
+    /// The bearer token /metrics requires.
+    pub metrics_token: Option<Secret>,
     /// Access keys requests may be signed with.
     #[serde(default)]
     pub access_keys: Vec<AccessKeyDecl>,
@@ -229,6 +235,8 @@ pub struct Config {
     pub policy_mode: PolicyMode,
     /// Connection limits and timeouts of the listener.
     pub limits: ConnectionLimits,
+    /// `--metrics-token` (`Debug` redacts it); None: /metrics is open.
+    pub metrics_token: Option<Secret>,
     pub queues: Vec<QueueDecl>,
 }
 
@@ -370,6 +378,7 @@ impl Config {
             access_keys,
             policy_mode,
             limits,
+            metrics_token: args.metrics_token.clone().or(file.metrics_token).filter(|t| !t.expose().is_empty()),
             queues: file.queues,
         })
     }

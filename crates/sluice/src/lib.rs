@@ -9,7 +9,8 @@
 //! - [`guard`]: the checks every request passes first (Host, Origin, no state change by unsigned
 //!   GET): no web page may drive the server.
 //! - [`auth`]: which requests must be signed (`--auth`), the check, `sluice keygen`.
-//! - [`admin`]: `/health`, `/ready`, `/metrics`, the dashboard's JSON API and static files.
+//! - [`admin`]: `/health`, `/ready`, `/metrics`, the dashboard's JSON API, static files and login.
+//! - [`session`]: the dashboard's login sessions (signed cookie, CSRF token).
 //! - [`metrics`]: request figures and the Prometheus rendering.
 //!
 //! The layers below: `sluice-protocol` (wire formats) → `sluice-engine` (queue semantics) →
@@ -23,4 +24,5 @@ pub mod guard;
 pub mod limits;
 pub mod metrics;
 pub mod server;
+pub mod session;
 pub mod tls;

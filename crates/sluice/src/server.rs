@@ -98,6 +98,10 @@ pub struct AppState {
     pub auth: Option<Arc<sluice_protocol::auth::KeyRing>>,
     /// Connection limits and timeouts.
     pub limits: ConnectionLimits,
+    /// The dashboard's login sessions (used when `auth` is set).
+    pub sessions: crate::session::Sessions,
+    /// `--metrics-token`: `/metrics` then needs it as a bearer token.
+    pub metrics_token: Option<sluice_protocol::auth::Secret>,
 }
 
 /// Decrements the open-connections gauge when a connection task ends.
@@ -374,14 +378,9 @@ async fn serve_one(
                 None => format!("{scheme}://{}", request.host.unwrap_or("127.0.0.1:9324")),
             };
             // An unknown path falls through to the SQS Query protocol, which answers with AWS's error.
-            if let Some(r) =
-                crate::admin::handle(&state.engine, &state.sns, &state.metrics, request.path, request.query, &base_url)
-            {
-                return Response::builder()
-                    .status(StatusCode::from_u16(r.status).unwrap_or(StatusCode::OK))
-                    .header(header::CONTENT_TYPE, r.content_type)
-                    .body(Full::new(Bytes::from(r.body)))
-                    .unwrap_or_default();
+            if let Some(r) = crate::admin::handle(state, &request, &base_url) {
+                let (status, content_type, headers) = (r.status, r.content_type, r.headers);
+                return to_hyper(sluice_protocol::Response { status, content_type, headers, body: r.body });
             }
             SqsRequest::unserved(&request)
         }

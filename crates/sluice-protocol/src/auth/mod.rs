@@ -225,6 +225,23 @@ impl KeyRing {
         self.keys.len()
     }
 
+    /// The identity of `access_key_id` if `secret` is its secret (the dashboard's login, which
+    /// has no request to sign). The comparison takes the same time wherever the strings differ:
+    /// both are MACed under a fixed label and the MACs compared with `verify_slice` (constant
+    /// time), so neither the secret's length nor a common prefix shows in the timing.
+    pub fn check_secret(&self, access_key_id: &str, secret: &str) -> Option<Identity> {
+        let key = self.keys.get(access_key_id);
+        let mac = |s: &str| {
+            let mut m = <HmacSha256 as hmac::Mac>::new_from_slice(s.as_bytes()).expect("HMAC takes any key length");
+            m.update(b"sluice dashboard login");
+            m
+        };
+        // An unknown id costs the same work against a dummy secret.
+        let expected = mac(key.map_or("\0", |k| k.secret.expose())).finalize().into_bytes();
+        let matches = mac(secret).verify_slice(&expected).is_ok();
+        key.filter(|_| matches).map(|k| k.identity.clone())
+    }
+
     /// The MAC keyed with the signing key of `key` for `date` (YYYYMMDD) and `service`, from the
     /// cache or derived and cached.
     fn signing_mac(&self, key: &Arc<Key>, date: &str, service: &'static str) -> HmacSha256 {

@@ -490,3 +490,15 @@ fn duplicate_and_empty_keys_are_refused() {
     empty.secret_access_key = Secret::new("");
     assert!(KeyRing::new("us-east-1", vec![empty]).is_err());
 }
+
+#[test]
+fn check_secret_accepts_only_the_exact_secret_of_the_key() {
+    let ring = ring();
+    let who = ring.check_secret(KEY, SECRET).expect("right secret");
+    assert_eq!(who.account_id(), "111122223333");
+    assert_eq!(who.principal_arn(), "arn:aws:iam::111122223333:user/alice");
+    assert!(ring.check_secret(KEY, &SECRET[..SECRET.len() - 1]).is_none(), "a prefix");
+    assert!(ring.check_secret(KEY, &format!("{SECRET}x")).is_none(), "longer");
+    assert!(ring.check_secret(KEY, "").is_none());
+    assert!(ring.check_secret("AKIDUNKNOWN", SECRET).is_none(), "another key id");
+}

@@ -2,6 +2,9 @@
 //
 // Reads:   GET /api/queues, GET /api/queues/{name}, GET /api/queues/{name}/peek?max=N   (every 2 s)
 // Changes: the SQS API itself, as AWS JSON 1.0 (POST / with X-Amz-Target: AmazonSQS.<Action>)
+// Login:   GET /ui/session says whether one is needed (access keys configured); POST /ui/login with an access key
+//          sets an HttpOnly session cookie and returns the CSRF token every POST then sends (X-Sluice-Csrf).
+// No inline script or style anywhere: the server's Content-Security-Policy allows only files from /ui.
 // Routes:  #/ (queue list), #/queue/NAME (one queue)
 (function () {
   'use strict';
@@ -28,6 +31,9 @@
     peekMax: 10,
     moveTasks: null,
   };
+
+  // The login session: required (keys configured), the CSRF token of our session, who we are.
+  const auth = { required: false, csrf: null, who: null, loginShown: false };
 
   // ---- helpers --------------------------------------------------------------------------------------------------
 
@@ -149,7 +155,7 @@
   async function sqs(action, body) {
     const res = await fetch('/', {
       method: 'POST',
-      headers: { 'X-Amz-Target': 'AmazonSQS.' + action, 'Content-Type': 'application/x-amz-json-1.0' },
+      headers: withCsrf({ 'X-Amz-Target': 'AmazonSQS.' + action, 'Content-Type': 'application/x-amz-json-1.0' }),
       body: JSON.stringify(body || {}),
     });
     const text = await res.text();
@@ -166,6 +172,83 @@
     return data;
   }
 
+  function withCsrf(headers) {
+    if (auth.csrf) headers['X-Sluice-Csrf'] = auth.csrf;
+    return headers;
+  }
+
+  // POST a JSON body to one of the dashboard's own endpoints (/ui/login, /ui/logout).
+  async function postJSON(url, body) {
+    const res = await fetch(url, {
+      method: 'POST',
+      headers: withCsrf({ 'Content-Type': 'application/json', Accept: 'application/json' }),
+      body: JSON.stringify(body || {}),
+    });
+    let data = null;
+    try {
+      data = await res.json();
+    } catch (_) {
+      data = null;
+    }
+    if (!res.ok) throw new Error((data && data.error) || 'HTTP ' + res.status);
+    return data;
+  }
+
+  // ---- login ----------------------------------------------------------------------------------------------------
+
+  function applySession(s) {
+    auth.required = !!(s && s.auth_required);
+    auth.csrf = (s && s.logged_in && s.csrf_token) || null;
+    auth.who = s && s.logged_in ? s.access_key_id + ' · ' + s.account_id : null;
+    const who = $('#who');
+    const out = $('#logout');
+    who.textContent = auth.who || '';
+    out.hidden = !auth.csrf;
+  }
+
+  function showLogin(message) {
+    auth.loginShown = true;
+    clearTimeout(timer);
+    setConn('offline', 'login required');
+    const view = $('#view');
+    view.__html = null;
+    view.innerHTML =
+      '<section class="panel login" data-testid="login">' +
+      '<h2>Log in</h2>' +
+      '<p class="muted small">This server requires credentials. Use one of its access keys (the pair you sign SQS requests with).</p>' +
+      '<form id="login-form" class="login-form">' +
+      '<label>Access key id <input type="text" id="login-key" data-testid="login-key" autocomplete="username" spellcheck="false" required></label>' +
+      '<label>Secret access key <input type="password" id="login-secret" data-testid="login-secret" autocomplete="current-password" required></label>' +
+      '<button type="submit" data-testid="login-button">Log in</button>' +
+      '<span class="muted small" id="login-error" data-testid="login-error"></span>' +
+      '</form></section>';
+    if (message) $('#login-error').textContent = message;
+    $('#login-form').addEventListener('submit', async (e) => {
+      e.preventDefault();
+      try {
+        const s = await postJSON('/ui/login', { access_key_id: $('#login-key').value.trim(), secret_access_key: $('#login-secret').value });
+        applySession(s);
+        auth.loginShown = false;
+        view.innerHTML = '';
+        startDashboard();
+      } catch (err) {
+        $('#login-error').textContent = err.message;
+      }
+    });
+    $('#login-key').focus();
+  }
+
+  async function logout() {
+    try {
+      await postJSON('/ui/logout', {});
+    } catch (err) {
+      toast('Logout failed: ' + err.message, true);
+      return;
+    }
+    applySession({ auth_required: auth.required, logged_in: false });
+    showLogin('Logged out.');
+  }
+
   // ---- polling --------------------------------------------------------------------------------------------------
 
   let chain = Promise.resolve();
@@ -179,10 +262,12 @@
 
   function schedule() {
     clearTimeout(timer);
+    if (auth.loginShown) return;
     timer = setTimeout(() => refreshNow().finally(schedule), POLL_MS);
   }
 
   async function doRefresh() {
+    if (auth.loginShown) return;
     try {
       const data = await getJSON('/api/queues');
       ingest((data && data.queues) || []);
@@ -190,6 +275,12 @@
       state.topics = (topics && topics.topics) || [];
       setConn('live', 'live · ' + new Date().toLocaleTimeString());
     } catch (e) {
+      // The session ended (expiry, logout elsewhere, a restart of the server): log in again.
+      if (auth.required && (e.status === 401 || e.status === 403)) {
+        applySession({ auth_required: true, logged_in: false });
+        showLogin('Your session has ended; log in again.');
+        return;
+      }
       setConn('offline', 'offline: ' + e.message);
     }
     if (state.route.view === 'queue') {
@@ -339,6 +430,7 @@
   }
 
   function onRoute() {
+    if (auth.loginShown) return;
     const r = parseRoute();
     const changed = r.view !== state.route.view || r.name !== state.route.name;
     state.route = r;
@@ -357,6 +449,7 @@
   }
 
   function render() {
+    if (auth.loginShown) return;
     if (state.route.view === 'queue') renderQueue();
     else renderList();
   }
@@ -385,7 +478,7 @@
       '<input type="search" id="search" data-testid="queue-search" placeholder="Search queues…" autocomplete="off" spellcheck="false">' +
       '<span class="muted small" id="match-count" data-testid="match-count"></span>' +
       '<span class="grow"></span>' +
-      '<form id="create-form" class="toolbar" style="margin:0">' +
+      '<form id="create-form" class="toolbar flush">' +
       '<input type="text" id="create-name" data-testid="create-name" placeholder="new-queue or new-queue.fifo" autocomplete="off" spellcheck="false">' +
       '<button type="submit" data-testid="create-button">Create queue</button>' +
       '</form>' +
@@ -581,8 +674,8 @@
       '</form></div>' +
       '<div class="panel"><h2>Dead-letter queues</h2><div id="qrel" data-testid="queue-relations"></div></div>' +
       '</div>' +
-      '<div class="panel" style="margin-top:16px">' +
-      '<div class="toolbar"><h2 style="margin:0">Messages</h2>' +
+      '<div class="panel spaced">' +
+      '<div class="toolbar"><h2 class="flush">Messages</h2>' +
       '<span class="muted small">a peek at the oldest visible messages; peeking doesn’t change their visibility or receive count</span>' +
       '<span class="grow"></span>' +
       '<label class="muted small">show <select id="peek-max" data-testid="peek-max">' +
@@ -845,7 +938,20 @@
 
   // ---- start ----------------------------------------------------------------------------------------------------
 
+  function startDashboard() {
+    onRoute();
+    refreshNow().finally(schedule);
+  }
+
   window.addEventListener('hashchange', onRoute);
-  onRoute();
-  refreshNow().finally(schedule);
+  $('#logout').addEventListener('click', logout);
+  getJSON('/ui/session').then(
+    (s) => {
+      applySession(s);
+      if (auth.required && !auth.csrf) showLogin();
+      else startDashboard();
+    },
+    // An older server without /ui/session: no login.
+    () => startDashboard()
+  );
 })();
