@@ -272,8 +272,8 @@ fn login(state: &AppState, req: &Request<'_>, secure: bool) -> AdminResponse {
         return json_response(400, json!({ "error": "send access_key_id and secret_access_key" }));
     };
     let Some(identity) = keys.check_secret(&id, &secret) else {
-        // The id may be logged; the secret never is.
-        tracing::warn!(access_key_id = %id, source_ip = ?req.source_ip, "dashboard login refused");
+        // Neither field is logged: a secret typed into the id field would land in the log.
+        tracing::warn!(source_ip = ?req.source_ip, "dashboard login refused");
         return json_response(401, json!({ "error": "The access key id or secret is wrong." }));
     };
     tracing::info!(access_key_id = %id, account = identity.account_id(), "dashboard login");

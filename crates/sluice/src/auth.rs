@@ -4,8 +4,9 @@
 //! With `--auth sigv4` (the default once access keys are configured) every SQS and SNS request
 //! and every request to the dashboard's JSON API (`/api/…`, which can read message bodies) must
 //! carry a valid SigV4 signature; the credential scope's service is `sqs` for SQS and the admin
-//! API, `sns` for SNS. `/health`, `/ready`, `/metrics` and the dashboard's static files stay open
-//! (orchestrators and scrapers do not sign; none of them shows message data). Failures are
+//! API, `sns` for SNS. `/health`, `/ready`, `/metrics` (which has its own bearer token, see
+//! [`crate::admin`]) and the dashboard's static files and login stay open (orchestrators and
+//! scrapers do not sign; none of them shows message data). Failures are
 //! answered in the protocol the request speaks, with AWS's codes (see `sqs/error.rs`,
 //! `sns/error.rs` in sluice-protocol).
 //!
