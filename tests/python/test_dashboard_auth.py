@@ -11,13 +11,15 @@ Without keys the dashboard needs no login and still sends the headers.
 
 import json
 import os
+import shutil
+import subprocess
 
 import boto3
 import pytest
 import requests
 from botocore.config import Config
 
-from sluice_server import SluiceServer
+from sluice_server import REPO_ROOT, SluiceServer
 
 REGION = "us-east-1"
 KEY, SECRET = "AKSLUICEDASHKEY00001", "dash-secret-0123456789abcdefghijklmnopq"
@@ -233,3 +235,15 @@ def test_metrics_needs_the_bearer_token_when_one_is_set(which, keyed, open_serve
     # Liveness and readiness probes never need it.
     assert requests.get(ep + "/health").status_code == 200
     assert requests.get(ep + "/ready").status_code == 200
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="needs node (the dashboard's JavaScript)")
+@pytest.mark.parametrize("which", ["keyed", "open"])
+def test_the_dashboard_script_logs_in_sends_the_token_and_logs_out(which, keyed, open_server):
+    """app.js itself, in Node with a fake DOM (tests/browser/login_fake_dom.mjs): login form, a wrong secret's error,
+    login, live polling, CreateQueue with X-Sluice-Csrf, logout; without keys, no login form at all."""
+    server, key, secret = (keyed, KEY, SECRET) if which == "keyed" else (open_server, "-", "-")
+    run = subprocess.run(["node", str(REPO_ROOT / "tests/browser/login_fake_dom.mjs"), server.endpoint, key, secret],
+                         env={**os.environ, "APP_JS": str(REPO_ROOT / "crates/sluice/src/ui/app.js")},
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0 and "all ok" in run.stdout, run.stdout + run.stderr
