@@ -22,7 +22,7 @@
 #            differently at callgrind speed, so compare it apart). Instruction counts repeat to
 #            well under 1% whatever else the machine does.
 # Needs: sluice-bench (BENCH_BIN, default target/release/sluice-bench), curl; valgrind for callgrind.
-# Output files: ${OUT:-target/ab}.
+# Output files: ${OUT:-target/ab} (each run's data dir is removed after it; its server.log stays).
 set -euo pipefail
 MODE=$1 A=$2 B=$3
 shift 3
@@ -33,10 +33,11 @@ BENCH=${BENCH_BIN:-target/release/sluice-bench}
 OUT=${OUT:-target/ab}
 mkdir -p "$OUT"
 
-start() { # BIN ENV PREFIX... -> sets PID, E
+start() { # BIN ENV PREFIX... -> sets PID, E, DIR
   local bin=$1 vars=$2 dir port
   shift 2
   dir=$(mktemp -d "$OUT/data.XXXX")
+  DIR=$dir
   port=$((20000 + RANDOM % 20000))
   # shellcheck disable=SC2086 # $vars: NAME=value words
   env $vars "$@" "$bin" serve --port "$port" --data-dir "$dir/data" >"$dir/server.log" 2>&1 &
@@ -57,6 +58,7 @@ cpu_run() { # LABEL BIN ENV BENCH_ARGS
   "$BENCH" "${ARGS[@]}" "${extra[@]}" --endpoint "$E" --duration "${DUR:-10}" --warmup 0 >"$OUT/$1.bench" 2>&1
   read -r u2 s2 < <(awk '{print $14, $15}' "/proc/$PID/stat")
   kill "$PID"; wait "$PID" 2>/dev/null || true
+  rm -rf "$DIR/data" # a run leaves hundreds of MB; the disk is shared
   python3 - "$1" "$(sent "$OUT/$1.bench")" "$u1" "$s1" "$u2" "$s2" "${DUR:-10}" "$(getconf CLK_TCK)" <<'EOF'
 import sys
 label, msgs, u1, s1, u2, s2, dur, tck = sys.argv[1], *map(float, sys.argv[2:])
@@ -73,6 +75,7 @@ callgrind_run() { # LABEL BIN ENV BENCH_ARGS
   callgrind_control -d "$PID" >/dev/null
   sleep 1
   kill "$PID"; wait "$PID" 2>/dev/null || true
+  rm -rf "$DIR/data"
   local dump
   dump=$(ls -t "$OUT/cg.$1.out".* | head -1)
   callgrind_annotate --inclusive=yes "$dump" >"$OUT/cg.$1.txt" 2>&1
