@@ -7,6 +7,12 @@
 #
 #   e.g. scripts/ab.sh cpu /tmp/sluice-b940a09 target/release/sluice 3 -- send --batch 10
 #
+# One binary in two settings: A_ENV / B_ENV are extra environment (`NAME=value ...`) for the A / B
+# server, A_BENCH_ARGS / B_BENCH_ARGS extra sluice-bench options for its runs, e.g. auth off vs on:
+#   B_ENV="SLUICE_ACCESS_KEY_ID=AKID SLUICE_SECRET_ACCESS_KEY=SECRET" \
+#   B_BENCH_ARGS="--access-key-id AKID --secret-access-key SECRET" \
+#   scripts/ab.sh cpu target/release/sluice target/release/sluice 3 -- send
+#
 # cpu:       alternating pairs; each run starts `BIN serve` on a fresh data dir (fsync on), warms up
 #            2 s, runs `sluice-bench BENCH_ARGS --duration ${DUR:-10}` and prints msg/s and the
 #            server's user and system CPU microseconds per request (/proc/PID/stat fields 14, 15).
@@ -16,7 +22,7 @@
 #            differently at callgrind speed, so compare it apart). Instruction counts repeat to
 #            well under 1% whatever else the machine does.
 # Needs: sluice-bench (BENCH_BIN, default target/release/sluice-bench), curl; valgrind for callgrind.
-# Output files: ${OUT:-target/ab}.
+# Output files: ${OUT:-target/ab} (each run's data dir is removed after it; its server.log stays).
 set -euo pipefail
 MODE=$1 A=$2 B=$3
 shift 3
@@ -27,12 +33,14 @@ BENCH=${BENCH_BIN:-target/release/sluice-bench}
 OUT=${OUT:-target/ab}
 mkdir -p "$OUT"
 
-start() { # BIN PREFIX... -> sets PID, E
-  local bin=$1 dir port
-  shift
+start() { # BIN ENV PREFIX... -> sets PID, E, DIR
+  local bin=$1 vars=$2 dir port
+  shift 2
   dir=$(mktemp -d "$OUT/data.XXXX")
+  DIR=$dir
   port=$((20000 + RANDOM % 20000))
-  "$@" "$bin" serve --port "$port" --data-dir "$dir/data" >"$dir/server.log" 2>&1 &
+  # shellcheck disable=SC2086 # $vars: NAME=value words
+  env $vars "$@" "$bin" serve --port "$port" --data-dir "$dir/data" >"$dir/server.log" 2>&1 &
   PID=$!
   E=http://127.0.0.1:$port
   for _ in $(seq 1 600); do curl -sf "$E/ready" >/dev/null && return 0; sleep 0.2; done
@@ -42,13 +50,15 @@ start() { # BIN PREFIX... -> sets PID, E
 
 sent() { grep -o 'total sent [0-9]*' "$1" | tail -1 | awk '{print $3}'; }
 
-cpu_run() { # LABEL BIN
-  start "$2"
-  "$BENCH" "${ARGS[@]}" --endpoint "$E" --duration 2 --warmup 0 >/dev/null 2>&1
+cpu_run() { # LABEL BIN ENV BENCH_ARGS
+  start "$2" "$3"
+  local extra=($4)
+  "$BENCH" "${ARGS[@]}" "${extra[@]}" --endpoint "$E" --duration 2 --warmup 0 >/dev/null 2>&1
   read -r u1 s1 < <(awk '{print $14, $15}' "/proc/$PID/stat")
-  "$BENCH" "${ARGS[@]}" --endpoint "$E" --duration "${DUR:-10}" --warmup 0 >"$OUT/$1.bench" 2>&1
+  "$BENCH" "${ARGS[@]}" "${extra[@]}" --endpoint "$E" --duration "${DUR:-10}" --warmup 0 >"$OUT/$1.bench" 2>&1
   read -r u2 s2 < <(awk '{print $14, $15}' "/proc/$PID/stat")
   kill "$PID"; wait "$PID" 2>/dev/null || true
+  rm -rf "$DIR/data" # a run leaves hundreds of MB; the disk is shared
   python3 - "$1" "$(sent "$OUT/$1.bench")" "$u1" "$s1" "$u2" "$s2" "${DUR:-10}" "$(getconf CLK_TCK)" <<'EOF'
 import sys
 label, msgs, u1, s1, u2, s2, dur, tck = sys.argv[1], *map(float, sys.argv[2:])
@@ -56,14 +66,16 @@ print(f"{label:7} msg/s {msgs / dur:9.0f}  user_us/msg {(u2 - u1) * 1e6 / tck / 
 EOF
 }
 
-callgrind_run() { # LABEL BIN
-  start "$2" valgrind --tool=callgrind --dump-instr=no --callgrind-out-file="$OUT/cg.$1.out"
-  "$BENCH" "${ARGS[@]}" --endpoint "$E" --duration 5 --warmup 1 >/dev/null 2>&1
+callgrind_run() { # LABEL BIN ENV BENCH_ARGS
+  start "$2" "$3" valgrind --tool=callgrind --dump-instr=no --callgrind-out-file="$OUT/cg.$1.out"
+  local extra=($4)
+  "$BENCH" "${ARGS[@]}" "${extra[@]}" --endpoint "$E" --duration 5 --warmup 1 >/dev/null 2>&1
   callgrind_control -z "$PID" >/dev/null
-  "$BENCH" "${ARGS[@]}" --endpoint "$E" --duration "${CG_DUR:-20}" --warmup 0 >"$OUT/$1.bench" 2>&1
+  "$BENCH" "${ARGS[@]}" "${extra[@]}" --endpoint "$E" --duration "${CG_DUR:-20}" --warmup 0 >"$OUT/$1.bench" 2>&1
   callgrind_control -d "$PID" >/dev/null
   sleep 1
   kill "$PID"; wait "$PID" 2>/dev/null || true
+  rm -rf "$DIR/data"
   local dump
   dump=$(ls -t "$OUT/cg.$1.out".* | head -1)
   callgrind_annotate --inclusive=yes "$dump" >"$OUT/cg.$1.txt" 2>&1
@@ -85,13 +97,15 @@ EOF
 }
 
 ARGS=("$@")
+AE=${A_ENV:-} BE=${B_ENV:-} AX=${A_BENCH_ARGS:-} BX=${B_BENCH_ARGS:-}
 case $MODE in
   cpu)
     for i in $(seq 1 "$PAIRS"); do
-      if [ $((i % 2)) -eq 1 ]; then cpu_run "a$i" "$A"; cpu_run "b$i" "$B"; else cpu_run "b$i" "$B"; cpu_run "a$i" "$A"; fi
+      if [ $((i % 2)) -eq 1 ]; then cpu_run "a$i" "$A" "$AE" "$AX"; cpu_run "b$i" "$B" "$BE" "$BX"
+      else cpu_run "b$i" "$B" "$BE" "$BX"; cpu_run "a$i" "$A" "$AE" "$AX"; fi
     done ;;
   callgrind)
-    callgrind_run a "$A"
-    callgrind_run b "$B" ;;
+    callgrind_run a "$A" "$AE" "$AX"
+    callgrind_run b "$B" "$BE" "$BX" ;;
   *) echo "usage: scripts/ab.sh cpu|callgrind BEFORE AFTER [PAIRS] -- BENCH_ARGS..." >&2; exit 2 ;;
 esac

@@ -1,5 +1,7 @@
-//! A minimal SQS client: one hyper http1 keep-alive connection, AWS JSON 1.0, a fixed dummy
-//! SigV4 header (sluice and moto do not verify signatures).
+//! A minimal SQS client: one hyper http1 keep-alive connection, AWS JSON 1.0. Requests are
+//! SigV4-signed ([`crate::sign`]) when credentials were given ([`set_credentials`]); otherwise
+//! they carry a fixed dummy SigV4 header, for servers that do not verify (moto, sluice without
+//! keys), at no signing cost.
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -8,7 +10,11 @@ use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE, HOST};
 use hyper::{Method, Request};
 use hyper_util::rt::TokioIo;
 use serde::{Deserialize, Serialize};
+use std::sync::OnceLock;
+use std::time::SystemTime;
 use tokio::net::TcpStream;
+
+use crate::sign::{Credentials, Signer};
 
 pub type Error = Box<dyn std::error::Error + Send + Sync>;
 pub type Result<T> = std::result::Result<T, Error>;
@@ -16,6 +22,16 @@ pub type Result<T> = std::result::Result<T, Error>;
 const AUTH: &str =
     "AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/sqs/aws4_request, SignedHeaders=host, Signature=0";
 const JSON: &str = "application/x-amz-json-1.0";
+
+/// The credentials every connection signs with, set once from the command line before any
+/// connection opens (a process-wide setting, like the endpoint; passing it through every scenario
+/// would change every call site for nothing).
+static CREDENTIALS: OnceLock<Credentials> = OnceLock::new();
+
+/// Sign every request from now on with `creds`.
+pub fn set_credentials(creds: Credentials) {
+    let _ = CREDENTIALS.set(creds);
+}
 
 /// `http://host:port[/...]` -> `host:port`.
 pub fn authority(endpoint: &str) -> Result<String> {
@@ -31,6 +47,8 @@ pub struct Sqs {
     sender: SendRequest<Full<Bytes>>,
     host: HeaderValue,
     authority: String,
+    /// None: unsigned (the dummy header).
+    signer: Option<Signer>,
     /// Connections opened again because the server closed one (moto's dev server answers
     /// `Connection: close`, HTTP/1.0 style).
     pub reconnects: u64,
@@ -77,6 +95,7 @@ impl Sqs {
             sender: open(authority).await?,
             host: HeaderValue::from_str(authority)?,
             authority: authority.to_string(),
+            signer: CREDENTIALS.get().cloned().map(Signer::new),
             reconnects: 0,
         })
     }
@@ -88,14 +107,21 @@ impl Sqs {
             self.reconnects += 1;
             self.sender.ready().await?;
         }
-        let req = Request::builder()
+        let target = target(action);
+        let builder = Request::builder()
             .method(Method::POST)
             .uri("/")
             .header(HOST, self.host.clone())
-            .header("x-amz-target", target(action))
-            .header(CONTENT_TYPE, HeaderValue::from_static(JSON))
-            .header(AUTHORIZATION, HeaderValue::from_static(AUTH))
-            .body(Full::new(Bytes::from(body)))?;
+            .header("x-amz-target", target.clone())
+            .header(CONTENT_TYPE, HeaderValue::from_static(JSON));
+        let builder = match &mut self.signer {
+            None => builder.header(AUTHORIZATION, HeaderValue::from_static(AUTH)),
+            Some(signer) => {
+                let sig = signer.sign(&self.authority, target.to_str()?, JSON, &body, SystemTime::now());
+                builder.header("x-amz-date", sig.amz_date).header(AUTHORIZATION, sig.authorization)
+            }
+        };
+        let req = builder.body(Full::new(Bytes::from(body)))?;
         let resp = self.sender.send_request(req).await?;
         let status = resp.status();
         let bytes = resp.into_body().collect().await?.to_bytes();

@@ -8,6 +8,7 @@ mod client;
 #[cfg(feature = "rabbitmq")]
 mod rabbit;
 mod run;
+mod sign;
 mod worker;
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -26,6 +27,16 @@ struct Cli {
     /// Tokio worker threads for the load generator (0 = one per core).
     #[arg(long, global = true, default_value_t = 0)]
     threads: usize,
+    /// Sign every request with SigV4 with this access key (for a server that verifies, e.g.
+    /// sluice started with SLUICE_ACCESS_KEY_ID). Without it requests carry a dummy signature.
+    #[arg(long, global = true, env = "AWS_ACCESS_KEY_ID", requires = "secret_access_key")]
+    access_key_id: Option<String>,
+    /// The secret of --access-key-id.
+    #[arg(long, global = true, env = "AWS_SECRET_ACCESS_KEY", hide_env_values = true, requires = "access_key_id")]
+    secret_access_key: Option<String>,
+    /// The region signatures are scoped to.
+    #[arg(long, global = true, default_value = "us-east-1")]
+    region: String,
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -755,6 +766,13 @@ async fn probe(endpoint: &str, queue: &str, timeout: f64) -> Result<()> {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    if let (Some(id), Some(secret)) = (&cli.access_key_id, &cli.secret_access_key) {
+        client::set_credentials(sign::Credentials {
+            access_key_id: id.clone(),
+            secret_access_key: secret.clone(),
+            region: cli.region.clone(),
+        });
+    }
     let _ = now_us();
     let mut b = tokio::runtime::Builder::new_multi_thread();
     b.enable_all();
