@@ -215,7 +215,13 @@ impl Sns {
     /// Host header and `scheme` how it reached the listener (`http`/`https`): the base of the URLs
     /// handed out when no public URL is configured; `caller` who sent it (policies are checked
     /// before the action runs).
-    pub async fn handle_form(&self, form: &Form<'_>, host: Option<&str>, scheme: &str, caller: &Caller<'_>) -> Response {
+    pub async fn handle_form(
+        &self,
+        form: &Form<'_>,
+        host: Option<&str>,
+        scheme: &str,
+        caller: &Caller<'_>,
+    ) -> Response {
         let request_id = uuid::Uuid::new_v4().to_string();
         let base_url = match &self.inner.public_url {
             Some(u) => u.clone(),

@@ -114,7 +114,10 @@ impl ApiError {
                     sqs!("QueueDeletedRecently", "AWS.SimpleQueueService.QueueDeletedRecently", 400)
                 }
                 E::ResourceNotFound(_) => sqs!("ResourceNotFoundException", "ResourceNotFoundException", 404),
-                E::Internal(_) => WireError {
+                // botocore's model: KmsNotFound, a SendMessage error, Query code as the SQS
+                // developer guide's KMS errors name it (KMS.NotFoundException).
+                E::KmsNotFound(_) => sqs!("KmsNotFound", "KMS.NotFoundException", 400),
+                E::Internal(_) | E::AtRest(_) => WireError {
                     json_type: "com.amazon.coral.service#InternalFailure",
                     query_code: "InternalFailure",
                     sender_fault: false,
