@@ -31,6 +31,13 @@ pytestmark = pytest.mark.skipif(bool(os.environ.get("SQS_ENDPOINT")), reason="st
 MARKER = "MARKER-" + secrets.token_hex(8)
 
 
+@pytest.fixture(autouse=True)
+def no_key_from_the_environment(monkeypatch):
+    """Each test names its keys itself (the rest of the suite may run with SLUICE_MASTER_KEY_FILE set)."""
+    monkeypatch.delenv("SLUICE_MASTER_KEY_FILE", raising=False)
+    monkeypatch.delenv("SLUICE_OLD_MASTER_KEY_FILE", raising=False)
+
+
 def client(endpoint):
     return boto3.client("sqs", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="x",
                         aws_secret_access_key="x",
