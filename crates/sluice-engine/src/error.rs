@@ -45,6 +45,12 @@ pub enum EngineError {
     ResourceNotFound(String),
     #[error("You must wait 60 seconds after deleting a queue before you can create another with the same name ({0}).")]
     QueueDeletedRecently(String),
+    /// The queue's `KmsMasterKeyId` names no configured key (SendMessage, as on AWS).
+    #[error("{0}")]
+    KmsNotFound(String),
+    /// Encryption at rest cannot start: a data key that does not unwrap, or encrypted data and no key.
+    #[error("encryption at rest: {0}")]
+    AtRest(String),
     #[error("Internal error: {0}")]
     Internal(String),
     /// The store cannot record the change now (the disk is full); nothing was changed. Retryable

@@ -20,9 +20,11 @@
 //! - `digest`: the MD5s SDKs verify. `receipt`: tamper-evident receipt handles.
 //! - `record`: everything that defines bytes in the store: the queue, message meta and body records
 //!   and the kv keys (FIFO de-duplication entries, move tasks).
+//! - [`at_rest`]: encryption at rest (key ring, per-queue data keys, sealed body records).
 //! - [`clock`]: the injected time source. `error`: one error type ([`EngineError`]); the protocol
 //!   crate maps it to AWS codes.
 
+pub mod at_rest;
 pub mod attributes;
 pub mod batch;
 pub mod clock;

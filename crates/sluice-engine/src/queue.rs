@@ -40,6 +40,8 @@ pub struct Queue {
     pub dedup_settled: Notify,
     /// Running totals for metrics, outside the lock.
     pub stats: QueueStats,
+    /// Data keys for encryption at rest (empty without a master key).
+    pub keys: crate::at_rest::QueueKeys,
 }
 
 /// Per-queue totals since the server started (Prometheus counters).
@@ -68,6 +70,7 @@ impl Queue {
             notify: Notify::new(),
             dedup_settled: Notify::new(),
             stats: QueueStats::default(),
+            keys: Default::default(),
         }
     }
 

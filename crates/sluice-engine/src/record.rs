@@ -6,7 +6,8 @@
 //!   The digest lets recovery rebuild the de-duplication window of queued messages without a
 //!   separate record per send (see `dedup.rs`).
 //! - Message body record: bincode of [`BodyRecord`] (body, attributes, sender); written once, read
-//!   on receive.
+//!   on receive. On a queue with encryption at rest it is sealed (`at_rest`): a magic prefix no
+//!   plain record can start with, the data key id, the nonce, the ciphertext and the tag.
 //! - Key/value records, per queue: a one-byte prefix, then the key ([`kv_key`]). [`KV_DEDUP`] + a
 //!   de-duplication digest: the window entry of a FIFO message that left the queue inside its window
 //!   ([`dedup_kv_key`]; the value is `DedupEntry::encode`). [`KV_TASK`] + a task handle: a message
@@ -24,6 +25,17 @@ use crate::message::Attributes;
 /// Key/value record prefixes in the store, per queue.
 pub(crate) const KV_DEDUP: u8 = b'd';
 pub(crate) const KV_TASK: u8 = b't';
+/// A data key of the queue (encryption at rest), + its id (u32, big-endian); the value is the key
+/// wrapped by the master key or a named key (`at_rest`).
+pub(crate) const KV_DATA_KEY: u8 = b'k';
+
+/// The kv key of a data key record.
+pub(crate) fn data_key_kv_key(id: u32) -> Vec<u8> {
+    let mut k = Vec::with_capacity(5);
+    k.push(KV_DATA_KEY);
+    k.extend_from_slice(&id.to_be_bytes());
+    k
+}
 
 /// The kv key of a FIFO de-duplication entry.
 pub(crate) fn dedup_kv_key(key: &DedupKey) -> Vec<u8> {
@@ -186,12 +198,21 @@ impl BodyRecord {
     /// exact-size Vec reallocated every record (and doubled its capacity), which made batch-10
     /// sends ~4% slower (docs/BENCHMARKS.md, "The tenth session").
     pub fn encode(&self) -> Vec<u8> {
-        let md5 = self.body_md5();
-        let size = bincode::serialized_size(self).expect("body records always serialise") as usize;
-        let mut out = Vec::with_capacity(size + md5.len());
-        bincode::serialize_into(&mut out, self).expect("body records always serialise");
-        out.extend_from_slice(&md5);
+        let mut out = Vec::with_capacity(self.encoded_len());
+        self.encode_into(&mut out);
         out
+    }
+
+    /// The length of [`BodyRecord::encode`]'s output.
+    pub fn encoded_len(&self) -> usize {
+        bincode::serialized_size(self).expect("body records always serialise") as usize + 16
+    }
+
+    /// [`BodyRecord::encode`] appended to `out` (a sealed record encodes in place after its header).
+    pub fn encode_into(&self, out: &mut Vec<u8>) {
+        let md5 = self.body_md5();
+        bincode::serialize_into(&mut *out, self).expect("body records always serialise");
+        out.extend_from_slice(&md5);
     }
 
     pub fn decode(bytes: &[u8]) -> Result<Self> {

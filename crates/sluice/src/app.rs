@@ -37,6 +37,8 @@ pub enum StartError {
     Sns(String),
     #[error("access keys: {0}")]
     Auth(String),
+    #[error("encryption at rest: key file {0}: {1}")]
+    KeyFile(String, String),
 }
 
 /// A ready server state plus what must live as long as it (the data directory lock).
@@ -89,6 +91,37 @@ fn receipt_secret(dir: &Path) -> Result<Vec<u8>, StartError> {
     }
 }
 
+/// The key ring of encryption at rest, from the configured key files.
+fn key_ring(config: &Config) -> Result<Option<Arc<sluice_engine::at_rest::KeyRing>>, StartError> {
+    use sluice_engine::at_rest::{parse_key, KeyRing};
+    let Some(files) = &config.at_rest else {
+        tracing::info!(
+            "no master key configured (--master-key-file): message records are stored in the clear; \
+             SqsManagedSseEnabled and KmsMasterKeyId are accepted as attributes only"
+        );
+        return Ok(None);
+    };
+    let read = |path: &Path| {
+        let bad = |e: String| StartError::KeyFile(path.display().to_string(), e);
+        let bytes = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
+        parse_key(&bytes).map_err(|e| bad(e.to_string()))
+    };
+    let master = read(&files.master)?;
+    let old: Vec<[u8; 32]> = files.old_masters.iter().map(|p| read(p)).collect::<Result<_, _>>()?;
+    let mut named = Vec::new();
+    for (name, path) in &files.kms_keys {
+        named.push((name.clone(), read(path)?));
+    }
+    let ring = KeyRing::new(master, &old, &named);
+    tracing::info!(
+        master = %ring.master_fingerprint(),
+        old_masters = old.len(),
+        kms_keys = named.len(),
+        "encryption at rest: message records of queues with SSE are stored encrypted"
+    );
+    Ok(Some(Arc::new(ring)))
+}
+
 /// Opens storage and recovers the engine.
 pub async fn open(config: &Config) -> Result<Opened, StartError> {
     let started = Instant::now();
@@ -111,8 +144,9 @@ pub async fn open(config: &Config) -> Result<Opened, StartError> {
         }
     };
     let store = Arc::new(store);
-    let engine =
-        Engine::open(EngineConfig::new(&config.region, &config.account_id, secret), Arc::new(SystemClock), store)?;
+    let mut engine_config = EngineConfig::new(&config.region, &config.account_id, secret);
+    engine_config.at_rest = key_ring(config)?;
+    let engine = Engine::open(engine_config, Arc::new(SystemClock), store)?;
     let queues = engine.list_queues("");
     let messages: usize =
         queues.iter().filter_map(|q| engine.queue_counts(q).ok()).map(|c| c.visible + c.inflight + c.delayed).sum();

@@ -99,6 +99,15 @@ pub struct ServeArgs {
     /// variable: flags show in `ps` [default: none, /metrics is open]
     #[arg(long, env = "SLUICE_METRICS_TOKEN", hide_env_values = true)]
     pub metrics_token: Option<Secret>,
+    /// Encryption at rest: a file of 32 random bytes (raw or base64), the master key. Message
+    /// bodies and attributes of queues with SSE (SqsManagedSseEnabled, the default, or
+    /// KmsMasterKeyId) are stored encrypted [default: none, stored in the clear]
+    #[arg(long, env = "SLUICE_MASTER_KEY_FILE")]
+    pub master_key_file: Option<PathBuf>,
+    /// Previous master keys (files, comma-separated in the variable), kept for reading during a
+    /// rotation: their data keys are rewrapped under --master-key-file at start [default: none]
+    #[arg(long, env = "SLUICE_OLD_MASTER_KEY_FILE", value_delimiter = ',')]
+    pub old_master_key_file: Vec<PathBuf>,
 }
 
 /// The TOML file's contents; every key is optional.
@@ -132,6 +141,14 @@ pub struct FileConfig {
     pub body_read_timeout: Option<DurationSetting>,
     pub idle_timeout: Option<DurationSetting>,
     pub max_connections: Option<usize>,
+    /// Encryption at rest: the master key's file (32 bytes, raw or base64).
+    pub master_key_file: Option<PathBuf>,
+    /// Previous master keys, kept for reading while data keys are rewrapped.
+    #[serde(default)]
+    pub old_master_key_files: Vec<PathBuf>,
+    /// The local key ring: a `KmsMasterKeyId` (an alias `alias/…` or a key id) → its key file.
+    #[serde(default)]
+    pub kms_keys: BTreeMap<String, PathBuf>,
     /// Queues to create at startup.
     #[serde(default)]
     pub queues: Vec<QueueDecl>,
@@ -238,6 +255,17 @@ pub struct Config {
     /// `--metrics-token` (`Debug` redacts it); None: /metrics is open.
     pub metrics_token: Option<Secret>,
     pub queues: Vec<QueueDecl>,
+    /// Encryption at rest: the key files. None: message records are stored in the clear.
+    pub at_rest: Option<AtRestFiles>,
+}
+
+/// The key files of encryption at rest (read by `app::open`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AtRestFiles {
+    pub master: PathBuf,
+    pub old_masters: Vec<PathBuf>,
+    /// `KmsMasterKeyId` (alias or key id) → key file; `alias/aws/sqs` is always the master key.
+    pub kms_keys: BTreeMap<String, PathBuf>,
 }
 
 /// The PEM files of the HTTPS listener.
@@ -361,7 +389,29 @@ impl Config {
             idle_timeout: duration("idle_timeout", &args.idle_timeout, file.idle_timeout, defaults.idle_timeout)?,
             max_connections,
         };
+        let old_masters = if args.old_master_key_file.is_empty() {
+            file.old_master_key_files
+        } else {
+            args.old_master_key_file.clone()
+        };
+        let at_rest = match args.master_key_file.clone().or(file.master_key_file) {
+            Some(master) => Some(AtRestFiles { master, old_masters, kms_keys: file.kms_keys }),
+            None if old_masters.is_empty() && file.kms_keys.is_empty() => None,
+            None => {
+                return Err(ConfigError::Invalid(
+                    "old master keys or [kms_keys] are set but no master key: set master_key_file \
+                     (--master-key-file / SLUICE_MASTER_KEY_FILE)"
+                        .into(),
+                ))
+            }
+        };
+        if let Some(files) = &at_rest {
+            if files.kms_keys.contains_key(sluice_engine::at_rest::AWS_MANAGED_ALIAS) {
+                return Err(ConfigError::Invalid("[kms_keys]: alias/aws/sqs is always the master key".into()));
+            }
+        }
         Ok(Config {
+            at_rest,
             allowed_hosts: list(&args.allowed_hosts, file.allowed_hosts),
             sns_endpoints,
             host: args.host.clone().or(file.host).unwrap_or_else(|| "127.0.0.1".into()),

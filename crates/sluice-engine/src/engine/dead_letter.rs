@@ -10,7 +10,7 @@ use super::{lock_poisoned, push_removal, Engine};
 use crate::attributes::QueueAttributes;
 use crate::error::{EngineError, Result};
 use crate::queue::Queue;
-use crate::record::{BodyRecord, MessageMeta};
+use crate::record::MessageMeta;
 
 impl Engine {
     /// Checks a RedrivePolicy a queue wants: the target exists, has the same type and allows it.
@@ -66,12 +66,16 @@ impl Engine {
                 push_removal(from, &mut state, *seq, now, &mut ops);
             }
         }
+        // The copies are sealed for the target: its data key, its ARN.
+        let to_attrs = to.lock().record.attributes.clone();
+        let key = self.sealing_key(to, &to_attrs, now).await?;
         let first_seq = to.lock().alloc_seqs(messages.len());
         let seqs: Vec<Seq> = messages.iter().map(|(seq, _)| *seq).collect();
         let bodies = self.store.get_bodies(from.id, &seqs)?;
         for (i, ((_, meta), bytes)) in messages.into_iter().zip(bodies).enumerate() {
             let Some(bytes) = bytes else { continue };
-            let mut body = BodyRecord::decode(&bytes)?;
+            // Damage (a sealed record that does not open) is logged and counted; it cannot move.
+            let Some(mut body) = self.open_body(from, &meta.id, &bytes)? else { continue };
             // Set when dead-lettering; cleared when a move task redrives the message.
             body.dead_letter_source_arn = dead_letter_source.map(str::to_string);
             let group = body.group_id.clone().unwrap_or_default();
@@ -95,7 +99,7 @@ impl Engine {
                 queue: to.id,
                 seq: new_seq,
                 meta: moved.encode(&group, None),
-                body: body.encode(),
+                body: Engine::stored_body(key.as_deref(), to, &moved.id, &body),
             });
             inserts.push((new_seq, moved, group));
         }

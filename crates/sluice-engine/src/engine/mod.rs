@@ -23,11 +23,13 @@ use std::sync::{Arc, Mutex, RwLock};
 use sluice_store::{Op, Seq, Store};
 use tokio::sync::watch;
 
+use crate::at_rest::{is_sealed, DataKey, KeyRing};
+use crate::attributes::QueueAttributes;
 use crate::clock::Clock;
 use crate::error::{EngineError, Result};
 use crate::queue::{Queue, QueueState};
 use crate::receipt::ReceiptKey;
-use crate::record::{dedup_kv_key, MessageMeta};
+use crate::record::{data_key_kv_key, dedup_kv_key, BodyRecord, MessageMeta};
 
 mod acks;
 mod dead_letter;
@@ -57,6 +59,8 @@ pub struct EngineConfig {
     pub receipt_secret: Vec<u8>,
     /// In-flight messages per queue before ReceiveMessage answers OverLimit.
     pub max_inflight: usize,
+    /// Encryption at rest: the configured keys (None: message records are stored in the clear).
+    pub at_rest: Option<Arc<KeyRing>>,
 }
 
 impl EngineConfig {
@@ -67,6 +71,7 @@ impl EngineConfig {
             account_id: account_id.into(),
             receipt_secret,
             max_inflight: DEFAULT_MAX_INFLIGHT,
+            at_rest: None,
         }
     }
 }
@@ -111,12 +116,91 @@ pub struct Engine {
     long_polls_waiting: std::sync::atomic::AtomicI64,
 }
 
+/// AWS KMS's NotFoundException wording for a key id or alias that does not exist.
+fn kms_not_found(id: &str, config: &EngineConfig) -> String {
+    if id.starts_with("arn:") {
+        format!("{id} is not found.")
+    } else if id.starts_with("alias/") {
+        format!("Alias arn:aws:kms:{}:{}:{id} is not found.", config.region, config.account_id)
+    } else {
+        format!("Key 'arn:aws:kms:{}:{}:key/{id}' does not exist", config.region, config.account_id)
+    }
+}
+
 /// A lock a panic poisoned is still used: queue state is kept consistent at every step.
 fn lock_poisoned<T>(p: std::sync::PoisonError<T>) -> T {
     p.into_inner()
 }
 
 impl Engine {
+    /// The data key new messages of `queue` are sealed with now, or None when its records are
+    /// stored in the clear (no master key configured, or SSE off on the queue). A stale key is
+    /// replaced first: the new key's record is committed durably before any message uses it.
+    /// Once per send request: one lock and an `Arc` clone while the key is fresh.
+    pub(crate) async fn sealing_key(
+        &self,
+        queue: &Queue,
+        attrs: &QueueAttributes,
+        now: u64,
+    ) -> Result<Option<Arc<DataKey>>> {
+        let Some(ring) = &self.config.at_rest else { return Ok(None) };
+        let kek = match &attrs.kms_master_key_id {
+            Some(id) => ring.resolve(id).ok_or_else(|| EngineError::KmsNotFound(kms_not_found(id, &self.config)))?,
+            None if attrs.sqs_managed_sse_enabled => ring.master(),
+            None => return Ok(None),
+        };
+        let reuse_ms = attrs.kms_data_key_reuse_period_seconds as u64 * 1000;
+        let mut guard = match queue.keys.current(kek, now, reuse_ms).await {
+            Ok(key) => return Ok(Some(key)),
+            Err(guard) => guard,
+        };
+        let rotation = queue.keys.rotate(ring, kek, &queue.arn, now);
+        let mut ops =
+            vec![Op::PutKv { queue: queue.id, key: data_key_kv_key(rotation.put.0), value: rotation.put.1.clone() }];
+        ops.extend(rotation.expired.iter().map(|id| Op::DeleteKv { queue: queue.id, key: data_key_kv_key(*id) }));
+        self.store.commit(ops).await?;
+        queue.keys.install(&mut guard, &rotation);
+        Ok(Some(rotation.key))
+    }
+
+    /// A body record as stored: sealed under `key`, or plain.
+    pub(crate) fn stored_body(
+        key: Option<&DataKey>,
+        queue: &Queue,
+        message_id: &[u8; 16],
+        body: &BodyRecord,
+    ) -> Vec<u8> {
+        match key {
+            Some(key) => key.seal(&queue.arn, message_id, body),
+            None => body.encode(),
+        }
+    }
+
+    /// A stored body record of `queue`, opened. A sealed record that does not open (another
+    /// queue's or message's, damaged, or its key gone) is damage: logged, counted, `None`.
+    pub(crate) fn open_body(&self, queue: &Queue, message_id: &[u8; 16], bytes: &[u8]) -> Result<Option<BodyRecord>> {
+        if !is_sealed(bytes) {
+            return BodyRecord::decode(bytes).map(Some);
+        }
+        let opened = queue.keys.open(&queue.arn, message_id, bytes);
+        if opened.is_none() {
+            if let Some(ring) = &self.config.at_rest {
+                ring.count_damage();
+            }
+            tracing::error!(
+                queue = %queue.name,
+                message_id = %uuid::Uuid::from_bytes(*message_id),
+                "an encrypted message record does not decrypt (damaged, moved from another queue or message, or its key is gone); skipped"
+            );
+        }
+        Ok(opened)
+    }
+
+    /// Sealed records found damaged since start (0 without encryption at rest).
+    pub fn damaged_records(&self) -> u64 {
+        self.config.at_rest.as_ref().map_or(0, |r| r.damaged())
+    }
+
     /// The ARN of a queue name.
     pub fn queue_arn(&self, name: &str) -> String {
         format!("arn:aws:sqs:{}:{}:{}", self.config.region, self.config.account_id, name)

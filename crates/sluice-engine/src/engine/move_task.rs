@@ -18,7 +18,7 @@ use sluice_store::{Op, QueueId};
 
 use super::Engine;
 use crate::error::{EngineError, Result};
-use crate::record::{kv_key, BodyRecord, KV_TASK};
+use crate::record::{kv_key, KV_TASK};
 
 /// What a task is doing, as ListMessageMoveTasks reports it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -214,7 +214,10 @@ impl Engine {
         let mut unplaced = Vec::new();
         let mut groups = std::collections::HashMap::new();
         for (seq, meta) in taken {
-            let body = self.store().get_body(source.id, seq)?.and_then(|b| BodyRecord::decode(&b).ok());
+            let body = match self.store().get_body(source.id, seq)? {
+                Some(b) => self.open_body(source, &meta.id, &b).ok().flatten(),
+                None => None,
+            };
             if let Some(g) = body.as_ref().and_then(|b| b.group_id.clone()) {
                 groups.insert(seq, g);
             }

@@ -15,7 +15,7 @@ use crate::error::{EngineError, Result};
 use crate::message::{self, Attributes, ReceivedMessage};
 use crate::queue::{Queue, QueueStats};
 use crate::receipt::Receipt;
-use crate::record::{BodyRecord, MessageMeta};
+use crate::record::MessageMeta;
 
 /// Options of one ReceiveMessage call, as sent (None = not given).
 #[derive(Debug, Clone, Default)]
@@ -178,7 +178,8 @@ impl Engine {
         for ((seq, meta), bytes) in taken.into_iter().zip(bodies) {
             // A body can be missing only if the message was deleted or purged meanwhile.
             let Some(bytes) = bytes else { continue };
-            let record = BodyRecord::decode(&bytes)?;
+            // A sealed record that does not open is damage (logged, counted): left out of the answer.
+            let Some(record) = self.open_body(queue, &meta.id, &bytes)? else { continue };
             let md5_of_body = to_hex(&record.body_md5());
             let fifo_seq = record.deduplication_id.as_ref().map(|_| seq.to_string());
             let mut system = BTreeMap::new();

@@ -10,10 +10,10 @@ use tokio::sync::watch;
 
 use super::{lock_poisoned, Engine, EngineConfig};
 use crate::clock::Clock;
-use crate::error::Result;
+use crate::error::{EngineError, Result};
 use crate::queue::{DedupEntry, DedupKey, Queue, QueueState, DEDUP_WINDOW_MS};
 use crate::receipt::ReceiptKey;
-use crate::record::{dedup_kv_key, MessageMeta, QueueRecord, KV_DEDUP, KV_TASK};
+use crate::record::{data_key_kv_key, dedup_kv_key, MessageMeta, QueueRecord, KV_DATA_KEY, KV_DEDUP, KV_TASK};
 
 impl Engine {
     /// Opens the engine over `store`, rebuilding every queue's index from it (recovery).
@@ -52,6 +52,7 @@ impl Engine {
             (Some(_), Err(_)) => corrupt += 1,
         })?;
         let mut task_records = Vec::new();
+        let mut data_keys: Vec<(QueueId, u32, Vec<u8>)> = Vec::new();
         store.scan_kv(&mut |id, key, value| {
             let Some(q) = queues.get_mut(&id) else { return };
             match key.first() {
@@ -63,6 +64,10 @@ impl Engine {
                     _ => orphans.push(Op::DeleteKv { queue: id, key: key.to_vec() }),
                 },
                 Some(&KV_TASK) => task_records.push((id, value.to_vec())),
+                Some(&KV_DATA_KEY) => match <[u8; 4]>::try_from(&key[1..]) {
+                    Ok(k) => data_keys.push((id, u32::from_be_bytes(k), value.to_vec())),
+                    Err(_) => orphans.push(Op::DeleteKv { queue: id, key: key.to_vec() }),
+                },
                 _ => {}
             }
         })?;
@@ -90,13 +95,51 @@ impl Engine {
         };
         {
             let mut map = engine.queues.write().unwrap_or_else(lock_poisoned);
+            let mut by_id = HashMap::new();
             for (id, state) in queues {
                 let arn = engine.queue_arn(&state.record.name);
                 let name = state.record.name.clone();
-                map.insert(name, Arc::new(Queue::new(id, arn, state)));
+                let queue = Arc::new(Queue::new(id, arn, state));
+                by_id.insert(id, queue.clone());
+                map.insert(name, queue);
             }
+            engine.recover_data_keys(&by_id, data_keys)?;
         }
         engine.recover_tasks(task_records);
         Ok(engine)
+    }
+
+    /// Unwraps every queue's data keys. A key that does not unwrap is a start-up error naming the
+    /// problem (a wrong master key must not look like lost messages); so is encrypted data with no
+    /// master key configured. Keys wrapped by an old master key are rewritten under the new one.
+    fn recover_data_keys(
+        &self,
+        queues: &HashMap<QueueId, Arc<Queue>>,
+        records: Vec<(QueueId, u32, Vec<u8>)>,
+    ) -> Result<()> {
+        let mut rewrapped = Vec::new();
+        for (id, key_id, record) in records {
+            let Some(queue) = queues.get(&id) else { continue };
+            let Some(ring) = &self.config.at_rest else {
+                return Err(EngineError::AtRest(format!(
+                    "queue {} holds encrypted messages but no master key is configured (--master-key-file / \
+                     SLUICE_MASTER_KEY_FILE)",
+                    queue.name
+                )));
+            };
+            let (key, rewrap) = ring.unwrap(&queue.arn, key_id, &record).map_err(EngineError::AtRest)?;
+            if let Some(value) = rewrap {
+                rewrapped.push(Op::PutKv { queue: id, key: data_key_kv_key(key_id), value });
+            }
+            queue.keys.recover(key);
+        }
+        if !rewrapped.is_empty() {
+            tracing::info!(
+                count = rewrapped.len(),
+                "data keys wrapped by an old master key rewritten under the current one"
+            );
+            self.store.commit_lazy(rewrapped);
+        }
+        Ok(())
     }
 }

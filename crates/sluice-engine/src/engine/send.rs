@@ -16,6 +16,8 @@ use crate::record::{dedup_kv_key, BodyRecord, MessageMeta};
 struct Prepared {
     meta: MessageMeta,
     body: BodyRecord,
+    /// The body record as stored: sealed under the queue's data key, or plain.
+    stored: Vec<u8>,
     result: SendResult,
     /// FIFO: the de-duplication key (digest of the scope-qualified id).
     dedup_key: Option<DedupKey>,
@@ -79,8 +81,16 @@ impl Engine {
             ));
         }
         let now = self.clock.now_ms();
-        let prepared: Vec<Result<Prepared>> =
-            messages.into_iter().map(|m| self.prepare_send(&attrs, m, sender_id, now, batch)).collect();
+        let key = self.sealing_key(&queue, &attrs, now).await?;
+        let prepared: Vec<Result<Prepared>> = messages
+            .into_iter()
+            .map(|m| {
+                let mut p = self.prepare_send(&attrs, m, sender_id, now, batch)?;
+                // Sealed outside the queue's lock: one AEAD pass per message.
+                p.stored = Engine::stored_body(key.as_deref(), &queue, &p.meta.id, &p.body);
+                Ok(p)
+            })
+            .collect();
         let mut results = Vec::with_capacity(prepared.len());
         let mut ops = Vec::with_capacity(prepared.len());
         let mut committed = Vec::with_capacity(prepared.len());
@@ -139,7 +149,7 @@ impl Engine {
                         }
                         let group = p.body.group_id.clone().unwrap_or_default();
                         let meta = p.meta.encode(&group, p.dedup_key.as_ref());
-                        ops.push(Op::PutMessage { queue: queue.id, seq, meta, body: p.body.encode() });
+                        ops.push(Op::PutMessage { queue: queue.id, seq, meta, body: std::mem::take(&mut p.stored) });
                         committed.push((seq, p.meta, group));
                         results.push(Ok(p.result));
                     }
@@ -290,6 +300,6 @@ impl Engine {
             dead_letter_source_arn: None,
             md5_of_body: Some(md5_of_body),
         };
-        Ok(Prepared { meta, body, result, dedup_key })
+        Ok(Prepared { meta, body, stored: Vec::new(), result, dedup_key })
     }
 }

@@ -10,7 +10,6 @@ use super::{lock_poisoned, Engine};
 use crate::error::Result;
 use crate::message::Attributes;
 use crate::queue::{Counts, Queue};
-use crate::record::BodyRecord;
 
 /// One queue's figures for metrics and the dashboard.
 #[derive(Debug, Clone)]
@@ -82,7 +81,7 @@ impl Engine {
         let bodies = self.store.get_bodies(queue.id, &seqs)?;
         for ((_, meta), bytes) in picked.into_iter().zip(bodies) {
             let Some(bytes) = bytes else { continue };
-            let record = BodyRecord::decode(&bytes)?;
+            let Some(record) = self.open_body(&queue, &meta.id, &bytes)? else { continue };
             out.push(PeekedMessage {
                 message_id: uuid::Uuid::from_bytes(meta.id).to_string(),
                 body: record.body,

@@ -127,7 +127,10 @@ impl ApiError {
                     sender_fault: false,
                     status: 503,
                 },
-                E::Internal(_) => WireError {
+                // botocore's model: KmsNotFound, a SendMessage error, Query code as the SQS
+                // developer guide's KMS errors name it (KMS.NotFoundException).
+                E::KmsNotFound(_) => sqs!("KmsNotFound", "KMS.NotFoundException", 400),
+                E::Internal(_) | E::AtRest(_) => WireError {
                     json_type: "com.amazon.coral.service#InternalFailure",
                     query_code: "InternalFailure",
                     sender_fault: false,
