@@ -19,7 +19,7 @@
 //! epoch) and end the replay, as does a torn last record.
 
 use std::fs::{File, OpenOptions};
-use std::io::{Read, Write};
+use std::io::Write;
 
 use std::os::unix::fs::FileExt;
 use std::path::Path;
@@ -62,51 +62,51 @@ pub struct Wal {
 impl Wal {
     /// Opens the log at `path` (creating and zero-filling it if absent) and returns it together with
     /// every complete record of the current epoch, oldest first, for the caller to replay.
+    ///
+    /// Damage is refused: a bad record followed by a valid one of the same epoch is
+    /// [`StoreError::Corrupt`] naming the file and offset (see [`Wal::open_salvaging`]). Only a torn
+    /// tail (a bad last record, nothing valid after it) is cut off, and logged.
     pub fn open(path: &Path) -> Result<(Wal, Vec<Vec<Op>>), StoreError> {
+        Self::open_with(path, false).map(|(wal, records, _)| (wal, records))
+    }
+
+    /// [`Wal::open`] that keeps every readable record instead of refusing a damaged log, and
+    /// returns what it dropped.
+    pub fn open_salvaging(path: &Path) -> Result<(Wal, Vec<Vec<Op>>, Vec<Dropped>), StoreError> {
+        Self::open_with(path, true)
+    }
+
+    fn open_with(path: &Path, salvage: bool) -> Result<(Wal, Vec<Vec<Op>>, Vec<Dropped>), StoreError> {
         if !path.exists() {
             Self::create(path)?;
         }
-        let mut file = OpenOptions::new().read(true).write(true).open(path).map_err(io)?;
+        let file = OpenOptions::new().read(true).write(true).open(path).map_err(io)?;
+        let scan = scan(path, &file)?;
+        if let Some(d) = scan.damage.first().filter(|_| !salvage) {
+            return Err(StoreError::Corrupt(format!(
+                "{}: damaged record at offset {} ({}) with valid records after it; {} damaged range(s) in all. \
+                 Start with --salvage to keep every readable record and drop the damaged ones (run `sluice check` first)",
+                path.display(),
+                d.offset,
+                d.reason,
+                scan.damage.len()
+            )));
+        }
+        for d in &scan.damage {
+            tracing::error!(file = %path.display(), offset = d.offset, bytes = d.len, reason = %d.reason,
+                "salvage: dropped a damaged write-ahead log range");
+        }
+        if let Some(tail) = &scan.torn_tail {
+            tracing::warn!(file = %path.display(), offset = tail.offset, reason = %tail.reason,
+                "write-ahead log ends in a torn record (an unacknowledged write cut by a crash): truncated there");
+        }
         let len = file.metadata().map_err(io)?.len();
-        if len < HEADER_LEN {
-            return Err(StoreError::Corrupt(format!("{} is too short for a sluice write-ahead log", path.display())));
-        }
-        let mut header = [0u8; 20];
-        file.read_exact(&mut header).map_err(io)?;
-        if &header[..8] != MAGIC {
-            return Err(StoreError::Corrupt(format!("{} is not a sluice write-ahead log", path.display())));
-        }
-        let epoch = u64::from_le_bytes(header[8..16].try_into().expect("8 bytes"));
-        let crc = u32::from_le_bytes(header[16..20].try_into().expect("4 bytes"));
-        if crc32fast::hash(&header[..16]) != crc {
-            // Headers are only rewritten right after a durable checkpoint, so a torn one means the
-            // log held nothing that redb does not already have.
+        let mut wal = Wal { file, epoch: scan.epoch, end: scan.end, buf: Vec::new(), len };
+        if scan.header_torn {
             tracing::warn!(path = %path.display(), "write-ahead log header torn; starting a new epoch");
-            let mut wal = Wal { file, epoch, end: HEADER_LEN, buf: Vec::new(), len };
             wal.reset()?;
-            return Ok((wal, Vec::new()));
         }
-        let mut records = Vec::new();
-        let mut end = HEADER_LEN;
-        let mut head = [0u8; RECORD_HEAD];
-        let mut payload = Vec::new();
-        loop {
-            if end + RECORD_HEAD as u64 > len || file.read_exact_at(&mut head, end).is_err() {
-                break;
-            }
-            let n = u32::from_le_bytes(head[..4].try_into().expect("4 bytes")) as u64;
-            let crc = u32::from_le_bytes(head[4..].try_into().expect("4 bytes"));
-            if n == 0 || end + RECORD_HEAD as u64 + n > len {
-                break;
-            }
-            payload.resize(n as usize, 0);
-            if file.read_exact_at(&mut payload, end + RECORD_HEAD as u64).is_err() || crc_of(epoch, &payload) != crc {
-                break;
-            }
-            records.push(decode_ops(&payload)?);
-            end += RECORD_HEAD as u64 + n;
-        }
-        Ok((Wal { file, epoch, end, buf: Vec::new(), len }, records))
+        Ok((wal, scan.records, scan.damage))
     }
 
     /// Creates a zero-filled log with a first header under a temporary name and renames it into
@@ -203,6 +203,157 @@ impl Wal {
         self.end = HEADER_LEN;
         Ok(())
     }
+}
+
+/// A damaged stretch of a log, dropped by a salvage or reported by a check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dropped {
+    /// Byte offset of the first bad record in the file.
+    pub offset: u64,
+    /// Bytes skipped up to the next valid record.
+    pub len: u64,
+    /// What was wrong with the record at `offset`.
+    pub reason: String,
+}
+
+/// What reading a log found, without changing it (start-up and `sluice check` both use it).
+pub struct Scan {
+    pub epoch: u64,
+    /// The records of the current epoch that could be read, oldest first.
+    pub records: Vec<Vec<Op>>,
+    /// Where the next record goes: after the last readable record.
+    pub end: u64,
+    /// Bad stretches followed by valid records of the epoch: damage, not a crash.
+    pub damage: Vec<Dropped>,
+    /// A bad last record with nothing valid after it: the one write a crash may tear.
+    pub torn_tail: Option<Dropped>,
+    /// The header failed its CRC (no records are read: their epoch is unknown).
+    pub header_torn: bool,
+}
+
+/// Bytes the look-ahead for a valid record may hash before giving up (and calling the bad record
+/// damage, to be safe): bounds the work a pathological file can cost at start-up.
+const LOOKAHEAD_BUDGET: u64 = 4 << 30;
+
+/// Reads the log at `path` (open as `file`) without changing it.
+pub fn scan(path: &Path, file: &File) -> Result<Scan, StoreError> {
+    let len = file.metadata().map_err(io)?.len();
+    if len < HEADER_LEN {
+        return Err(StoreError::Corrupt(format!("{} is too short for a sluice write-ahead log", path.display())));
+    }
+    let mut header = [0u8; 20];
+    file.read_exact_at(&mut header, 0).map_err(io)?;
+    if &header[..8] != MAGIC {
+        return Err(StoreError::Corrupt(format!("{} is not a sluice write-ahead log", path.display())));
+    }
+    let epoch = u64::from_le_bytes(header[8..16].try_into().expect("8 bytes"));
+    let crc = u32::from_le_bytes(header[16..20].try_into().expect("4 bytes"));
+    let mut out = Scan { epoch, records: Vec::new(), end: HEADER_LEN, damage: Vec::new(), torn_tail: None, header_torn: false };
+    if crc32fast::hash(&header[..16]) != crc {
+        // Headers are only rewritten right after a durable checkpoint, so a torn one means the
+        // log held nothing that redb does not already have.
+        out.header_torn = true;
+        return Ok(out);
+    }
+    // The whole log in memory (64 MiB preallocated): the look-ahead after a bad record reads it all.
+    let mut bytes = vec![0u8; len as usize];
+    file.read_exact_at(&mut bytes, 0).map_err(io)?;
+    let mut at = HEADER_LEN as usize;
+    let mut budget = LOOKAHEAD_BUDGET;
+    loop {
+        match record_at(&bytes, at, epoch) {
+            Parsed::Valid(ops, next) => {
+                out.records.push(ops);
+                at = next;
+            }
+            // Zeros where a record would start: the preallocated, never-written part.
+            Parsed::End => break,
+            Parsed::Bad(reason) => match next_valid(&bytes, at + 1, epoch, &mut budget) {
+                Next::Found(next) => {
+                    out.damage.push(Dropped { offset: at as u64, len: (next - at) as u64, reason });
+                    at = next;
+                }
+                Next::Unknown => {
+                    // Too costly to tell: damage (refused) rather than risk cutting valid records off.
+                    let reason = format!("{reason}; nothing read after it (look-ahead budget spent)");
+                    out.damage.push(Dropped { offset: at as u64, len: (bytes.len() - at) as u64, reason });
+                    break;
+                }
+                Next::None => {
+                    // Nothing valid follows: the one write a crash may tear.
+                    out.torn_tail = Some(Dropped { offset: at as u64, len: 0, reason });
+                    break;
+                }
+            },
+        }
+    }
+    out.end = at as u64;
+    Ok(out)
+}
+
+/// How many epochs back a leftover record is recognised as stale (each open or checkpoint moves a
+/// file's epoch on by one or two).
+const STALE_EPOCHS: u64 = 8;
+
+enum Parsed {
+    Valid(Vec<Op>, usize),
+    End,
+    Bad(String),
+}
+
+/// The record at `at`, if it is one of `epoch`'s.
+fn record_at(bytes: &[u8], at: usize, epoch: u64) -> Parsed {
+    let Some(head) = bytes.get(at..at + RECORD_HEAD) else { return Parsed::End };
+    if head.iter().all(|&b| b == 0) {
+        return Parsed::End;
+    }
+    let n = u32::from_le_bytes(head[..4].try_into().expect("4 bytes")) as usize;
+    let crc = u32::from_le_bytes(head[4..].try_into().expect("4 bytes"));
+    let Some(payload) = bytes.get(at + RECORD_HEAD..at + RECORD_HEAD + n).filter(|_| n > 0) else {
+        return Parsed::Bad(format!("record length {n} is impossible here"));
+    };
+    if crc_of(epoch, payload) != crc {
+        // A whole record of an earlier epoch: what a reset leaves after the current records (the
+        // file is rewritten in place), so the clean end of the log.
+        if (1..=STALE_EPOCHS).any(|back| epoch >= back && crc_of(epoch - back, payload) == crc) {
+            return Parsed::End;
+        }
+        return Parsed::Bad("checksum mismatch".into());
+    }
+    match decode_ops(payload) {
+        Ok(ops) => Parsed::Valid(ops, at + RECORD_HEAD + n),
+        Err(e) => Parsed::Bad(format!("checksum valid but undecodable: {e}")),
+    }
+}
+
+enum Next {
+    Found(usize),
+    None,
+    Unknown,
+}
+
+/// The offset of the first record of `epoch` whose checksum holds at or after `from`, if any.
+fn next_valid(bytes: &[u8], from: usize, epoch: u64, budget: &mut u64) -> Next {
+    let mut seeded = crc32fast::Hasher::new();
+    seeded.update(&epoch.to_le_bytes());
+    let mut at = from;
+    while at + RECORD_HEAD <= bytes.len() {
+        let n = u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes")) as usize;
+        if n > 0 && at + RECORD_HEAD + n <= bytes.len() {
+            if *budget < n as u64 {
+                return Next::Unknown;
+            }
+            *budget -= n as u64;
+            let crc = u32::from_le_bytes(bytes[at + 4..at + 8].try_into().expect("4 bytes"));
+            let mut h = seeded.clone();
+            h.update(&bytes[at + RECORD_HEAD..at + RECORD_HEAD + n]);
+            if h.finalize() == crc {
+                return Next::Found(at);
+            }
+        }
+        at += 1;
+    }
+    Next::None
 }
 
 // --- op encoding: tag byte, then fixed-width integers (little endian) and length-prefixed bytes ---
