@@ -34,6 +34,8 @@ mod dead_letter;
 mod move_task;
 mod queues;
 mod receive;
+mod integrity;
+pub use integrity::verify_body_record;
 mod recovery;
 mod send;
 mod views;
@@ -109,6 +111,8 @@ pub struct Engine {
     recently_deleted: Mutex<HashMap<String, u64>>,
     /// Receives currently waiting in a long poll (a gauge for metrics).
     long_polls_waiting: std::sync::atomic::AtomicI64,
+    /// Messages moved aside because their stored record failed verification (see [`integrity`]).
+    quarantined: std::sync::atomic::AtomicU64,
 }
 
 /// A lock a panic poisoned is still used: queue state is kept consistent at every step.

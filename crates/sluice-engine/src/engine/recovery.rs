@@ -13,7 +13,7 @@ use crate::clock::Clock;
 use crate::error::Result;
 use crate::queue::{DedupEntry, DedupKey, Queue, QueueState, DEDUP_WINDOW_MS};
 use crate::receipt::ReceiptKey;
-use crate::record::{dedup_kv_key, MessageMeta, QueueRecord, KV_DEDUP, KV_TASK};
+use crate::record::{dedup_kv_key, MessageMeta, QueueRecord, KV_DEDUP, KV_QUARANTINE, KV_TASK};
 
 impl Engine {
     /// Opens the engine over `store`, rebuilding every queue's index from it (recovery).
@@ -52,6 +52,7 @@ impl Engine {
             (Some(_), Err(_)) => corrupt += 1,
         })?;
         let mut task_records = Vec::new();
+        let mut quarantined = 0u64;
         store.scan_kv(&mut |id, key, value| {
             let Some(q) = queues.get_mut(&id) else { return };
             match key.first() {
@@ -63,6 +64,7 @@ impl Engine {
                     _ => orphans.push(Op::DeleteKv { queue: id, key: key.to_vec() }),
                 },
                 Some(&KV_TASK) => task_records.push((id, value.to_vec())),
+                Some(&KV_QUARANTINE) => quarantined += 1,
                 _ => {}
             }
         })?;
@@ -87,6 +89,7 @@ impl Engine {
             tasks: Mutex::new(Vec::new()),
             recently_deleted: Mutex::new(HashMap::new()),
             long_polls_waiting: std::sync::atomic::AtomicI64::new(0),
+            quarantined: std::sync::atomic::AtomicU64::new(quarantined),
         };
         {
             let mut map = engine.queues.write().unwrap_or_else(lock_poisoned);
