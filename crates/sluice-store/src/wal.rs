@@ -268,7 +268,7 @@ pub fn scan(path: &Path, file: &File) -> Result<Scan, StoreError> {
             }
             // Zeros where a record would start: the preallocated, never-written part.
             Parsed::End => break,
-            Parsed::Bad(reason) => match next_valid(&bytes, at + 1, epoch, &mut budget) {
+            Parsed::Bad(reason) => match next_valid(&bytes, at, epoch, &mut budget) {
                 Next::Found(next) => {
                     out.damage.push(Dropped { offset: at as u64, len: (next - at) as u64, reason });
                     at = next;
@@ -332,28 +332,55 @@ enum Next {
     Unknown,
 }
 
-/// The offset of the first record of `epoch` whose checksum holds at or after `from`, if any.
-fn next_valid(bytes: &[u8], from: usize, epoch: u64, budget: &mut u64) -> Next {
+/// The offset of the first record of `epoch` whose checksum holds after the bad record at `bad`, if
+/// any. Where the bad record's length still fits, the record after it is tried first (a damaged
+/// payload leaves the length intact); then every offset, hashing only where a record could start.
+fn next_valid(bytes: &[u8], bad: usize, epoch: u64, budget: &mut u64) -> Next {
     let mut seeded = crc32fast::Hasher::new();
     seeded.update(&epoch.to_le_bytes());
-    let mut at = from;
-    while at + RECORD_HEAD <= bytes.len() {
-        let n = u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes")) as usize;
-        if n > 0 && at + RECORD_HEAD + n <= bytes.len() {
-            if *budget < n as u64 {
-                return Next::Unknown;
-            }
-            *budget -= n as u64;
-            let crc = u32::from_le_bytes(bytes[at + 4..at + 8].try_into().expect("4 bytes"));
-            let mut h = seeded.clone();
-            h.update(&bytes[at + RECORD_HEAD..at + RECORD_HEAD + n]);
-            if h.finalize() == crc {
-                return Next::Found(at);
-            }
+    let valid_at = |at: usize, budget: &mut u64| -> Option<bool> {
+        let n = plausible_len(bytes, at)?;
+        if *budget < n as u64 {
+            return None;
         }
-        at += 1;
+        *budget -= n as u64;
+        let crc = u32::from_le_bytes(bytes[at + 4..at + 8].try_into().expect("4 bytes"));
+        let mut h = seeded.clone();
+        h.update(&bytes[at + RECORD_HEAD..at + RECORD_HEAD + n]);
+        Some(h.finalize() == crc)
+    };
+    if let Some(n) = plausible_len(bytes, bad) {
+        if valid_at(bad + RECORD_HEAD + n, budget) == Some(true) {
+            return Next::Found(bad + RECORD_HEAD + n);
+        }
+    }
+    for at in bad + 1..bytes.len().saturating_sub(RECORD_HEAD) {
+        if plausible_len(bytes, at).is_none() {
+            continue;
+        }
+        match valid_at(at, budget) {
+            Some(true) => return Next::Found(at),
+            Some(false) => {}
+            None => return Next::Unknown,
+        }
     }
     Next::None
+}
+
+/// The payload length of a record that could start at `at`: it fits in the file and its payload
+/// starts as [`encode_ops`] writes one (an op count that fits, a known first tag). Cheap, so the
+/// look-ahead hashes only candidates.
+fn plausible_len(bytes: &[u8], at: usize) -> Option<usize> {
+    let head = bytes.get(at..at + RECORD_HEAD)?;
+    let n = u32::from_le_bytes(head[..4].try_into().expect("4 bytes")) as usize;
+    let payload = bytes.get(at + RECORD_HEAD..(at + RECORD_HEAD).checked_add(n)?)?;
+    if n < 5 {
+        return None;
+    }
+    let count = u32::from_le_bytes(payload[..4].try_into().expect("4 bytes")) as usize;
+    // Each op takes at least 9 bytes (a tag and a queue id).
+    let known_tag = (PUT_QUEUE..=DELETE_KV).contains(&payload[4]);
+    (count >= 1 && count <= n / 9 && known_tag).then_some(n)
 }
 
 // --- op encoding: tag byte, then fixed-width integers (little endian) and length-prefixed bytes ---
@@ -560,6 +587,88 @@ mod tests {
         drop(wal);
         let (_, records) = Wal::open(&path).unwrap();
         assert_eq!(records, vec![sample_ops(1), sample_ops(3)]);
+        let _ = std::fs::remove_dir_all(path.parent().unwrap());
+    }
+
+    /// Three records; returns the path and each record's offset.
+    fn three_records(name: &str) -> (std::path::PathBuf, Vec<u64>) {
+        let path = temp(name);
+        let (mut wal, _) = Wal::open(&path).unwrap();
+        let mut at = Vec::new();
+        for i in 1..=3 {
+            at.push(wal.end);
+            wal.append(&sample_ops(i)).unwrap();
+        }
+        wal.sync().unwrap();
+        (path, at)
+    }
+
+    fn flip(path: &Path, offset: u64) {
+        let f = OpenOptions::new().read(true).write(true).open(path).unwrap();
+        let mut b = [0u8];
+        f.read_exact_at(&mut b, offset).unwrap();
+        f.write_all_at(&[b[0] ^ 0x10], offset).unwrap();
+    }
+
+    /// Issue 24: a bad record followed by valid ones was taken for a torn tail and everything
+    /// after it silently dropped. It is damage: refused, naming the file and the offset.
+    #[test]
+    fn a_bad_record_before_valid_ones_is_refused_with_its_offset() {
+        for bad in [0, 1] {
+            let (path, at) = three_records(&format!("mid{bad}"));
+            flip(&path, at[bad] + RECORD_HEAD as u64 + 5);
+            let err = Wal::open(&path).err().expect("damage must be refused").to_string();
+            assert!(err.contains(&format!("offset {}", at[bad])) && err.contains("sluice.wal"), "{err}");
+            // Refused means untouched: the same answer again.
+            assert!(Wal::open(&path).is_err());
+            // Salvage keeps the others and says exactly what it dropped.
+            let (_, records, dropped) = Wal::open_salvaging(&path).unwrap();
+            let kept: Vec<_> = (1..=3).filter(|&i| i != bad as u64 + 1).map(sample_ops).collect();
+            assert_eq!(records, kept);
+            assert_eq!(dropped.len(), 1);
+            assert_eq!((dropped[0].offset, dropped[0].len), (at[bad], at[bad + 1] - at[bad]));
+            let _ = std::fs::remove_dir_all(path.parent().unwrap());
+        }
+    }
+
+    /// A damaged length field (the record seems to run past the file or over the next ones) is
+    /// found by the look-ahead too.
+    #[test]
+    fn a_damaged_length_is_damage_too() {
+        let (path, at) = three_records("len");
+        flip(&path, at[0] + 2);
+        assert!(Wal::open(&path).is_err());
+        let _ = std::fs::remove_dir_all(path.parent().unwrap());
+    }
+
+    /// The last record torn (what a crash mid-write leaves) is the one case cut off.
+    #[test]
+    fn only_a_torn_last_record_is_cut() {
+        let (path, at) = three_records("tail");
+        let f = OpenOptions::new().write(true).open(&path).unwrap();
+        f.write_all_at(&[0u8; 40], at[2] + RECORD_HEAD as u64 + 10).unwrap();
+        drop(f);
+        let file = File::open(&path).unwrap();
+        let found = scan(&path, &file).unwrap();
+        assert_eq!(found.torn_tail.map(|t| t.offset), Some(at[2]));
+        assert!(found.damage.is_empty());
+        let (_, records) = Wal::open(&path).unwrap();
+        assert_eq!(records, vec![sample_ops(1), sample_ops(2)]);
+        let _ = std::fs::remove_dir_all(path.parent().unwrap());
+    }
+
+    /// After a reset the previous epoch's records still fill the file: a clean end, not a torn tail.
+    #[test]
+    fn stale_records_of_an_earlier_epoch_are_a_clean_end() {
+        let (path, _) = three_records("stale");
+        let (mut wal, _) = Wal::open(&path).unwrap();
+        wal.reset().unwrap();
+        wal.append(&sample_ops(9)).unwrap();
+        drop(wal);
+        let file = File::open(&path).unwrap();
+        let found = scan(&path, &file).unwrap();
+        assert_eq!(found.records, vec![sample_ops(9)]);
+        assert!(found.torn_tail.is_none() && found.damage.is_empty());
         let _ = std::fs::remove_dir_all(path.parent().unwrap());
     }
 
