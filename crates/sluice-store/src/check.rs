@@ -32,7 +32,9 @@ pub fn check(store: &Path, verify_body: &dyn Fn(&[u8]) -> Result<(), String>) ->
             }
         }
         Ok(None) => {
-            report.notes.push(format!("{}: no manifest (a store from before manifests)", manifest::path_for(store).display()));
+            report
+                .notes
+                .push(format!("{}: no manifest (a store from before manifests)", manifest::path_for(store).display()));
             let files = manifest::expected_files(store);
             let present = files.iter().filter(|f| f.exists()).count();
             if present != files.len() {
@@ -56,7 +58,12 @@ fn check_log(path: &PathBuf, report: &mut Report) {
     let Ok(file) = std::fs::File::open(path) else { return };
     match wal::scan(path, &file) {
         Ok(scan) => {
-            report.notes.push(format!("{}: epoch {}, {} readable records", path.display(), scan.epoch, scan.records.len()));
+            report.notes.push(format!(
+                "{}: epoch {}, {} readable records",
+                path.display(),
+                scan.epoch,
+                scan.records.len()
+            ));
             if scan.header_torn {
                 report.notes.push(format!("{}: header torn (its records are not replayed)", path.display()));
             }
@@ -70,7 +77,11 @@ fn check_log(path: &PathBuf, report: &mut Report) {
                 ));
             }
             if let Some(t) = scan.torn_tail {
-                report.notes.push(format!("{}: torn last record at offset {} (cut off at start-up)", path.display(), t.offset));
+                report.notes.push(format!(
+                    "{}: torn last record at offset {} (cut off at start-up)",
+                    path.display(),
+                    t.offset
+                ));
             }
         }
         Err(e) => report.damage.push(e.to_string()),

@@ -47,6 +47,9 @@ fn crc_of(epoch: u64, payload: &[u8]) -> u32 {
     h.finalize()
 }
 
+/// What a salvaging open returns: the log, the records it could read, and what it dropped.
+pub type Salvage = (Wal, Vec<Vec<Op>>, Vec<Dropped>);
+
 /// An open log, positioned after its last valid record.
 pub struct Wal {
     file: File,
@@ -72,11 +75,11 @@ impl Wal {
 
     /// [`Wal::open`] that keeps every readable record instead of refusing a damaged log, and
     /// returns what it dropped.
-    pub fn open_salvaging(path: &Path) -> Result<(Wal, Vec<Vec<Op>>, Vec<Dropped>), StoreError> {
+    pub fn open_salvaging(path: &Path) -> Result<Salvage, StoreError> {
         Self::open_with(path, true)
     }
 
-    fn open_with(path: &Path, salvage: bool) -> Result<(Wal, Vec<Vec<Op>>, Vec<Dropped>), StoreError> {
+    fn open_with(path: &Path, salvage: bool) -> Result<Salvage, StoreError> {
         if !path.exists() {
             Self::create(path)?;
         }
@@ -248,7 +251,8 @@ pub fn scan(path: &Path, file: &File) -> Result<Scan, StoreError> {
     }
     let epoch = u64::from_le_bytes(header[8..16].try_into().expect("8 bytes"));
     let crc = u32::from_le_bytes(header[16..20].try_into().expect("4 bytes"));
-    let mut out = Scan { epoch, records: Vec::new(), end: HEADER_LEN, damage: Vec::new(), torn_tail: None, header_torn: false };
+    let mut out =
+        Scan { epoch, records: Vec::new(), end: HEADER_LEN, damage: Vec::new(), torn_tail: None, header_torn: false };
     if crc32fast::hash(&header[..16]) != crc {
         // Headers are only rewritten right after a durable checkpoint, so a torn one means the
         // log held nothing that redb does not already have.

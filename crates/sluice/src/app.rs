@@ -117,7 +117,10 @@ pub async fn open(config: &Config) -> Result<Opened, StartError> {
                     tracing::error!(dropped = %item, "--salvage");
                 }
                 if !dropped.is_empty() {
-                    tracing::error!(count = dropped.len(), "--salvage: started with damaged parts of the store dropped (listed above)");
+                    tracing::error!(
+                        count = dropped.len(),
+                        "--salvage: started with damaged parts of the store dropped (listed above)"
+                    );
                 }
             }
             (Store::new(Arc::new(backend)), secret, Some(lock))

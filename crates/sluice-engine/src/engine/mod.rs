@@ -31,10 +31,10 @@ use crate::record::{dedup_kv_key, MessageMeta};
 
 mod acks;
 mod dead_letter;
+mod integrity;
 mod move_task;
 mod queues;
 mod receive;
-mod integrity;
 pub use integrity::verify_body_record;
 mod recovery;
 mod send;

@@ -13,8 +13,8 @@ use redb::{Database, Durability, ReadableDatabase, ReadableTable};
 
 use super::tables::{apply_ops, BODY, DOOMED, FORMAT, INFO, KV, META, QUEUES};
 use super::{io, EmbeddedBackend, Layers, LogState, Shared, Split};
-use crate::space::{mib, SpaceWatch, RESERVE_BYTES};
 use crate::manifest;
+use crate::space::{mib, SpaceWatch, RESERVE_BYTES};
 use crate::wal::{Dropped, Wal, PREALLOCATED};
 use crate::StoreError;
 
