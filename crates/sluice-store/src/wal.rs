@@ -259,40 +259,68 @@ pub fn scan(path: &Path, file: &File) -> Result<Scan, StoreError> {
         out.header_torn = true;
         return Ok(out);
     }
-    // The whole log in memory (64 MiB preallocated): the look-ahead after a bad record reads it all.
-    let mut bytes = vec![0u8; len as usize];
-    file.read_exact_at(&mut bytes, 0).map_err(io)?;
+    // Read as far as the records go (the rest of a 64 MiB log only if a look-ahead needs it).
+    let mut bytes = Loader { file, len: len as usize, bytes: Vec::new() };
     let mut at = HEADER_LEN as usize;
     let mut budget = LOOKAHEAD_BUDGET;
     loop {
-        match record_at(&bytes, at, epoch) {
+        let head = bytes.upto(at + RECORD_HEAD)?;
+        if let Some(n) = head.get(at..at + 4) {
+            let n = u32::from_le_bytes(n.try_into().expect("4 bytes")) as usize;
+            bytes.upto(at + RECORD_HEAD + n)?;
+        }
+        match record_at(&bytes.bytes, at, epoch) {
             Parsed::Valid(ops, next) => {
                 out.records.push(ops);
                 at = next;
             }
             // Zeros where a record would start: the preallocated, never-written part.
             Parsed::End => break,
-            Parsed::Bad(reason) => match next_valid(&bytes, at, epoch, &mut budget) {
-                Next::Found(next) => {
-                    out.damage.push(Dropped { offset: at as u64, len: (next - at) as u64, reason });
-                    at = next;
+            Parsed::Bad(reason) => {
+                let all = bytes.upto(usize::MAX)?;
+                match next_valid(all, at, epoch, &mut budget) {
+                    Next::Found(next) => {
+                        out.damage.push(Dropped { offset: at as u64, len: (next - at) as u64, reason });
+                        at = next;
+                    }
+                    Next::Unknown => {
+                        // Too costly to tell: damage (refused) rather than risk cutting valid records off.
+                        let reason = format!("{reason}; nothing read after it (look-ahead budget spent)");
+                        out.damage.push(Dropped { offset: at as u64, len: (all.len() - at) as u64, reason });
+                        break;
+                    }
+                    Next::None => {
+                        // Nothing valid follows: the one write a crash may tear.
+                        out.torn_tail = Some(Dropped { offset: at as u64, len: 0, reason });
+                        break;
+                    }
                 }
-                Next::Unknown => {
-                    // Too costly to tell: damage (refused) rather than risk cutting valid records off.
-                    let reason = format!("{reason}; nothing read after it (look-ahead budget spent)");
-                    out.damage.push(Dropped { offset: at as u64, len: (bytes.len() - at) as u64, reason });
-                    break;
-                }
-                Next::None => {
-                    // Nothing valid follows: the one write a crash may tear.
-                    out.torn_tail = Some(Dropped { offset: at as u64, len: 0, reason });
-                    break;
-                }
-            },
+            }
         }
     }
     out.end = at as u64;
     Ok(out)
+}
+
+/// The part of a log read so far: [`scan`] reads only as far as the records go.
+struct Loader<'a> {
+    file: &'a File,
+    len: usize,
+    bytes: Vec<u8>,
+}
+
+impl Loader<'_> {
+    /// The file from its start up to at least `end` (or its end), read 1 MiB more at a time.
+    fn upto(&mut self, end: usize) -> Result<&[u8], StoreError> {
+        let end = end.min(self.len);
+        if end > self.bytes.len() {
+            let target = end.saturating_add(1 << 20).min(self.len);
+            let from = self.bytes.len();
+            self.bytes.resize(target, 0);
+            self.file.read_exact_at(&mut self.bytes[from..], from as u64).map_err(io)?;
+        }
+        Ok(&self.bytes)
+    }
 }
 
 /// How many epochs back a leftover record is recognised as stale (each open or checkpoint moves a
