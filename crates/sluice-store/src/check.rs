@@ -1,5 +1,6 @@
-//! `sluice check`: verifies a stopped store without changing it, for the operator to run before
-//! (or instead of) a salvage. The manifest's files must all be there, both write-ahead logs must read
+//! `sluice check`: verifies a stopped store, for the operator to run before (or instead of) a
+//! salvage. It writes nothing to the logs or the manifest; opening `sluice.redb` may let redb finish
+//! its own crash recovery of that file (as the next start would). The manifest's files must all be there, both write-ahead logs must read
 //! without damage (a torn tail is reported but is not damage), and every record of the store file
 //! must be readable; the caller verifies each message body record's own checksum (the engine owns
 //! that format).
