@@ -42,6 +42,7 @@ pub(crate) mod receipt;
 pub(crate) mod record;
 pub(crate) mod seqmap;
 
+pub use engine::verify_body_record;
 pub use engine::{Engine, EngineConfig, PeekedMessage, QueueOverview, ReceiveOptions, TaskRecord};
 pub use error::{EngineError, Result};
 pub use queue::Counts;

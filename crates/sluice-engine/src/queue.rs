@@ -313,7 +313,7 @@ impl QueueState {
         }
     }
 
-    fn remove(&mut self, seq: Seq) -> Option<MessageMeta> {
+    pub(crate) fn remove(&mut self, seq: Seq) -> Option<MessageMeta> {
         let meta = self.msgs.remove(&seq)?;
         if !self.remove_visible(seq, meta.group) {
             let key = (meta.visible_at_ms, seq);

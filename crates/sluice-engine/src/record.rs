@@ -37,6 +37,10 @@ pub(crate) fn data_key_kv_key(id: u32) -> Vec<u8> {
     k
 }
 
+/// Key prefix of a quarantined message (+ its seq, big endian): the raw body record that failed
+/// verification, kept aside for inspection (see `engine::integrity`). Recovery ignores it.
+pub(crate) const KV_QUARANTINE: u8 = b'q';
+
 /// The kv key of a FIFO de-duplication entry.
 pub(crate) fn dedup_kv_key(key: &DedupKey) -> Vec<u8> {
     let mut k = Vec::with_capacity(1 + key.len());
@@ -221,6 +225,12 @@ impl BodyRecord {
         let used = bincode::serialized_size(&record).map_err(corrupt)? as usize;
         record.md5_of_body = bytes.get(used..).and_then(|rest| <[u8; 16]>::try_from(rest).ok());
         Ok(record)
+    }
+
+    /// Whether the body still matches the MD5 stored with it at send (a record written without
+    /// one has nothing to verify).
+    pub fn md5_matches(&self) -> bool {
+        self.md5_of_body.is_none_or(|stored| stored == crate::digest::md5(self.body.as_bytes()))
     }
 
     /// The MD5 of the body: the stored one, or computed for a record written without it.

@@ -14,11 +14,15 @@
 //!   why this engine) behind [`wal`], a write-ahead log that makes each group commit one fdatasync
 //!   of a small sequential write instead of a durable redb transaction.
 //! - [`conformance`]: the one test suite every backend must pass.
+//! - [`check`]: `sluice check`, the verification of a stopped store.
+//! - [`manifest`]: the files a store consists of, so a missing one stops start-up.
 //! - [`files`]: the data directory's modes (`0700`, files `0600`) and the start-up check.
 
+pub mod check;
 pub mod conformance;
 pub mod embedded;
 pub mod files;
+pub mod manifest;
 pub mod memory;
 mod namespace;
 mod pending;

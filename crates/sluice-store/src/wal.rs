@@ -19,7 +19,7 @@
 //! epoch) and end the replay, as does a torn last record.
 
 use std::fs::{File, OpenOptions};
-use std::io::{Read, Write};
+use std::io::Write;
 
 use std::os::unix::fs::FileExt;
 use std::path::Path;
@@ -47,6 +47,9 @@ fn crc_of(epoch: u64, payload: &[u8]) -> u32 {
     h.finalize()
 }
 
+/// What a salvaging open returns: the log, the records it could read, and what it dropped.
+pub type Salvage = (Wal, Vec<Vec<Op>>, Vec<Dropped>);
+
 /// An open log, positioned after its last valid record.
 pub struct Wal {
     file: File,
@@ -62,51 +65,51 @@ pub struct Wal {
 impl Wal {
     /// Opens the log at `path` (creating and zero-filling it if absent) and returns it together with
     /// every complete record of the current epoch, oldest first, for the caller to replay.
+    ///
+    /// Damage is refused: a bad record followed by a valid one of the same epoch is
+    /// [`StoreError::Corrupt`] naming the file and offset (see [`Wal::open_salvaging`]). Only a torn
+    /// tail (a bad last record, nothing valid after it) is cut off, and logged.
     pub fn open(path: &Path) -> Result<(Wal, Vec<Vec<Op>>), StoreError> {
+        Self::open_with(path, false).map(|(wal, records, _)| (wal, records))
+    }
+
+    /// [`Wal::open`] that keeps every readable record instead of refusing a damaged log, and
+    /// returns what it dropped.
+    pub fn open_salvaging(path: &Path) -> Result<Salvage, StoreError> {
+        Self::open_with(path, true)
+    }
+
+    fn open_with(path: &Path, salvage: bool) -> Result<Salvage, StoreError> {
         if !path.exists() {
             Self::create(path)?;
         }
-        let mut file = OpenOptions::new().read(true).write(true).open(path).map_err(io)?;
+        let file = OpenOptions::new().read(true).write(true).open(path).map_err(io)?;
+        let scan = scan(path, &file)?;
+        if let Some(d) = scan.damage.first().filter(|_| !salvage) {
+            return Err(StoreError::Corrupt(format!(
+                "{}: damaged record at offset {} ({}) with valid records after it; {} damaged range(s) in all. \
+                 Start with --salvage to keep every readable record and drop the damaged ones (run `sluice check` first)",
+                path.display(),
+                d.offset,
+                d.reason,
+                scan.damage.len()
+            )));
+        }
+        for d in &scan.damage {
+            tracing::error!(file = %path.display(), offset = d.offset, bytes = d.len, reason = %d.reason,
+                "salvage: dropped a damaged write-ahead log range");
+        }
+        if let Some(tail) = &scan.torn_tail {
+            tracing::warn!(file = %path.display(), offset = tail.offset, reason = %tail.reason,
+                "write-ahead log ends in a torn record (an unacknowledged write cut by a crash): truncated there");
+        }
         let len = file.metadata().map_err(io)?.len();
-        if len < HEADER_LEN {
-            return Err(StoreError::Corrupt(format!("{} is too short for a sluice write-ahead log", path.display())));
-        }
-        let mut header = [0u8; 20];
-        file.read_exact(&mut header).map_err(io)?;
-        if &header[..8] != MAGIC {
-            return Err(StoreError::Corrupt(format!("{} is not a sluice write-ahead log", path.display())));
-        }
-        let epoch = u64::from_le_bytes(header[8..16].try_into().expect("8 bytes"));
-        let crc = u32::from_le_bytes(header[16..20].try_into().expect("4 bytes"));
-        if crc32fast::hash(&header[..16]) != crc {
-            // Headers are only rewritten right after a durable checkpoint, so a torn one means the
-            // log held nothing that redb does not already have.
+        let mut wal = Wal { file, epoch: scan.epoch, end: scan.end, buf: Vec::new(), len };
+        if scan.header_torn {
             tracing::warn!(path = %path.display(), "write-ahead log header torn; starting a new epoch");
-            let mut wal = Wal { file, epoch, end: HEADER_LEN, buf: Vec::new(), len };
             wal.reset()?;
-            return Ok((wal, Vec::new()));
         }
-        let mut records = Vec::new();
-        let mut end = HEADER_LEN;
-        let mut head = [0u8; RECORD_HEAD];
-        let mut payload = Vec::new();
-        loop {
-            if end + RECORD_HEAD as u64 > len || file.read_exact_at(&mut head, end).is_err() {
-                break;
-            }
-            let n = u32::from_le_bytes(head[..4].try_into().expect("4 bytes")) as u64;
-            let crc = u32::from_le_bytes(head[4..].try_into().expect("4 bytes"));
-            if n == 0 || end + RECORD_HEAD as u64 + n > len {
-                break;
-            }
-            payload.resize(n as usize, 0);
-            if file.read_exact_at(&mut payload, end + RECORD_HEAD as u64).is_err() || crc_of(epoch, &payload) != crc {
-                break;
-            }
-            records.push(decode_ops(&payload)?);
-            end += RECORD_HEAD as u64 + n;
-        }
-        Ok((Wal { file, epoch, end, buf: Vec::new(), len }, records))
+        Ok((wal, scan.records, scan.damage))
     }
 
     /// Creates a zero-filled log with a first header under a temporary name and renames it into
@@ -203,6 +206,213 @@ impl Wal {
         self.end = HEADER_LEN;
         Ok(())
     }
+}
+
+/// A damaged stretch of a log, dropped by a salvage or reported by a check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dropped {
+    /// Byte offset of the first bad record in the file.
+    pub offset: u64,
+    /// Bytes skipped up to the next valid record.
+    pub len: u64,
+    /// What was wrong with the record at `offset`.
+    pub reason: String,
+}
+
+/// What reading a log found, without changing it (start-up and `sluice check` both use it).
+pub struct Scan {
+    pub epoch: u64,
+    /// The records of the current epoch that could be read, oldest first.
+    pub records: Vec<Vec<Op>>,
+    /// Where the next record goes: after the last readable record.
+    pub end: u64,
+    /// Bad stretches followed by valid records of the epoch: damage, not a crash.
+    pub damage: Vec<Dropped>,
+    /// A bad last record with nothing valid after it: the one write a crash may tear.
+    pub torn_tail: Option<Dropped>,
+    /// The header failed its CRC (no records are read: their epoch is unknown).
+    pub header_torn: bool,
+}
+
+/// Bytes the look-ahead for a valid record may hash before giving up (and calling the bad record
+/// damage, to be safe): bounds the work a pathological file can cost at start-up.
+const LOOKAHEAD_BUDGET: u64 = 4 << 30;
+
+/// Reads the log at `path` (open as `file`) without changing it.
+pub fn scan(path: &Path, file: &File) -> Result<Scan, StoreError> {
+    let len = file.metadata().map_err(io)?.len();
+    if len < HEADER_LEN {
+        return Err(StoreError::Corrupt(format!("{} is too short for a sluice write-ahead log", path.display())));
+    }
+    let mut header = [0u8; 20];
+    file.read_exact_at(&mut header, 0).map_err(io)?;
+    if &header[..8] != MAGIC {
+        return Err(StoreError::Corrupt(format!("{} is not a sluice write-ahead log", path.display())));
+    }
+    let epoch = u64::from_le_bytes(header[8..16].try_into().expect("8 bytes"));
+    let crc = u32::from_le_bytes(header[16..20].try_into().expect("4 bytes"));
+    let mut out =
+        Scan { epoch, records: Vec::new(), end: HEADER_LEN, damage: Vec::new(), torn_tail: None, header_torn: false };
+    if crc32fast::hash(&header[..16]) != crc {
+        // Headers are only rewritten right after a durable checkpoint, so a torn one means the
+        // log held nothing that redb does not already have.
+        out.header_torn = true;
+        return Ok(out);
+    }
+    // Read as far as the records go (the rest of a 64 MiB log only if a look-ahead needs it).
+    let mut bytes = Loader { file, len: len as usize, bytes: Vec::new() };
+    let mut at = HEADER_LEN as usize;
+    let mut budget = LOOKAHEAD_BUDGET;
+    loop {
+        let head = bytes.upto(at + RECORD_HEAD)?;
+        if let Some(n) = head.get(at..at + 4) {
+            let n = u32::from_le_bytes(n.try_into().expect("4 bytes")) as usize;
+            bytes.upto(at + RECORD_HEAD + n)?;
+        }
+        match record_at(&bytes.bytes, at, epoch) {
+            Parsed::Valid(ops, next) => {
+                out.records.push(ops);
+                at = next;
+            }
+            // Zeros where a record would start: the preallocated, never-written part.
+            Parsed::End => break,
+            Parsed::Bad(reason) => {
+                let all = bytes.upto(usize::MAX)?;
+                match next_valid(all, at, epoch, &mut budget) {
+                    Next::Found(next) => {
+                        out.damage.push(Dropped { offset: at as u64, len: (next - at) as u64, reason });
+                        at = next;
+                    }
+                    Next::Unknown => {
+                        // Too costly to tell: damage (refused) rather than risk cutting valid records off.
+                        let reason = format!("{reason}; nothing read after it (look-ahead budget spent)");
+                        out.damage.push(Dropped { offset: at as u64, len: (all.len() - at) as u64, reason });
+                        break;
+                    }
+                    Next::None => {
+                        // Nothing valid follows: the one write a crash may tear.
+                        out.torn_tail = Some(Dropped { offset: at as u64, len: 0, reason });
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    out.end = at as u64;
+    Ok(out)
+}
+
+/// The part of a log read so far: [`scan`] reads only as far as the records go.
+struct Loader<'a> {
+    file: &'a File,
+    len: usize,
+    bytes: Vec<u8>,
+}
+
+impl Loader<'_> {
+    /// The file from its start up to at least `end` (or its end), read 1 MiB more at a time.
+    fn upto(&mut self, end: usize) -> Result<&[u8], StoreError> {
+        let end = end.min(self.len);
+        if end > self.bytes.len() {
+            let target = end.saturating_add(1 << 20).min(self.len);
+            let from = self.bytes.len();
+            self.bytes.resize(target, 0);
+            self.file.read_exact_at(&mut self.bytes[from..], from as u64).map_err(io)?;
+        }
+        Ok(&self.bytes)
+    }
+}
+
+/// How many epochs back a leftover record is recognised as stale (each open or checkpoint moves a
+/// file's epoch on by one or two).
+const STALE_EPOCHS: u64 = 8;
+
+enum Parsed {
+    Valid(Vec<Op>, usize),
+    End,
+    Bad(String),
+}
+
+/// The record at `at`, if it is one of `epoch`'s.
+fn record_at(bytes: &[u8], at: usize, epoch: u64) -> Parsed {
+    let Some(head) = bytes.get(at..at + RECORD_HEAD) else { return Parsed::End };
+    if head.iter().all(|&b| b == 0) {
+        return Parsed::End;
+    }
+    let n = u32::from_le_bytes(head[..4].try_into().expect("4 bytes")) as usize;
+    let crc = u32::from_le_bytes(head[4..].try_into().expect("4 bytes"));
+    let Some(payload) = bytes.get(at + RECORD_HEAD..at + RECORD_HEAD + n).filter(|_| n > 0) else {
+        return Parsed::Bad(format!("record length {n} is impossible here"));
+    };
+    if crc_of(epoch, payload) != crc {
+        // A whole record of an earlier epoch: what a reset leaves after the current records (the
+        // file is rewritten in place), so the clean end of the log.
+        if (1..=STALE_EPOCHS).any(|back| epoch >= back && crc_of(epoch - back, payload) == crc) {
+            return Parsed::End;
+        }
+        return Parsed::Bad("checksum mismatch".into());
+    }
+    match decode_ops(payload) {
+        Ok(ops) => Parsed::Valid(ops, at + RECORD_HEAD + n),
+        Err(e) => Parsed::Bad(format!("checksum valid but undecodable: {e}")),
+    }
+}
+
+enum Next {
+    Found(usize),
+    None,
+    Unknown,
+}
+
+/// The offset of the first record of `epoch` whose checksum holds after the bad record at `bad`, if
+/// any. Where the bad record's length still fits, the record after it is tried first (a damaged
+/// payload leaves the length intact); then every offset, hashing only where a record could start.
+fn next_valid(bytes: &[u8], bad: usize, epoch: u64, budget: &mut u64) -> Next {
+    let mut seeded = crc32fast::Hasher::new();
+    seeded.update(&epoch.to_le_bytes());
+    let valid_at = |at: usize, budget: &mut u64| -> Option<bool> {
+        let n = plausible_len(bytes, at)?;
+        if *budget < n as u64 {
+            return None;
+        }
+        *budget -= n as u64;
+        let crc = u32::from_le_bytes(bytes[at + 4..at + 8].try_into().expect("4 bytes"));
+        let mut h = seeded.clone();
+        h.update(&bytes[at + RECORD_HEAD..at + RECORD_HEAD + n]);
+        Some(h.finalize() == crc)
+    };
+    if let Some(n) = plausible_len(bytes, bad) {
+        if valid_at(bad + RECORD_HEAD + n, budget) == Some(true) {
+            return Next::Found(bad + RECORD_HEAD + n);
+        }
+    }
+    for at in bad + 1..bytes.len().saturating_sub(RECORD_HEAD) {
+        if plausible_len(bytes, at).is_none() {
+            continue;
+        }
+        match valid_at(at, budget) {
+            Some(true) => return Next::Found(at),
+            Some(false) => {}
+            None => return Next::Unknown,
+        }
+    }
+    Next::None
+}
+
+/// The payload length of a record that could start at `at`: it fits in the file and its payload
+/// starts as [`encode_ops`] writes one (an op count that fits, a known first tag). Cheap, so the
+/// look-ahead hashes only candidates.
+fn plausible_len(bytes: &[u8], at: usize) -> Option<usize> {
+    let head = bytes.get(at..at + RECORD_HEAD)?;
+    let n = u32::from_le_bytes(head[..4].try_into().expect("4 bytes")) as usize;
+    let payload = bytes.get(at + RECORD_HEAD..(at + RECORD_HEAD).checked_add(n)?)?;
+    if n < 5 {
+        return None;
+    }
+    let count = u32::from_le_bytes(payload[..4].try_into().expect("4 bytes")) as usize;
+    // Each op takes at least 9 bytes (a tag and a queue id).
+    let known_tag = (PUT_QUEUE..=DELETE_KV).contains(&payload[4]);
+    (count >= 1 && count <= n / 9 && known_tag).then_some(n)
 }
 
 // --- op encoding: tag byte, then fixed-width integers (little endian) and length-prefixed bytes ---
@@ -409,6 +619,88 @@ mod tests {
         drop(wal);
         let (_, records) = Wal::open(&path).unwrap();
         assert_eq!(records, vec![sample_ops(1), sample_ops(3)]);
+        let _ = std::fs::remove_dir_all(path.parent().unwrap());
+    }
+
+    /// Three records; returns the path and each record's offset.
+    fn three_records(name: &str) -> (std::path::PathBuf, Vec<u64>) {
+        let path = temp(name);
+        let (mut wal, _) = Wal::open(&path).unwrap();
+        let mut at = Vec::new();
+        for i in 1..=3 {
+            at.push(wal.end);
+            wal.append(&sample_ops(i)).unwrap();
+        }
+        wal.sync().unwrap();
+        (path, at)
+    }
+
+    fn flip(path: &Path, offset: u64) {
+        let f = OpenOptions::new().read(true).write(true).open(path).unwrap();
+        let mut b = [0u8];
+        f.read_exact_at(&mut b, offset).unwrap();
+        f.write_all_at(&[b[0] ^ 0x10], offset).unwrap();
+    }
+
+    /// Issue 24: a bad record followed by valid ones was taken for a torn tail and everything
+    /// after it silently dropped. It is damage: refused, naming the file and the offset.
+    #[test]
+    fn a_bad_record_before_valid_ones_is_refused_with_its_offset() {
+        for bad in [0, 1] {
+            let (path, at) = three_records(&format!("mid{bad}"));
+            flip(&path, at[bad] + RECORD_HEAD as u64 + 5);
+            let err = Wal::open(&path).err().expect("damage must be refused").to_string();
+            assert!(err.contains(&format!("offset {}", at[bad])) && err.contains("sluice.wal"), "{err}");
+            // Refused means untouched: the same answer again.
+            assert!(Wal::open(&path).is_err());
+            // Salvage keeps the others and says exactly what it dropped.
+            let (_, records, dropped) = Wal::open_salvaging(&path).unwrap();
+            let kept: Vec<_> = (1..=3).filter(|&i| i != bad as u64 + 1).map(sample_ops).collect();
+            assert_eq!(records, kept);
+            assert_eq!(dropped.len(), 1);
+            assert_eq!((dropped[0].offset, dropped[0].len), (at[bad], at[bad + 1] - at[bad]));
+            let _ = std::fs::remove_dir_all(path.parent().unwrap());
+        }
+    }
+
+    /// A damaged length field (the record seems to run past the file or over the next ones) is
+    /// found by the look-ahead too.
+    #[test]
+    fn a_damaged_length_is_damage_too() {
+        let (path, at) = three_records("len");
+        flip(&path, at[0] + 2);
+        assert!(Wal::open(&path).is_err());
+        let _ = std::fs::remove_dir_all(path.parent().unwrap());
+    }
+
+    /// The last record torn (what a crash mid-write leaves) is the one case cut off.
+    #[test]
+    fn only_a_torn_last_record_is_cut() {
+        let (path, at) = three_records("tail");
+        let f = OpenOptions::new().write(true).open(&path).unwrap();
+        f.write_all_at(&[0u8; 40], at[2] + RECORD_HEAD as u64 + 10).unwrap();
+        drop(f);
+        let file = File::open(&path).unwrap();
+        let found = scan(&path, &file).unwrap();
+        assert_eq!(found.torn_tail.map(|t| t.offset), Some(at[2]));
+        assert!(found.damage.is_empty());
+        let (_, records) = Wal::open(&path).unwrap();
+        assert_eq!(records, vec![sample_ops(1), sample_ops(2)]);
+        let _ = std::fs::remove_dir_all(path.parent().unwrap());
+    }
+
+    /// After a reset the previous epoch's records still fill the file: a clean end, not a torn tail.
+    #[test]
+    fn stale_records_of_an_earlier_epoch_are_a_clean_end() {
+        let (path, _) = three_records("stale");
+        let (mut wal, _) = Wal::open(&path).unwrap();
+        wal.reset().unwrap();
+        wal.append(&sample_ops(9)).unwrap();
+        drop(wal);
+        let file = File::open(&path).unwrap();
+        let found = scan(&path, &file).unwrap();
+        assert_eq!(found.records, vec![sample_ops(9)]);
+        assert!(found.torn_tail.is_none() && found.damage.is_empty());
         let _ = std::fs::remove_dir_all(path.parent().unwrap());
     }
 

@@ -10,7 +10,7 @@ use std::time::Instant;
 use sluice_engine::clock::SystemClock;
 use sluice_engine::{Engine, EngineConfig};
 use sluice_protocol::ProtocolConfig;
-use sluice_store::embedded::EmbeddedBackend;
+use sluice_store::embedded::{EmbeddedBackend, OpenOptions};
 use sluice_store::files;
 use sluice_store::memory::MemoryBackend;
 use sluice_store::Store;
@@ -139,7 +139,23 @@ pub async fn open(config: &Config) -> Result<Opened, StartError> {
                 return Err(StartError::Locked(dir.display().to_string()));
             }
             let secret = receipt_secret(dir)?;
-            let backend = EmbeddedBackend::open(&dir.join("sluice.redb"))?;
+            let options = OpenOptions { salvage: config.salvage };
+            let backend = EmbeddedBackend::open_with(&dir.join("sluice.redb"), options)?;
+            if config.salvage {
+                let dropped = backend.salvaged();
+                if dropped.is_empty() {
+                    tracing::warn!("--salvage: nothing was damaged; nothing dropped");
+                }
+                for item in dropped {
+                    tracing::error!(dropped = %item, "--salvage");
+                }
+                if !dropped.is_empty() {
+                    tracing::error!(
+                        count = dropped.len(),
+                        "--salvage: started with damaged parts of the store dropped (listed above)"
+                    );
+                }
+            }
             (Store::new(Arc::new(backend)), secret, Some(lock))
         }
     };

@@ -25,6 +25,11 @@ pub struct ServeArgs {
     /// Data directory; ":memory:" keeps nothing on disk [default: ./sluice-data]
     #[arg(long, env = "SLUICE_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
+    /// Start even though the data directory is damaged: keep every readable write-ahead log record,
+    /// drop the damaged ones and go on without missing files, logging exactly what was dropped.
+    /// Deliberately a flag only (no environment variable or config key): run `sluice check` first
+    #[arg(long)]
+    pub salvage: bool,
     /// Region used in queue ARNs [default: us-east-1]
     #[arg(long, env = "SLUICE_REGION")]
     pub region: Option<String>,
@@ -231,6 +236,8 @@ pub struct Config {
     pub port: u16,
     /// None: in memory only.
     pub data_dir: Option<PathBuf>,
+    /// `--salvage`: open a damaged store, dropping what cannot be read.
+    pub salvage: bool,
     pub region: String,
     pub account_id: String,
     pub log: String,
@@ -417,6 +424,7 @@ impl Config {
             host: args.host.clone().or(file.host).unwrap_or_else(|| "127.0.0.1".into()),
             port: args.port.or(file.port).unwrap_or(9324),
             data_dir: (data_dir != Path::new(":memory:")).then_some(data_dir),
+            salvage: args.salvage,
             region: args.region.clone().or(file.region).unwrap_or_else(|| "us-east-1".into()),
             account_id,
             log: args.log.clone().or(file.log).unwrap_or_else(|| "info".into()),

@@ -1,6 +1,7 @@
 //! sluice: a durable, fast, self-hosted server that speaks the Amazon SQS API.
 //!
 //! This crate is the server binary's library half:
+//! - [`check`]: `sluice check DATA_DIR`, the verification of a stopped store.
 //! - [`config`]: flags, `SLUICE_*` environment variables and the TOML file.
 //! - [`app`]: opens the data directory, recovers the engine, declares configured queues.
 //! - [`server`]: the HTTP(S) listener and graceful shutdown (`run(listener, shutdown, state)`).
@@ -19,6 +20,7 @@
 pub mod admin;
 pub mod app;
 pub mod auth;
+pub mod check;
 pub mod config;
 pub mod guard;
 pub mod limits;

@@ -1,7 +1,7 @@
 //! The `sluice` command: `sluice serve` runs the server (HTTP, or HTTPS with `--tls-cert` /
 //! `--tls-key`, the certificate reloaded on SIGHUP; with no access keys it serves a loopback
 //! address only, unless `--auth off`); `sluice drain` empties a queue into a database; `sluice
-//! keygen` prints a fresh access key.
+//! keygen` prints a fresh access key; `sluice check DATA_DIR` verifies a stopped store.
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -30,6 +30,11 @@ enum Command {
     Serve(ServeArgs),
     /// Drain a queue into PostgreSQL or MongoDB at a capped write rate (see sluice-client).
     Drain(sluice_client::drain::DrainArgs),
+    /// Verify a stopped store and print a report (exit code 1 if anything is damaged)
+    Check {
+        /// The data directory
+        data_dir: std::path::PathBuf,
+    },
     /// Print a fresh random access key (id and secret) to configure and sign requests with.
     Keygen {
         /// The account the key belongs to, in the printed config entry
@@ -215,6 +220,20 @@ fn main() -> ExitCode {
     match command {
         Command::Serve(args) => runtime.block_on(serve(args)),
         Command::Drain(args) => runtime.block_on(sluice_client::drain::main(args)),
+        Command::Check { data_dir } => match sluice::check::run(&data_dir) {
+            Ok((report, damaged)) => {
+                print!("{report}");
+                if damaged {
+                    ExitCode::FAILURE
+                } else {
+                    ExitCode::SUCCESS
+                }
+            }
+            Err(e) => {
+                eprintln!("sluice check: {e}");
+                ExitCode::from(2)
+            }
+        },
         Command::Keygen { account_id } => match sluice::auth::keygen_text(&account_id) {
             Ok(text) => {
                 print!("{text}");

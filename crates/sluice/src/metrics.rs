@@ -94,6 +94,13 @@ impl Metrics {
             "1 while the disk is short of space and the store refuses sends (the log says why), else 0.",
         );
         let _ = writeln!(out, "sluice_store_degraded {}", u8::from(engine.store().degraded().is_some()));
+        header(
+            &mut out,
+            "sluice_quarantined_messages",
+            "gauge",
+            "Messages moved aside because their stored record failed verification (kept in the store, logged).",
+        );
+        let _ = writeln!(out, "sluice_quarantined_messages {}", engine.quarantined());
         header(&mut out, "sluice_open_connections", "gauge", "Open HTTP connections.");
         let _ = writeln!(out, "sluice_open_connections {}", self.open_connections.load(Ordering::Relaxed));
         header(

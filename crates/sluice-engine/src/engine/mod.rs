@@ -33,9 +33,11 @@ use crate::record::{data_key_kv_key, dedup_kv_key, BodyRecord, MessageMeta};
 
 mod acks;
 mod dead_letter;
+mod integrity;
 mod move_task;
 mod queues;
 mod receive;
+pub use integrity::verify_body_record;
 mod recovery;
 mod send;
 mod views;
@@ -114,6 +116,8 @@ pub struct Engine {
     recently_deleted: Mutex<HashMap<String, u64>>,
     /// Receives currently waiting in a long poll (a gauge for metrics).
     long_polls_waiting: std::sync::atomic::AtomicI64,
+    /// Messages moved aside because their stored record failed verification (see [`integrity`]).
+    quarantined: std::sync::atomic::AtomicU64,
 }
 
 /// AWS KMS's NotFoundException wording for a key id or alias that does not exist.

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use sluice_store::{Op, Seq};
 
+use super::integrity::Damaged;
 use super::{encode_meta, push_removal, Engine};
 use crate::attributes::{MAX_VISIBILITY_TIMEOUT, MAX_WAIT_SECONDS};
 use crate::digest::{md5_of_attributes, to_hex};
@@ -174,12 +175,40 @@ impl Engine {
         let want_system = |name: &str| opts.system_attribute_names.iter().any(|n| n == "All" || n == name);
         let mut out = Vec::with_capacity(taken.len());
         let seqs: Vec<Seq> = taken.iter().map(|(seq, _)| *seq).collect();
-        let bodies = self.store.get_bodies(queue.id, &seqs)?;
+        // One read for all; if that fails, one each, so one unreadable record does not fail the
+        // receive (and leave the others in flight).
+        let bodies: Vec<_> = match self.store.get_bodies(queue.id, &seqs) {
+            Ok(bodies) => bodies.into_iter().map(Ok).collect(),
+            Err(_) => seqs.iter().map(|&seq| self.store.get_body(queue.id, seq)).collect(),
+        };
+        let mut damaged = Vec::new();
         for ((seq, meta), bytes) in taken.into_iter().zip(bodies) {
             // A body can be missing only if the message was deleted or purged meanwhile.
-            let Some(bytes) = bytes else { continue };
-            // A sealed record that does not open is damage (logged, counted): left out of the answer.
-            let Some(record) = self.open_body(queue, &meta.id, &bytes)? else { continue };
+            let bytes = match bytes {
+                Ok(Some(bytes)) => bytes,
+                Ok(None) => continue,
+                Err(e) => {
+                    damaged.push(Damaged { seq, bytes: Vec::new(), reason: e.to_string() });
+                    continue;
+                }
+            };
+            // Decrypted first when sealed (at rest), then checked against its stored MD5: a record
+            // that fails either is damage, quarantined, and the rest of the batch is served.
+            let record = match self.open_body(queue, &meta.id, &bytes) {
+                Ok(Some(record)) if record.md5_matches() => record,
+                Ok(Some(_)) => {
+                    damaged.push(Damaged { seq, bytes, reason: "body does not match its stored MD5".into() });
+                    continue;
+                }
+                Ok(None) => {
+                    damaged.push(Damaged { seq, bytes, reason: "an encrypted record does not decrypt".into() });
+                    continue;
+                }
+                Err(e) => {
+                    damaged.push(Damaged { seq, bytes, reason: e.to_string() });
+                    continue;
+                }
+            };
             let md5_of_body = to_hex(&record.body_md5());
             let fifo_seq = record.deduplication_id.as_ref().map(|_| seq.to_string());
             let mut system = BTreeMap::new();
@@ -219,6 +248,9 @@ impl Engine {
                 md5_of_attributes: md5_of_attributes(&attributes),
                 attributes,
             });
+        }
+        if !damaged.is_empty() {
+            self.quarantine(queue, damaged);
         }
         Ok(out)
     }

@@ -13,7 +13,9 @@ use crate::clock::Clock;
 use crate::error::{EngineError, Result};
 use crate::queue::{DedupEntry, DedupKey, Queue, QueueState, DEDUP_WINDOW_MS};
 use crate::receipt::ReceiptKey;
-use crate::record::{data_key_kv_key, dedup_kv_key, MessageMeta, QueueRecord, KV_DATA_KEY, KV_DEDUP, KV_TASK};
+use crate::record::{
+    data_key_kv_key, dedup_kv_key, MessageMeta, QueueRecord, KV_DATA_KEY, KV_DEDUP, KV_QUARANTINE, KV_TASK,
+};
 
 impl Engine {
     /// Opens the engine over `store`, rebuilding every queue's index from it (recovery).
@@ -53,6 +55,7 @@ impl Engine {
         })?;
         let mut task_records = Vec::new();
         let mut data_keys: Vec<(QueueId, u32, Vec<u8>)> = Vec::new();
+        let mut quarantined = 0u64;
         store.scan_kv(&mut |id, key, value| {
             let Some(q) = queues.get_mut(&id) else { return };
             match key.first() {
@@ -68,6 +71,7 @@ impl Engine {
                     Ok(k) => data_keys.push((id, u32::from_be_bytes(k), value.to_vec())),
                     Err(_) => orphans.push(Op::DeleteKv { queue: id, key: key.to_vec() }),
                 },
+                Some(&KV_QUARANTINE) => quarantined += 1,
                 _ => {}
             }
         })?;
@@ -92,6 +96,7 @@ impl Engine {
             tasks: Mutex::new(Vec::new()),
             recently_deleted: Mutex::new(HashMap::new()),
             long_polls_waiting: std::sync::atomic::AtomicI64::new(0),
+            quarantined: std::sync::atomic::AtomicU64::new(quarantined),
         };
         {
             let mut map = engine.queues.write().unwrap_or_else(lock_poisoned);

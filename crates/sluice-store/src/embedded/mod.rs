@@ -51,7 +51,7 @@ pub(crate) mod applier;
 pub(crate) mod checkpoint;
 pub(crate) mod cleanup;
 pub(crate) mod log;
-pub(crate) mod open;
+pub mod open;
 pub(crate) mod tables;
 #[cfg(test)]
 mod tests;
@@ -70,6 +70,7 @@ use crate::wal::Wal;
 use crate::{Backend, KvVisitor, Op, QueueId, Seq, StoreError};
 
 pub use cleanup::CLEANUP_CHUNK;
+pub use open::{OpenOptions, Salvaged, LOG_EXTENSIONS};
 pub use tables::FORMAT;
 use tables::{apply_ops, BODY, KV, META, QUEUES, QUEUE_DELETED};
 
@@ -95,6 +96,8 @@ pub const MAX_SEALED_OPS_DURING_CHECKPOINT: usize = 64 * 1024;
 pub struct EmbeddedBackend {
     shared: Arc<Shared>,
     applier: Mutex<Option<JoinHandle<()>>>,
+    /// What a salvaging open dropped (see [`open::OpenOptions`]): empty otherwise.
+    salvaged: Vec<Salvaged>,
 }
 
 /// What the writer, the applier and the readers share.
@@ -380,6 +383,11 @@ impl Backend for EmbeddedBackend {
 }
 
 impl EmbeddedBackend {
+    /// What the salvaging open dropped, to report to the operator; empty after a normal open.
+    pub fn salvaged(&self) -> &[Salvaged] {
+        &self.salvaged
+    }
+
     /// Failpoint for tests: the next `count` log writes fail as if the disk were full.
     pub fn inject_enospc(&self, count: u32) {
         self.shared.inject_enospc.store(count, Ordering::SeqCst);

@@ -1,10 +1,10 @@
-//! Opening the store: the format check, the replay of both write-ahead logs (lower epoch first)
+//! Opening the store: the manifest check (a missing file stops it), the format check, the replay of both write-ahead logs (lower epoch first)
 //! into redb in one durable transaction, the `doomed` ranges left to remove, the applier thread;
 //! and the prefetch of the store file into the page cache that speeds up recovery's scan.
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, AtomicU64};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::Instant;
@@ -13,25 +13,94 @@ use redb::{Database, Durability, ReadableDatabase, ReadableTable};
 
 use super::tables::{apply_ops, BODY, DOOMED, FORMAT, INFO, KV, META, QUEUES};
 use super::{io, EmbeddedBackend, Layers, LogState, Shared, Split};
+use crate::manifest;
 use crate::space::{mib, SpaceWatch, RESERVE_BYTES};
-use crate::wal::{Wal, PREALLOCATED};
+use crate::wal::{Dropped, Wal, PREALLOCATED};
 use crate::StoreError;
 
 /// Page cache redb may use; bodies read on receive are mostly recent, so a modest cache suffices.
 pub(super) const CACHE_BYTES: usize = 64 << 20;
 
 /// The two log files: records go to one while the applier checkpoints the other's.
-pub(super) const LOG_EXTENSIONS: [&str; 2] = ["wal", "wal2"];
+pub const LOG_EXTENSIONS: [&str; 2] = ["wal", "wal2"];
+
+/// How to open a store.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OpenOptions {
+    /// Keep every readable record of damaged logs and start without missing files, instead of
+    /// refusing to start; what is dropped is logged and returned by [`EmbeddedBackend::salvaged`].
+    pub salvage: bool,
+}
+
+/// One thing a salvaging open dropped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Salvaged {
+    /// A damaged stretch of a log.
+    LogRange { file: PathBuf, range: Dropped },
+    /// A file the manifest lists that was not there (re-created empty).
+    MissingFile(PathBuf),
+}
+
+impl std::fmt::Display for Salvaged {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Salvaged::LogRange { file, range } => write!(
+                f,
+                "{}: dropped {} bytes at offset {} ({})",
+                file.display(),
+                range.len,
+                range.offset,
+                range.reason
+            ),
+            Salvaged::MissingFile(file) => write!(f, "{}: missing, re-created empty", file.display()),
+        }
+    }
+}
 
 impl EmbeddedBackend {
     /// Opens (or creates) the store file at `path` and its logs beside it (same name, `.wal` and
-    /// `.wal2`), replaying the logs' records into the database.
+    /// `.wal2`), replaying the logs' records into the database. Damage stops it (see [`OpenOptions`]).
     pub fn open(path: &Path) -> Result<Self, StoreError> {
+        Self::open_with(path, OpenOptions::default())
+    }
+
+    /// [`EmbeddedBackend::open`] with options.
+    pub fn open_with(path: &Path, options: OpenOptions) -> Result<Self, StoreError> {
         let dir = match path.parent() {
             Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
             _ => std::path::PathBuf::from("."),
         };
         crate::files::create_dir_all(&dir).map_err(io)?;
+        let mut salvaged = Vec::new();
+        // Before creating anything: a store file or log that should be there and is not.
+        let expected = manifest::expected_files(path);
+        let gone = match manifest::missing(path)? {
+            Some(gone) => gone,
+            // No manifest: a new store (nothing there), or one from before manifests (all there).
+            None => {
+                let present = expected.iter().filter(|f| f.exists()).count();
+                if present == 0 || present == expected.len() {
+                    Vec::new()
+                } else {
+                    expected.iter().filter(|f| !f.exists()).cloned().collect()
+                }
+            }
+        };
+        if !gone.is_empty() {
+            let names: Vec<String> = gone.iter().map(|f| f.display().to_string()).collect();
+            if !options.salvage {
+                return Err(StoreError::Corrupt(format!(
+                    "{} missing from the data directory ({} lists it). Restore it, or start with --salvage to \
+                     go on without it (its messages are lost)",
+                    names.join(", "),
+                    manifest::path_for(path).display()
+                )));
+            }
+            for file in gone {
+                tracing::error!(file = %file.display(), "salvage: a store file is missing; re-creating it empty");
+                salvaged.push(Salvaged::MissingFile(file));
+            }
+        }
         let space = SpaceWatch::new(&dir);
         check_room(path, &space)?;
         // Created 0600 here: redb would create it with the default mode.
@@ -50,8 +119,21 @@ impl EmbeddedBackend {
                 path.display()
             )));
         }
-        let (first, first_records) = Wal::open(&path.with_extension(LOG_EXTENSIONS[0]))?;
-        let (second, second_records) = Wal::open(&path.with_extension(LOG_EXTENSIONS[1]))?;
+        let mut open_log = |ext: &str| -> Result<_, StoreError> {
+            let file = path.with_extension(ext);
+            if !options.salvage {
+                return Wal::open(&file);
+            }
+            let (wal, records, dropped) = Wal::open_salvaging(&file)?;
+            salvaged.extend(dropped.into_iter().map(|range| Salvaged::LogRange { file: file.clone(), range }));
+            Ok((wal, records))
+        };
+        let (first, first_records) = open_log(LOG_EXTENSIONS[0])?;
+        let (second, second_records) = open_log(LOG_EXTENSIONS[1])?;
+        // Every file now exists: from here on a missing one is damage.
+        if !manifest::path_for(path).exists() {
+            manifest::write(path)?;
+        }
         // The lower epoch was written first (each switch starts the other file after this one).
         let (mut older, older_records, mut newer, newer_records) = if first.epoch() <= second.epoch() {
             (first, first_records, second, second_records)
@@ -106,7 +188,7 @@ impl EmbeddedBackend {
                 .spawn(move || shared.run_applier())
                 .map_err(io)?
         };
-        Ok(EmbeddedBackend { shared, applier: Mutex::new(Some(applier)) })
+        Ok(EmbeddedBackend { shared, applier: Mutex::new(Some(applier)), salvaged })
     }
 }
 

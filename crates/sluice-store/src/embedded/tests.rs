@@ -3,6 +3,7 @@ use std::sync::atomic::Ordering;
 use super::open::LOG_EXTENSIONS;
 use super::tables::{DOOMED, INFO};
 use super::*;
+use crate::embedded::{OpenOptions, Salvaged};
 
 #[test]
 fn embedded_backend_passes_conformance() {
@@ -454,4 +455,49 @@ fn degraded_the_log_does_not_grow_and_a_close_keeps_the_log() {
     assert_eq!(count_messages(&reopened), seq as usize, "every accepted record replayed");
     drop(reopened);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Issue 24: a deleted log or store file was silently re-created empty (its messages gone). The
+/// manifest lists them: a missing one is refused, and nothing is created; salvage goes on without it.
+#[test]
+fn a_missing_store_file_is_refused_unless_salvaging() {
+    for name in ["store.wal", "store.wal2", "store.redb"] {
+        let dir = temp_dir(&format!("missing-{name}"));
+        let path = dir.join("store.redb");
+        let backend = EmbeddedBackend::open(&path).unwrap();
+        backend.apply(vec![Op::PutQueue { queue: 1, record: b"q".to_vec() }]).unwrap();
+        drop(backend);
+        assert!(dir.join("store.manifest").exists());
+        std::fs::remove_file(dir.join(name)).unwrap();
+        let err = EmbeddedBackend::open(&path).err().expect("a missing file must be refused").to_string();
+        assert!(err.contains(name) && err.contains("missing"), "{err}");
+        assert!(!dir.join(name).exists(), "a refused open created {name}");
+        let salvaged = EmbeddedBackend::open_with(&path, OpenOptions { salvage: true }).unwrap();
+        assert_eq!(salvaged.salvaged(), &[Salvaged::MissingFile(dir.join(name))]);
+        drop(salvaged);
+        EmbeddedBackend::open(&path).unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
+/// A store from before manifests (all files there, no manifest) gets one; with a file missing it is
+/// refused all the same.
+#[test]
+fn a_store_without_a_manifest_gets_one_when_complete() {
+    let dir = temp_dir("no-manifest");
+    let path = dir.join("store.redb");
+    drop(EmbeddedBackend::open(&path).unwrap());
+    std::fs::remove_file(dir.join("store.manifest")).unwrap();
+    drop(EmbeddedBackend::open(&path).unwrap());
+    assert!(dir.join("store.manifest").exists());
+    std::fs::remove_file(dir.join("store.manifest")).unwrap();
+    std::fs::remove_file(dir.join("store.redb")).unwrap();
+    assert!(EmbeddedBackend::open(&path).is_err());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn temp_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("sluice-embedded-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
 }
