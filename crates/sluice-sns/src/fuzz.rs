@@ -3,24 +3,16 @@
 //! never panics and takes bounded time (issue 24, item 4). arbtest picks a new seed each run and
 //! prints it when a property fails; each property has a bounded budget.
 
-use arbitrary::{Result as AResult, Unstructured};
 use serde_json::{json, Value};
+use sluice_fuzzkit::{Result as AResult, Unstructured};
 
 use crate::filter::{FilterPolicy, Scope};
 
 const BUDGET_MS: u64 = 700;
 
 /// Runs `property` for [`BUDGET_MS`] (or `SLUICE_FUZZ_MS`, to fuzz longer by hand).
-fn run(mut property: impl FnMut(&mut Unstructured<'_>) -> AResult<()>) {
-    let budget = std::env::var("SLUICE_FUZZ_MS").ok().and_then(|v| v.parse().ok()).unwrap_or(BUDGET_MS);
-    let mut cases = 0u32;
-    arbtest::arbtest(|u| {
-        cases += 1;
-        property(u)
-    })
-    .budget_ms(budget)
-    .run();
-    assert!(cases >= 50, "only {cases} cases ran in {budget} ms");
+fn run(property: impl FnMut(&mut Unstructured<'_>) -> AResult<()>) {
+    sluice_fuzzkit::run(BUDGET_MS, None, property);
 }
 
 const KEYS: &[&str] = &["a", "b", "store", "price", "$or", "ip", ""];

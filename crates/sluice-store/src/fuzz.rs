@@ -4,10 +4,7 @@
 //! whatever is encoded decodes to itself (issue 24, item 4). arbtest picks a new seed each run and
 //! prints it when a property fails; each property has a bounded budget.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-
-use arbitrary::{Result as AResult, Unstructured};
+use sluice_fuzzkit::{largest_allocation_during, Result as AResult, Unstructured};
 
 use crate::wal::{decode_ops, encode_ops, Wal, HEADER_LEN};
 use crate::Op;
@@ -15,57 +12,12 @@ use crate::Op;
 const BUDGET_MS: u64 = 500;
 
 /// Runs `property` for [`BUDGET_MS`] (or `SLUICE_FUZZ_MS`, to fuzz longer by hand).
-fn run(mut property: impl FnMut(&mut Unstructured<'_>) -> AResult<()>) {
-    let budget = std::env::var("SLUICE_FUZZ_MS").ok().and_then(|v| v.parse().ok()).unwrap_or(BUDGET_MS);
-    let mut cases = 0u32;
-    arbtest::arbtest(|u| {
-        cases += 1;
-        property(u)
-    })
-    .budget_ms(budget)
-    .run();
-    assert!(cases >= 50, "only {cases} cases ran in {budget} ms");
-}
-
-/// The test binary's allocator: the system's, plus a per-thread record of the largest single
-/// allocation, so a property can check that a decoder's allocations are bounded by its input.
-struct LargestAllocation;
-
-thread_local! {
-    /// Largest allocation on this thread since the last [`largest_allocation_during`] began.
-    /// Const-initialised and without a destructor: touching it never allocates.
-    static LARGEST: Cell<usize> = const { Cell::new(0) };
-}
-
-#[allow(unsafe_code)]
-// SAFETY: every call is passed through to `System` unchanged; the only addition is a store to a
-// thread-local Cell, which neither allocates nor unwinds.
-unsafe impl GlobalAlloc for LargestAllocation {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let _ = LARGEST.try_with(|l| l.set(l.get().max(layout.size())));
-        // SAFETY: the caller's contract for `alloc` is the same as System's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: `ptr` was allocated by `System` (through `alloc` above) with `layout`.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let _ = LARGEST.try_with(|l| l.set(l.get().max(new_size)));
-        // SAFETY: as for `dealloc`; the caller guarantees `new_size` is valid for `layout`'s alignment.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
+fn run(property: impl FnMut(&mut Unstructured<'_>) -> AResult<()>) {
+    sluice_fuzzkit::run(BUDGET_MS, None, property);
 }
 
 #[global_allocator]
-static ALLOCATOR: LargestAllocation = LargestAllocation;
-
-/// Runs `f` and returns its result with the largest single allocation it made on this thread.
-fn largest_allocation_during<T>(f: impl FnOnce() -> T) -> (T, usize) {
-    LARGEST.with(|l| l.set(0));
-    let out = f();
-    (out, LARGEST.with(Cell::get))
-}
+static ALLOCATOR: sluice_fuzzkit::LargestAllocation = sluice_fuzzkit::LargestAllocation;
 
 fn bounded(input: usize) -> usize {
     4 * input + 64 * 1024
@@ -118,8 +70,7 @@ fn log_files_with_arbitrary_records_open_without_panics() {
     let (wal, _) = Wal::open(&path).unwrap();
     drop(wal);
     let header = std::fs::read(&path).unwrap()[..HEADER_LEN as usize].to_vec();
-    let mut cases = 0;
-    arbtest::arbtest(|u| {
+    run(|u| {
         let mut file = header.clone();
         if u.ratio(1, 8)? {
             let i = u.choose_index(32)?;
@@ -136,11 +87,7 @@ fn log_files_with_arbitrary_records_open_without_panics() {
         std::fs::write(&path, &file).unwrap();
         let (_, largest) = largest_allocation_during(|| Wal::open(&path).map(|(_, records)| records.len()));
         assert!(largest <= bounded(file.len()) + (1 << 20), "{largest} bytes allocated opening {} bytes", file.len());
-        cases += 1;
         Ok(())
-    })
-    .budget_ms(BUDGET_MS)
-    .run();
-    assert!(cases > 0);
+    });
     let _ = std::fs::remove_dir_all(&dir);
 }

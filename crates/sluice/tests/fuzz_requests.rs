@@ -16,9 +16,9 @@
 
 use std::sync::Arc;
 
-use arbitrary::{Result as AResult, Unstructured};
 use sluice::config::{Config, ServeArgs};
 use sluice::server::AppState;
+use sluice_fuzzkit::{Result as AResult, Unstructured};
 use sluice_protocol::{Protocol, Route};
 
 /// Time per property. arbtest runs as many cases as fit (hundreds in a debug build).
@@ -563,20 +563,9 @@ fn query_form(u: &mut Unstructured<'_>) -> AResult<Vec<u8>> {
     Ok(body)
 }
 
-/// Runs `property` for [`BUDGET_MS`] (or `SLUICE_FUZZ_MS`, to fuzz longer by hand) and checks it
-/// ran a useful number of cases.
-fn run(mut property: impl FnMut(&mut Unstructured<'_>) -> AResult<()>) {
-    let budget = std::env::var("SLUICE_FUZZ_MS").ok().and_then(|v| v.parse().ok()).unwrap_or(BUDGET_MS);
-    let mut cases = 0u32;
-    arbtest::arbtest(|u| {
-        cases += 1;
-        property(u)
-    })
-    .budget_ms(budget)
-    .size_max(64 * 1024)
-    .run();
-    eprintln!("{cases} cases");
-    assert!(cases >= 50, "only {cases} cases ran in {budget} ms");
+/// Runs `property` for [`BUDGET_MS`] (or `SLUICE_FUZZ_MS`, to fuzz longer by hand).
+fn run(property: impl FnMut(&mut Unstructured<'_>) -> AResult<()>) {
+    sluice_fuzzkit::run(BUDGET_MS, Some(64 * 1024), property);
 }
 
 // ------------------------------------------------------------------------------------------------ properties
