@@ -29,14 +29,17 @@ class Ledger:
         self.requests_failed = 0
         self.errors = {}
         self.crashed = []
+        self.refused = set()  # bodies whose send got 503 ServiceUnavailable (the store's degraded mode)
 
-    def failed(self, e):
+    def failed(self, e, bodies=()):
         with self.lock:
             self.requests_failed += 1
             key = type(e).__name__
             if isinstance(e, ClientError):
                 key = e.response.get("Error", {}).get("Code") or key
             self.errors[key] = self.errors.get(key, 0) + 1
+            if key == "ServiceUnavailable":
+                self.refused.update(bodies)
 
 
 def send_once(sqs, url, bodies, fifo=False, group=None):
@@ -80,7 +83,7 @@ def sender(endpoint, url, tid, ledger, stop, fifo=False, prefix="crash", read_ti
             try:
                 ok = send_once(sqs, url, bodies, fifo=fifo, group=f"g{tid}-{seq % 4}")
             except (BotoCoreError, ClientError, OSError) as e:
-                ledger.failed(e)
+                ledger.failed(e, bodies)
                 if stop.is_set():
                     return
                 time.sleep(0.05)  # the server is down, stopped or refusing; go on with new bodies until told to stop
