@@ -121,7 +121,10 @@ def consumer(endpoint, url, tid, consumed, stop, visibility, read_timeout):
 
 
 class RssSampler(threading.Thread):
-    """Samples the current server process's VmRSS every `interval` seconds: (elapsed s, pid, KiB)."""
+    """Samples the current server process every `interval` seconds: (elapsed s, pid, VmRSS KiB, RssAnon KiB).
+
+    VmRSS includes the mapped binary (RssFile: ~18 MiB for a debug build); RssAnon is the heap and stacks.
+    """
 
     def __init__(self, server, interval, t0):
         super().__init__(daemon=True)
@@ -135,10 +138,11 @@ class RssSampler(threading.Thread):
             if proc is None or proc.poll() is not None:
                 continue
             try:
-                for line in Path(f"/proc/{proc.pid}/status").read_text().splitlines():
-                    if line.startswith("VmRSS:"):
-                        self.samples.append((round(time.monotonic() - self.t0, 1), proc.pid, int(line.split()[1])))
-            except OSError:
+                fields = dict(line.split(":", 1) for line in Path(f"/proc/{proc.pid}/status").read_text().splitlines()
+                              if line.startswith(("VmRSS:", "RssAnon:")))
+                self.samples.append((round(time.monotonic() - self.t0, 1), proc.pid, int(fields["VmRSS"].split()[0]),
+                                     int(fields["RssAnon"].split()[0])))
+            except (OSError, KeyError, ValueError):
                 pass
 
 
@@ -391,10 +395,10 @@ class Soak:
         t["unknown"] += unknown
         t["refused_but_delivered"] += refused_delivered
         t["consumer_errors"] += consumed.failed
-        rss = [s[2] for s in self.rss.samples if s[1] == self.server.proc.pid][-1:] or [None]
+        rss = [s[2:] for s in self.rss.samples if s[1] == self.server.proc.pid][-1:] or [(None, None)]
         row = dict(cycle=n, fault=kind, seconds=round(time.monotonic() - c0, 1), acked=acked_total,
                    deletes_acked=len(consumed.delete_acked), drained=drained, lost=lost, duplicates=dups,
-                   back_after_delete=back_after_delete, rss_kib=rss[0], data_mib=self.data_mib(), **info)
+                   back_after_delete=back_after_delete, rss_kib=rss[0][0], anon_kib=rss[0][1], data_mib=self.data_mib(), **info)
         self.cycles.append(row)
         log("cycle " + " ".join(f"{k}={v}" for k, v in row.items()))
         for f in failures:
@@ -430,6 +434,7 @@ class Soak:
         per_process = [dict(pid=pid, start_s=p[0][0], life_s=round(p[-1][0] - p[0][0], 1),
                             first_mib=round(p[0][1] / 1024, 1), max_mib=round(max(k for _, k in p) / 1024, 1),
                             last_mib=round(p[-1][1] / 1024, 1)) for pid, p in by_pid.items()]
+        anon = [s[3] for s in samples]
         counts = {}
         for c in self.cycles:
             counts[c["fault"]] = counts.get(c["fault"], 0) + 1
@@ -445,9 +450,11 @@ class Soak:
                          slope_mib_per_h_all=round(slope_mib_per_hour([(s[0], s[2]) for s in samples]), 2),
                          longest_process_s=round(longest[-1][0] - longest[0][0], 1) if longest else 0,
                          slope_mib_per_h_longest_process=round(slope_mib_per_hour(longest), 2),
+                         anon_min=round(min(anon) / 1024, 1), anon_max=round(max(anon) / 1024, 1),
+                         anon_slope_mib_per_h_all=round(slope_mib_per_hour([(s[0], s[3]) for s in samples]), 2),
                          samples=len(samples)) if kib else {},
             rss_per_process=per_process,
-            rss_series=[(s[0], round(s[2] / 1024, 1)) for s in samples],
+            rss_series=[(s[0], round(s[2] / 1024, 1), round(s[3] / 1024, 1)) for s in samples],
             failures=self.failures,
         )
 
@@ -462,7 +469,7 @@ def print_summary(s, series_points):
         log(f"  {k}: {s[k]}")
     series = s["rss_series"]
     step = max(1, len(series) // series_points)
-    log("  RSS series (elapsed s, MiB): " + " ".join(f"{t:.0f}:{m}" for t, m in series[::step]))
+    log("  RSS series (elapsed s: VmRSS/RssAnon MiB): " + " ".join(f"{t:.0f}:{m}/{an}" for t, m, an in series[::step]))
     procs = s["rss_per_process"]
     step = max(1, len(procs) // series_points)
     log("  RSS per server process (start s, life s, first/max/last MiB): " + " ".join(
