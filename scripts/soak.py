@@ -448,11 +448,15 @@ class Soak:
             disk_resume_s=dict(min=min(self.resume_times), max=max(self.resume_times)) if self.resume_times else {},
             rss_mib=dict(min=round(min(kib) / 1024, 1), max=round(max(kib) / 1024, 1),
                          slope_mib_per_h_all=round(slope_mib_per_hour([(s[0], s[2]) for s in samples]), 2),
+                         # after warm-up (the FIFO de-duplication window is 5 min, redb's cache fills as used)
+                         slope_mib_per_h_second_half=round(slope_mib_per_hour(
+                             [(s[0], s[2]) for s in samples if s[0] >= samples[-1][0] / 2]), 2),
                          longest_process_s=round(longest[-1][0] - longest[0][0], 1) if longest else 0,
                          slope_mib_per_h_longest_process=round(slope_mib_per_hour(longest), 2),
                          anon_min=round(min(anon) / 1024, 1), anon_max=round(max(anon) / 1024, 1),
                          anon_slope_mib_per_h_all=round(slope_mib_per_hour([(s[0], s[3]) for s in samples]), 2),
                          samples=len(samples)) if kib else {},
+            cycle_rows=self.cycles,
             rss_per_process=per_process,
             rss_series=[(s[0], round(s[2] / 1024, 1), round(s[3] / 1024, 1)) for s in samples],
             failures=self.failures,
