@@ -12,6 +12,8 @@
 #                                        Query CLI's venv that step 6 uses too)
 #   6. pytest tests/python              (black-box suite against target/debug/sluice)
 #   7. tests/crash/crash_test.py        (kill -9 under load, restart, count)
+#   7b. scripts/soak.py, short           (3 cycles of mixed load with a fault each: kill -9, SIGSTOP/SIGCONT,
+#                                        a full disk (root only); nothing acknowledged may be lost; ~25 s)
 #   8. tests/readme/first_command.sh   (the README's first command, as written, starts a server that answers; it
 #                                        starts right after step 3, in the background, because its build of the
 #                                        release profile would otherwise add minutes to the run; reported here)
@@ -143,15 +145,19 @@ if [ "$BUILD_OK" -ne 0 ]; then
   skip_step "tests/cli/run.sh" "build failed"
   skip_step "pytest tests/python" "build failed"
   skip_step "tests/crash/crash_test.py" "build failed"
+  skip_step "scripts/soak.py (3 cycles)" "build failed"
 elif [ "$PY_OK" -ne 0 ]; then
   skip_step "tests/cli/run.sh" "no Python environment"
   skip_step "pytest tests/python" "no Python environment"
   skip_step "tests/crash/crash_test.py" "no Python environment"
+  skip_step "scripts/soak.py (3 cycles)" "no Python environment"
 else
   # The CLI walk-through first: it installs the Query-protocol awscli venv that pytest's SigV4 CLI test signs with.
   run_step "tests/cli/run.sh" 900 env VENV="$VENV" bash tests/cli/run.sh
   run_step "pytest tests/python" 900 "$PY" -m pytest tests/python -p no:cacheprovider -q -rfEs --durations=5
   run_step "tests/crash/crash_test.py" 600 "$PY" tests/crash/crash_test.py
+  # The soak harness's short version (scripts/soak.py --minutes 60 is the long one: README, durability).
+  run_step "scripts/soak.py (3 cycles)" 180 "$PY" scripts/soak.py --cycles 3 --load-seconds 4 --log-name soak-ci
 fi
 
 # ---- 8. the README's first command (started after step 3) -----------------------------------------------------------

@@ -22,15 +22,12 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "python"))
 
-from botocore.exceptions import BotoCoreError, ClientError  # noqa: E402
-
+from crashkit import Ledger, compare, drain, make_client, sender  # noqa: E402
 from sluice_server import SluiceServer  # noqa: E402
-from sqs_helpers import make_client, md5_hex  # noqa: E402
 
 QUEUE = "crash-test"
 VIS_QUEUE = "crash-visibility"
@@ -38,91 +35,6 @@ VIS_QUEUE = "crash-visibility"
 
 def log(msg):
     print(f"[crash] {msg}", flush=True)
-
-
-class Ledger:
-    """What the senders know: acknowledged (id -> body) and attempted-but-unacknowledged bodies."""
-
-    def __init__(self):
-        self.lock = threading.Lock()
-        self.acked = {}
-        self.unacked = set()
-        self.requests_ok = 0
-        self.requests_failed = 0
-        self.errors = {}
-        self.crashed = []
-
-
-def sender(endpoint, url, tid, ledger, stop):
-    try:
-        _sender(endpoint, url, tid, ledger, stop)
-    except Exception as e:  # noqa: BLE001 - reported, not swallowed
-        with ledger.lock:
-            ledger.crashed.append(f"sender {tid}: {type(e).__name__}: {e}")
-
-
-def _sender(endpoint, url, tid, ledger, stop):
-    sqs = make_client(endpoint, read_timeout=10)
-    seq = 0
-    while not stop.is_set():
-        batch = seq % 3 == 2  # two singles, then a batch of ten
-        if batch:
-            bodies = [f"crash-{tid}-{seq}-{i}-{uuid.uuid4().hex}" for i in range(10)]
-        else:
-            bodies = [f"crash-{tid}-{seq}-{uuid.uuid4().hex}"]
-        seq += 1
-        with ledger.lock:
-            ledger.unacked.update(bodies)
-        try:
-            if batch:
-                resp = sqs.send_message_batch(QueueUrl=url, Entries=[
-                    {"Id": f"e{i}", "MessageBody": b} for i, b in enumerate(bodies)])
-                ok = []
-                for e in resp.get("Successful", []):
-                    body = bodies[int(e["Id"][1:])]
-                    if e.get("MD5OfMessageBody") != md5_hex(body):
-                        raise AssertionError(f"bad MD5 in batch result for {body}")
-                    ok.append((e["MessageId"], body))
-            else:
-                resp = sqs.send_message(QueueUrl=url, MessageBody=bodies[0])
-                if resp.get("MD5OfMessageBody") != md5_hex(bodies[0]):
-                    raise AssertionError(f"bad MD5 for {bodies[0]}")
-                ok = [(resp["MessageId"], bodies[0])]
-            with ledger.lock:
-                ledger.requests_ok += 1
-                for mid, body in ok:
-                    ledger.acked[mid] = body
-                    ledger.unacked.discard(body)
-        except (BotoCoreError, ClientError, OSError) as e:
-            with ledger.lock:
-                ledger.requests_failed += 1
-                key = type(e).__name__
-                ledger.errors[key] = ledger.errors.get(key, 0) + 1
-            if stop.is_set():
-                return
-            time.sleep(0.05)  # the server is going down or refused; retry with new bodies until told to stop
-
-
-def drain(sqs, url, idle_rounds=2):
-    """Receive and delete everything; returns a list of (MessageId, Body)."""
-    got = []
-    empty = 0
-    while empty < idle_rounds:
-        msgs = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1,
-                                   VisibilityTimeout=120).get("Messages", [])
-        if not msgs:
-            empty += 1
-            continue
-        empty = 0
-        for m in msgs:
-            if m["MD5OfBody"] != md5_hex(m["Body"]):
-                raise AssertionError(f"MD5OfBody mismatch for message {m['MessageId']}")
-            got.append((m["MessageId"], m["Body"]))
-        resp = sqs.delete_message_batch(QueueUrl=url, Entries=[
-            {"Id": f"d{i}", "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(msgs)])
-        if resp.get("Failed"):
-            raise AssertionError(f"delete failed: {resp['Failed']}")
-    return got
 
 
 def phase_sends(data_dir, threads, seconds):
@@ -165,36 +77,12 @@ def _phase_sends(server, threads, seconds):
     got = drain(sqs, url)
     log(f"received {len(got)} messages in {time.monotonic() - start:.1f}s")
 
-    by_id = {}
-    for mid, body in got:
-        by_id.setdefault(mid, []).append(body)
-    missing = [mid for mid in ledger.acked if mid not in by_id]
-    wrong_body = [mid for mid, body in ledger.acked.items() if mid in by_id and by_id[mid][0] != body]
-    dup_acked = [mid for mid in ledger.acked if len(by_id.get(mid, [])) > 1]
-    acked_bodies = set(ledger.acked.values())
-    body_counts = {}
-    for _, body in got:
-        body_counts[body] = body_counts.get(body, 0) + 1
-    dup_acked += [b for b, n in body_counts.items() if b in acked_bodies and n > 1]
-    unknown = [(mid, body) for mid, body in got if mid not in ledger.acked and body not in ledger.unacked]
-    dup_unacked = [b for b, n in body_counts.items() if b in ledger.unacked and n > 1]
-    recovered_unacked = sum(1 for b in body_counts if b in ledger.unacked)
-
-    log(f"acknowledged: {len(ledger.acked)}, recovered: {len(ledger.acked) - len(missing)}, "
-        f"missing: {len(missing)}, wrong body: {len(wrong_body)}, duplicated: {len(dup_acked)}")
-    log(f"unacknowledged: {len(ledger.unacked)}, of which recovered: {recovered_unacked} "
-        f"(allowed either way), duplicated: {len(dup_unacked)}; unexpected messages: {len(unknown)}")
-    if missing:
-        failures.append(f"{len(missing)} acknowledged messages lost, e.g. {[(m, ledger.acked[m]) for m in missing[:3]]}")
-    if wrong_body:
-        failures.append(f"{len(wrong_body)} messages came back with a different body, e.g. "
-                        f"{[(m, ledger.acked[m], by_id[m][0]) for m in wrong_body[:3]]}")
-    if dup_acked:
-        failures.append(f"{len(dup_acked)} acknowledged messages delivered twice, e.g. {dup_acked[:3]}")
-    if unknown:
-        failures.append(f"{len(unknown)} messages that were never sent, e.g. {unknown[:3]}")
-    if dup_unacked:
-        failures.append(f"{len(dup_unacked)} unacknowledged messages recovered twice, e.g. {dup_unacked[:3]}")
+    v = compare(ledger.acked, ledger.unacked, got)
+    log(f"acknowledged: {len(ledger.acked)}, recovered: {len(ledger.acked) - len(v.missing)}, "
+        f"missing: {len(v.missing)}, wrong body: {len(v.wrong_body)}, duplicated: {len(v.dup_acked)}")
+    log(f"unacknowledged: {len(ledger.unacked)}, of which recovered: {v.recovered_unacked} "
+        f"(allowed either way), duplicated: {len(v.dup_unacked)}; unexpected messages: {len(v.unknown)}")
+    failures += v.failures
     left = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
     log(f"after drain: visible {left['ApproximateNumberOfMessages']}, "
         f"in flight {left['ApproximateNumberOfMessagesNotVisible']}")
