@@ -116,8 +116,9 @@ def ctx(sqs, endpoint, make_queue, unique_name):
 INFRA = {
     "InvalidAddress": Skip("InvalidAddress: the accountId/endpoint is invalid for the AWS partition; sluice serves "
                            "one account on one endpoint"),
-    "InvalidSecurity": Skip("InvalidSecurity: request not over HTTPS or not SigV4-signed; sluice serves plain HTTP "
-                            "and does not check signatures"),
+    "InvalidSecurity": Skip("InvalidSecurity: request not over HTTPS or not SigV4-signed; sluice answers an "
+                            "unsigned or badly signed request with AWS's authentication errors (MissingAuthenticationToken, "
+                            "SignatureDoesNotMatch: tests/python/test_sigv4.py) and serves HTTP or HTTPS as configured"),
     "RequestThrottled": Skip("RequestThrottled: AWS-side request-rate quotas; sluice does not throttle"),
     "InvalidIdFormat": Skip("InvalidIdFormat: deprecated ('receipt handle isn't valid for the current version'); "
                             "malformed handles are ReceiptHandleIsInvalid"),
