@@ -17,6 +17,7 @@ import base64
 import hashlib
 import os
 import secrets
+import urllib.request
 from pathlib import Path
 
 import boto3
@@ -122,6 +123,9 @@ def test_markers_never_reach_the_disk_and_survive_restarts(tmp_path):
         assert m["MD5OfBody"] == hashlib.md5(m["Body"].encode()).hexdigest()
         assert m["MessageAttributes"]["s"]["StringValue"] == f"{MARKER}-enc-attr"
         assert m["MessageAttributes"]["b"]["BinaryValue"] == f"{MARKER}-enc-bin".encode()
+    # Every record opened: the damage counter (a ciphertext that does not decrypt) is exported and 0.
+    metrics = urllib.request.urlopen(s.endpoint + "/metrics", timeout=5).read().decode()
+    assert "\nsluice_at_rest_damaged_records_total 0\n" in metrics, metrics
     assert s.stop() == 0
 
     # A wrong master key is refused at start, naming the problem, instead of losing the messages.

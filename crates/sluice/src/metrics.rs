@@ -101,6 +101,13 @@ impl Metrics {
             "Messages moved aside because their stored record failed verification (kept in the store, logged).",
         );
         let _ = writeln!(out, "sluice_quarantined_messages {}", engine.quarantined());
+        header(
+            &mut out,
+            "sluice_at_rest_damaged_records_total",
+            "counter",
+            "Records encrypted at rest that did not decrypt since start (damaged, or moved from another queue or message).",
+        );
+        let _ = writeln!(out, "sluice_at_rest_damaged_records_total {}", engine.damaged_records());
         header(&mut out, "sluice_open_connections", "gauge", "Open HTTP connections.");
         let _ = writeln!(out, "sluice_open_connections {}", self.open_connections.load(Ordering::Relaxed));
         header(
